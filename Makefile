@@ -1,0 +1,35 @@
+# One entry per habit. `make serve` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the service on its embedded defaults (embedded PostgreSQL, inline transport).
+serve: $(STAMP)
+	$(BIN)/router serve
+
+## Lint, type-check, then every test against a real PostgreSQL and Apache Kafka.
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m devstack run -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests devstack migrations
+	$(BIN)/ruff format --check src tests devstack migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Only the pure unit tests (no database, no broker).
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

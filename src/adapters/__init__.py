@@ -1,0 +1,1 @@
+"""Everything that speaks a provider's or a broker's language."""

@@ -1,0 +1,186 @@
+"""What every webhook shares: bounded body reading, signature helpers, publish-then-answer.
+
+A webhook handler reads the raw body once (refusing it while reading when it is too big),
+verifies the provider's signature over those exact bytes, parses once, publishes the
+resulting envelopes and answers only when the transport has them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from pydantic import SecretStr, ValidationError
+
+from router.errors import (
+    PROBLEM_JSON,
+    BadSignature,
+    InvalidPayload,
+    NotConfigured,
+    PayloadTooLarge,
+    StaleRequest,
+    UnsupportedMediaType,
+)
+from router.inbound.ports import Event
+from router.settings import Settings
+from router.state import RouterState
+
+
+def router_state(request: Request) -> RouterState:
+    state: RouterState = request.app.state.router
+    return state
+
+
+def settings_of(request: Request) -> Settings:
+    return router_state(request).settings
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    """The request's media type without parameters, lower-cased."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_media_type(request: Request, *allowed: str) -> str:
+    found = media_type(request)
+    if found not in allowed:
+        raise UnsupportedMediaType(
+            f"expected {' or '.join(allowed)}, got {found or 'no content type'}",
+            expected=list(allowed),
+        )
+    return found
+
+
+def require_secret(secret: SecretStr | None, setting: str) -> bytes:
+    """The configured secret; a webhook whose secret is missing refuses every request."""
+    if secret is None or not secret.get_secret_value():
+        raise NotConfigured(
+            f"set {setting} to accept this webhook; requests are refused until then",
+            setting=setting,
+        )
+    return secret.get_secret_value().encode()
+
+
+def hmac_hex(secret: bytes, message: bytes, digest: str = "sha256") -> str:
+    return hmac.new(secret, message, digest).hexdigest()
+
+
+def verify_equal(expected: str | bytes, presented: str | bytes | None, what: str) -> None:
+    """Constant-time comparison; a missing or different signature is a 401."""
+    if not presented:
+        raise BadSignature(f"the {what} is missing")
+    a = expected.encode() if isinstance(expected, str) else expected
+    b = presented.encode() if isinstance(presented, str) else presented
+    if not hmac.compare_digest(a, b):
+        raise BadSignature(f"the {what} does not match")
+
+
+def check_fresh(
+    timestamp: str | int | None, window_seconds: int, *, now: float | None = None
+) -> int:
+    """Refuse a signed timestamp outside the replay window (either side)."""
+    try:
+        value = int(timestamp)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise StaleRequest("the signed timestamp is missing or not a number") from None
+    current = time.time() if now is None else now
+    if abs(current - value) > window_seconds:
+        raise StaleRequest(
+            f"the signed timestamp is {int(current - value)} s away from now; "
+            f"the window is {window_seconds} s"
+        )
+    return value
+
+
+def public_url(request: Request) -> str:
+    """The URL the provider called, as it saw it (behind a proxy: ROUTER_PUBLIC_BASE_URL)."""
+    base = settings_of(request).public_base_url
+    if base:
+        url = base.rstrip("/") + request.url.path
+        return url + (f"?{request.url.query}" if request.url.query else "")
+    return str(request.url)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def publish(request: Request, events: Sequence[Event]) -> None:
+    """Hand the events to the transport; returns only once they are durable."""
+    if events:
+        await router_state(request).publisher.publish(events)
+
+
+def field_path(loc: Sequence[str | int], prefix: str = "") -> str:
+    """A validation location as the payload's own path: `entry[0].changes[0].value`."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
+
+
+def invalid_payload(error: ValidationError, prefix: str = "") -> InvalidPayload:
+    """A pydantic error as a 422 naming the first offending field (`visitor.id: missing`)."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    field = field_path(first["loc"], prefix) or "body"
+    message = "missing" if first["type"] == "missing" else first["msg"]
+    return InvalidPayload(f"{field}: {message}", field=field)
+
+
+_PROBLEM_DESCRIPTIONS = {
+    401: "The signature is missing or wrong, or the signed timestamp is outside the window",
+    403: "The verification token is wrong",
+    413: "The body is over the configured limit",
+    415: "The content type is not the provider's",
+    422: "The payload is malformed or incomplete; `detail` names the field",
+    503: "The secret is not configured, or the event log cannot take the event (Retry-After)",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring a route's RFC 9457 problem answers."""
+    return {
+        status: {
+            "description": _PROBLEM_DESCRIPTIONS.get(status, "A problem"),
+            "content": {PROBLEM_JSON: {"schema": {"type": "object"}}},
+        }
+        for status in statuses
+    }
+
+
+def verify_basic_auth(request: Request, password: bytes) -> None:
+    """HTTP Basic auth whose password is the shared secret (any user name); 401 otherwise.
+
+    For providers that do not sign their webhooks but put credentials in the URL they call
+    (`https://user:secret@host/path`), which arrive as an `Authorization: Basic` header.
+    """
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Basic realm="webhooks"'}
+    if scheme.lower() != "basic" or not credentials.strip():
+        raise BadSignature("the basic auth credentials are missing", headers=challenge)
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True)
+    except ValueError:
+        raise BadSignature("the basic auth credentials are malformed", headers=challenge) from None
+    _, colon, presented = decoded.partition(b":")
+    if not colon or not hmac.compare_digest(presented, password):
+        raise BadSignature("the basic auth credentials do not match", headers=challenge)

@@ -1,0 +1,1 @@
+"""Apache Kafka through aiokafka: the producer, the batch consumer and topic setup."""

@@ -1,0 +1,209 @@
+"""A batch consumer: apply each partition's records, then commit exactly what was applied.
+
+Offsets are committed only after the handler returned, that is after the database
+transaction that applied the records committed. A record that keeps failing is sent to the
+dead-letter topic with the error, so one bad event never stalls its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from router.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed(Generic[T]):
+    """A decoded record with where it came from."""
+
+    value: T
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    batches: int = 0
+    records: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    last_batch_seconds: float = 0.0
+    in_flight: int = 0
+    partitions: set[int] = field(default_factory=set)
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a rebalance until the batch in flight has committed its offsets."""
+
+    def __init__(self, consumer: BatchConsumer[object]) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._consumer.applying:
+            self._consumer.stats.partitions.difference_update(tp.partition for tp in revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._consumer.stats.partitions.update(tp.partition for tp in assigned)
+
+
+class BatchConsumer(Generic[T]):
+    """Consumes a topic in a group, applying one transaction per partition batch."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        decode: Callable[[bytes], T],
+        apply: Callable[[Sequence[Consumed[T]]], Awaitable[None]],
+        topic: str | None = None,
+        group_id: str | None = None,
+        max_attempts: int = 3,
+        retry_backoff_seconds: float = 0.2,
+    ) -> None:
+        self._settings = settings
+        self._decode = decode
+        self._apply = apply
+        self._topic = topic or settings.topic_inbound
+        self._group_id = group_id or settings.consumer_group
+        self._max_attempts = max_attempts
+        self._backoff = retry_backoff_seconds
+        self.applying = asyncio.Lock()
+        self.stats = ConsumerStats()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=self._group_id,
+            client_id=f"{settings.kafka_client_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.consumer_max_batch,
+            isolation_level="read_committed",
+        )
+        self._dlq = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{settings.kafka_client_id}-dlq",
+            acks="all",
+            enable_idempotence=True,
+        )
+
+    async def start(self) -> None:
+        await self._dlq.start()
+        await self._consumer.start()
+        self._consumer.subscribe([self._topic], listener=_FinishBeforeRevoke(self))  # type: ignore[arg-type]
+
+    async def stop(self) -> None:
+        """Leave the group (after the batch in flight) and flush the dead-letter producer."""
+        async with self.applying:
+            await self._consumer.stop()
+        await self._dlq.stop()
+
+    def assigned_partitions(self) -> set[int]:
+        return set(self.stats.partitions)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and apply batches until `stop` is set; the batch in flight always finishes."""
+        while not stop.is_set():
+            batches = await self._consumer.getmany(
+                timeout_ms=200, max_records=self._settings.consumer_max_batch
+            )
+            if not batches:
+                continue
+            async with self.applying:
+                started = asyncio.get_running_loop().time()
+                self.stats.in_flight = sum(len(records) for records in batches.values())
+                await asyncio.gather(
+                    *(self._apply_partition(tp, records) for tp, records in batches.items())
+                )
+                self.stats.in_flight = 0
+                self.stats.last_batch_seconds = asyncio.get_running_loop().time() - started
+
+    async def _apply_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        decoded: list[Consumed[T]] = []
+        for record in records:
+            try:
+                value = self._decode(record.value)
+            except Exception as error:  # any decoding failure makes the record poison
+                await self._dead_letter(record, error)
+                continue
+            decoded.append(Consumed(value, record.partition, record.offset, record.timestamp))
+        if decoded and await self._apply_with_retries(decoded) is not None:
+            # The batch as a whole keeps failing: find the culprit(s) one record at a time.
+            for item, record in zip(decoded, records_of(records, decoded), strict=True):
+                failure = await self._apply_with_retries([item])
+                if failure is not None:
+                    await self._dead_letter(record, failure)
+        self.stats.batches += 1
+        self.stats.records += len(records)
+        await self._commit(tp, records[-1].offset + 1)
+
+    async def _apply_with_retries(self, items: Sequence[Consumed[T]]) -> Exception | None:
+        """Apply with backoff; the last error when every attempt failed, else None."""
+        last: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._apply(items)
+                return None
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                last = error
+                self.stats.retries += 1
+                log.warning(
+                    "applying a batch failed",
+                    extra={"attempt": attempt, "records": len(items), "error": repr(error)},
+                )
+                await asyncio.sleep(self._backoff * attempt)
+        return last
+
+    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: OffsetAndMetadata(next_offset, "")})
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partition moved to another member mid-batch: it will redeliver, and the
+            # unique provider event ids make the replay change nothing.
+            log.warning(
+                "offset commit refused", extra={"partition": tp.partition, "error": str(error)}
+            )
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
+        headers = [
+            ("router-error", repr(error).encode()[:1000]),
+            ("router-error-type", type(error).__name__.encode()),
+            ("router-source-topic", record.topic.encode()),
+            ("router-source-partition", str(record.partition).encode()),
+            ("router-source-offset", str(record.offset).encode()),
+            *((name, value) for name, value in (record.headers or ())),
+        ]
+        try:
+            await self._dlq.send_and_wait(
+                self._settings.topic_dlq, value=record.value, key=record.key, headers=headers
+            )
+        except KafkaError:
+            log.exception("dead-lettering failed; the record will be redelivered")
+            raise
+        self.stats.dead_lettered += 1
+        log.error(
+            "record sent to the dead-letter topic",
+            extra={"partition": record.partition, "offset": record.offset, "error": repr(error)},
+        )
+
+
+def records_of(
+    records: list[ConsumerRecord], decoded: Sequence[Consumed[T]]
+) -> list[ConsumerRecord]:
+    """The raw records behind the decoded ones, in the same order."""
+    by_offset = {record.offset: record for record in records}
+    return [by_offset[item.offset] for item in decoded]

@@ -1,0 +1,1 @@
+"""PostgreSQL: the embedded server used when no database URL is configured."""

@@ -1,0 +1,3 @@
+"""Omnichannel conversation router."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""The composition root: picks the database and the transport from the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.db import create_engine, create_sessionmaker
+from router.inbound.inline import InlinePublisher
+from router.inbound.ports import InboundPublisher
+from router.settings import Settings
+from router.state import RouterState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    label: str
+
+
+def resolve_database(settings: Settings) -> Database:
+    """The configured database, or the embedded one (started now) when none is configured."""
+    if settings.database_url is not None:
+        from router.settings import mask_url
+
+        url = settings.database_url.get_secret_value()
+        return Database(url=url, label=f"PostgreSQL at {mask_url(url)}")
+    from adapters.postgres.embedded import EmbeddedPostgres
+
+    folder = settings.data_dir / "postgres"
+    url = EmbeddedPostgres(folder).start()
+    return Database(url=url, label=f"embedded PostgreSQL (data in {folder})")
+
+
+async def build_publisher(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> InboundPublisher:
+    """Kafka when brokers are configured (topics created if missing), else inline."""
+    if settings.transport_is_kafka():
+        from adapters.kafka.producer import KafkaPublisher
+        from adapters.kafka.topics import ensure_topics
+
+        await ensure_topics(settings)
+        return KafkaPublisher(settings)
+    from router.routing.engine import RoutingEngine
+
+    return InlinePublisher(RoutingEngine(sessions, settings))
+
+
+@asynccontextmanager
+async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
+    """Start the database (migrating an embedded one) and the transport; stop them after."""
+    database = resolve_database(settings)
+    if settings.database_is_embedded() or settings.migrate_on_start:
+        from router.migrate import upgrade
+
+        await upgrade(database.url)
+    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    sessions = create_sessionmaker(engine)
+    try:
+        publisher = await build_publisher(settings, sessions)
+    except BaseException:
+        await engine.dispose()
+        raise
+    state = RouterState(settings, engine, sessions, publisher, database.label)
+    try:
+        await publisher.start()
+        transport = (
+            f"Kafka at {settings.kafka_bootstrap_servers}"
+            if settings.transport_is_kafka()
+            else "inline (no Kafka configured: webhooks route inside the request)"
+        )
+        log.info("router started: database %s; transport %s", database.label, transport)
+        print(f"router: database {database.label}", flush=True)
+        print(f"router: transport {transport}", flush=True)
+        yield state
+    finally:
+        await state.publisher.close()
+        await engine.dispose()

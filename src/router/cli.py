@@ -1,0 +1,97 @@
+"""`router`: serve, consume, migrate, config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from router.settings import Settings, get_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from router.app import create_app
+
+    if args.with_consumer:
+        settings = settings.model_copy(update={"serve_with_consumer": True})
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.http_host,
+        port=args.port if args.port is not None else settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
+    return 0
+
+
+def _consume(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.transport_is_kafka():
+        print("router consume needs ROUTER_KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    from router.routing.runner import run_consumer
+
+    return asyncio.run(run_consumer(settings))
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from router.bootstrap import resolve_database
+    from router.migrate import downgrade, upgrade
+
+    database = resolve_database(settings)
+    if args.downgrade:
+        asyncio.run(downgrade(database.url, args.revision or "base"))
+        print(f"router: {database.label} downgraded to {args.revision or 'base'}")
+    else:
+        asyncio.run(upgrade(database.url, args.revision or "head"))
+        print(f"router: {database.label} migrated to {args.revision or 'head'}")
+    return 0
+
+
+def _config(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(settings.effective(), indent=2, default=str))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="router", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API and webhooks")
+    serve.add_argument("--host", help="bind address (default ROUTER_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="port (default ROUTER_HTTP_PORT)")
+    serve.add_argument(
+        "--with-consumer", action="store_true", help="also run the routing engine in-process"
+    )
+    serve.set_defaults(run=_serve)
+
+    consume = commands.add_parser("consume", help="run the routing engine on Kafka")
+    consume.set_defaults(run=_consume)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", help="target revision (default head, or base)")
+    migrate.add_argument("--downgrade", action="store_true", help="revert instead of apply")
+    migrate.set_defaults(run=_migrate)
+
+    config = commands.add_parser("config", help="print the effective settings, secrets masked")
+    config.set_defaults(run=_config)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    code: int = args.run(settings, args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

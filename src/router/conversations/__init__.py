@@ -1,0 +1,1 @@
+"""Conversations: their history, and the changes agents and supervisors make."""

@@ -1,0 +1,176 @@
+"""What agents and supervisors do to conversations: accept, decline, resolve, presence.
+
+Each function works inside the caller's transaction and locks the rows it changes; it never
+commits. Capacity freed here is offered to waiting conversations by the next sweep.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.channels import Channel, Presence
+from router.conversations.history import Actor, Change, Journal
+from router.errors import Conflict, NotFound
+from router.models import Agent, Conversation, ConversationStatus, OfferState
+from router.routing.assignment import take_back
+from router.routing.offers import release_slot
+from router.settings import Settings
+
+
+def _journal(settings: Settings, now: datetime) -> Journal:
+    return Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+
+
+async def _locked(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    )
+    if conversation is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
+    return conversation
+
+
+async def accept_offer(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    now: datetime,
+) -> Conversation:
+    """The offered agent takes the conversation on; it stays theirs until it moves on."""
+    conversation = await _locked(session, conversation_id)
+    if conversation.agent_id != agent_id or conversation.offer_state != OfferState.OFFERED:
+        raise Conflict("there is no open offer of this conversation to this agent")
+    conversation.offer_state = OfferState.ACCEPTED.value
+    conversation.offer_expires_at = None
+    conversation.last_agent_id = agent_id
+    conversation.excluded_agents = {}
+    journal = _journal(settings, now)
+    journal.record(
+        conversation.id,
+        Change.ACCEPTED,
+        "offer accepted",
+        actor=Actor.AGENT,
+        actor_id=str(agent_id),
+        agent_id=agent_id,
+        queue_id=conversation.queue_id,
+    )
+    await journal.flush(session)
+    return conversation
+
+
+async def decline_offer(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    now: datetime,
+) -> Conversation:
+    """The offered agent says no: back to the queue, and not offered to them again this round."""
+    conversation = await _locked(session, conversation_id)
+    if conversation.agent_id != agent_id or conversation.offer_state != OfferState.OFFERED:
+        raise Conflict("there is no open offer of this conversation to this agent")
+    journal = _journal(settings, now)
+    take_back(
+        None,
+        conversation,
+        journal,
+        Change.DECLINED,
+        "offer declined",
+        exclude="declined",
+        actor_id=str(agent_id),
+    )
+    await release_slot(session, str(agent_id), Channel(conversation.channel))
+    await journal.flush(session)
+    return conversation
+
+
+async def resolve(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    now: datetime,
+    *,
+    actor: Actor = Actor.AGENT,
+    reason: str = "resolved",
+) -> Conversation:
+    """Close the conversation and free its owner's slot; the owner is kept for reopening."""
+    conversation = await _locked(session, conversation_id)
+    if conversation.status != ConversationStatus.OPEN:
+        raise Conflict("the conversation is already resolved")
+    owner = conversation.agent_id
+    if owner is not None:
+        await release_slot(session, str(owner), Channel(conversation.channel))
+        await session.execute(update(Agent).where(Agent.id == owner).values(idle_since=now))
+        if conversation.offer_state == OfferState.ACCEPTED:
+            conversation.last_agent_id = owner
+    conversation.status = ConversationStatus.RESOLVED.value
+    conversation.resolved_at = now
+    conversation.agent_id = None
+    conversation.offer_state = None
+    conversation.offer_expires_at = None
+    journal = _journal(settings, now)
+    journal.record(
+        conversation.id,
+        Change.RESOLVED,
+        reason,
+        actor=actor,
+        actor_id=str(actor_id),
+        agent_id=owner,
+        queue_id=conversation.queue_id,
+    )
+    await journal.flush(session)
+    return conversation
+
+
+async def set_presence(
+    session: AsyncSession,
+    settings: Settings,
+    agent_id: uuid.UUID,
+    presence: Presence,
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Change an agent's presence; leaving `online` hands unaccepted offers back to the queue.
+
+    Accepted work stays with the agent. Returns the conversations taken back.
+    """
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if agent is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if agent.presence == presence.value:
+        return []
+    agent.presence = presence.value
+    agent.presence_changed_at = now
+    if presence is Presence.ONLINE:
+        agent.idle_since = now
+        return []
+    offered = (
+        await session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.agent_id == agent_id,
+                Conversation.status == ConversationStatus.OPEN.value,
+                Conversation.offer_state == OfferState.OFFERED.value,
+            )
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+    ).all()
+    journal = _journal(settings, now)
+    for conversation in offered:
+        take_back(
+            None,
+            conversation,
+            journal,
+            Change.REVOKED,
+            f"agent went {presence.value} before accepting",
+            actor_id=str(agent_id),
+        )
+        await release_slot(session, str(agent_id), Channel(conversation.channel))
+    await journal.flush(session)
+    return [conversation.id for conversation in offered]

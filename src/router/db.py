@@ -1,0 +1,88 @@
+"""Async engine and sessions; one session per request and per consumed batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+T = TypeVar("T")
+
+
+def asyncpg_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` URLs and point them at the asyncpg driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("a database URL looks like postgresql+asyncpg://user:pass@host/db")
+    if scheme in {"postgresql", "postgres"}:
+        scheme = "postgresql+asyncpg"
+    return f"{scheme}://{rest}"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # The default JIT makes PostgreSQL compile short OLTP queries at a loss.
+        connect_args={"server_settings": {"jit": "off", "application_name": "router"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits when the block succeeds and rolls back when it raises."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True for the errors PostgreSQL asks the client to retry (deadlock, serialization)."""
+    while error is not None:
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if code in _RETRYABLE:
+            return True
+        error = error.__cause__ or getattr(error, "orig", None)  # type: ignore[assignment]
+    return False
+
+
+async def in_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 4,
+) -> T:
+    """Run `work` in a transaction, again from the start when PostgreSQL reports a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with transaction(sessions) as session:
+                return await work(session)
+        except DBAPIError as error:
+            if attempt == attempts or not is_retryable(error):
+                raise
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")

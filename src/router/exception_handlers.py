@@ -1,0 +1,71 @@
+"""Every error leaves as RFC 9457 `application/problem+json`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from router.errors import PROBLEM_BASE, PROBLEM_JSON, ProblemError
+
+log = logging.getLogger(__name__)
+
+
+def problem_response(
+    status: int, problem: str, title: str, detail: str, **extensions: object
+) -> Response:
+    body = {"type": PROBLEM_BASE + problem, "title": title, "status": status, "detail": detail}
+    body.update(extensions)
+    return Response(json.dumps(body, default=str), status_code=status, media_type=PROBLEM_JSON)
+
+
+async def _problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ProblemError)
+    return Response(
+        json.dumps(error.body(request.url.path), default=str),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+async def _validation(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        for item in error.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid"}
+    return problem_response(
+        422,
+        "invalid-request",
+        "The request is invalid",
+        f"{first['field']}: {first['message']}",
+        errors=errors,
+    )
+
+
+async def _http(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    return problem_response(
+        error.status_code,
+        f"http-{error.status_code}",
+        str(error.detail),
+        str(error.detail),
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(500, "internal", "Internal error", "an unexpected error occurred")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""Inbound events: the canonical envelope every channel adapter produces."""

@@ -1,0 +1,151 @@
+"""The canonical inbound envelope, carried as a CloudEvents 1.0 JSON value.
+
+Every channel adapter turns a provider's webhook into one or more of these events; the
+routing engine consumes them whether they came through Kafka or the inline transport.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from router.channels import Channel, Direction, IdentityKind
+
+SPEC_VERSION = "1.0"
+
+
+def new_event_id() -> str:
+    return str(uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MessageKind(StrEnum):
+    """What the customer did: wrote something, called, or left a voicemail."""
+
+    TEXT = "text"
+    MEDIA = "media"
+    CALL = "call"
+    VOICEMAIL = "voicemail"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbound message is on its way to the customer."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CustomerIdentity(_Frozen):
+    """How the customer is known on this channel: an address, an E.164 number or a user id."""
+
+    kind: IdentityKind
+    value: Annotated[str, Field(min_length=1, max_length=320)]
+    display_name: Annotated[str | None, Field(max_length=200)] = None
+
+
+class Attachment(_Frozen):
+    """Metadata of an attachment; the content itself never travels on the topic."""
+
+    filename: Annotated[str | None, Field(max_length=255)] = None
+    content_type: Annotated[str, Field(max_length=255)] = "application/octet-stream"
+    size: Annotated[int | None, Field(ge=0)] = None
+    url: Annotated[str | None, Field(max_length=2048)] = None
+
+
+class InboundMessage(_Frozen):
+    """A customer's message (or call, or voicemail) as the router sees it."""
+
+    type: Literal["router.message.received"] = "router.message.received"
+    event_id: str = Field(default_factory=new_event_id)
+    channel: Channel
+    provider: Annotated[str, Field(min_length=1, max_length=40)]
+    provider_message_id: Annotated[str, Field(min_length=1, max_length=255)]
+    conversation_key: Annotated[str, Field(min_length=1, max_length=512)]
+    customer: CustomerIdentity
+    recipient: Annotated[str, Field(min_length=1, max_length=320)]
+    direction: Direction = Direction.INBOUND
+    kind: MessageKind = MessageKind.TEXT
+    subject: Annotated[str | None, Field(max_length=998)] = None
+    text: str = ""
+    stripped_text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    references: tuple[str, ...] = ()
+    provider_timestamp: AwareDatetime | None = None
+    received_at: AwareDatetime = Field(default_factory=utcnow)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class DeliveryUpdate(_Frozen):
+    """A provider's news about a message we sent: delivered, read, failed."""
+
+    type: Literal["router.message.delivery_updated"] = "router.message.delivery_updated"
+    event_id: str = Field(default_factory=new_event_id)
+    channel: Channel
+    provider: Annotated[str, Field(min_length=1, max_length=40)]
+    provider_message_id: Annotated[str, Field(min_length=1, max_length=255)]
+    conversation_key: Annotated[str, Field(min_length=1, max_length=512)]
+    status: DeliveryStatus
+    error: Annotated[str | None, Field(max_length=1000)] = None
+    provider_timestamp: AwareDatetime | None = None
+    received_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+InboundEvent = Annotated[InboundMessage | DeliveryUpdate, Field(discriminator="type")]
+
+
+class CloudEvent(BaseModel):
+    """The CloudEvents 1.0 structured-mode JSON wrapper around an inbound event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: AwareDatetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: InboundEvent
+
+
+_cloud_event = TypeAdapter(CloudEvent)
+
+
+def to_cloud_event(event: InboundMessage | DeliveryUpdate) -> CloudEvent:
+    return CloudEvent(
+        id=event.event_id,
+        source=f"/webhooks/{event.provider}",
+        type=event.type,
+        time=event.received_at,
+        subject=event.conversation_key,
+        data=event,
+    )
+
+
+def encode(event: InboundMessage | DeliveryUpdate) -> bytes:
+    """Serialise an event as the CloudEvents JSON value put on `router.inbound.v1`."""
+    return to_cloud_event(event).model_dump_json(exclude_none=True).encode()
+
+
+def decode(value: bytes) -> InboundMessage | DeliveryUpdate:
+    """Parse a `router.inbound.v1` value; raises `pydantic.ValidationError` when malformed."""
+    return _cloud_event.validate_json(value).data
+
+
+def partition_key(event: InboundMessage | DeliveryUpdate) -> bytes:
+    """One conversation's events share a key, and so a partition, and so an order."""
+    return event.conversation_key.encode()

@@ -1,0 +1,32 @@
+"""Database models: the router's state in PostgreSQL."""
+
+from router.models.base import Base
+from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
+from router.models.conversations import (
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    ConversationThread,
+    Message,
+    OfferState,
+    OutboxEvent,
+)
+from router.models.customers import Customer, CustomerIdentity
+
+__all__ = [
+    "Agent",
+    "AgentCapacity",
+    "Base",
+    "Conversation",
+    "ConversationEvent",
+    "ConversationStatus",
+    "ConversationThread",
+    "Customer",
+    "CustomerIdentity",
+    "Message",
+    "OfferState",
+    "OutboxEvent",
+    "Queue",
+    "QueueAgent",
+    "RoutingPolicy",
+]

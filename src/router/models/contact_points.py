@@ -1,0 +1,123 @@
+"""Contact points: agents and the team queues they serve, and the routing policy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from router.models.base import Base, Timestamped
+
+
+class Agent(Timestamped, Base):
+    """A person who answers conversations, with skills, languages and a presence."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        CheckConstraint("presence IN ('online', 'away', 'offline')", name="presence"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    handle: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    presence: Mapped[str] = mapped_column(String(16), server_default="offline")
+    presence_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The last time the agent got or finished work: ties between equally loaded agents go to
+    # whoever has been idle longest.
+    idle_since: Mapped[datetime] = mapped_column(server_default=func.now())
+    skills: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    languages: Mapped[list[str]] = mapped_column(
+        ARRAY(String(16)), server_default=text("'{}'::varchar[]")
+    )
+    teams: Mapped[list[str]] = mapped_column(
+        ARRAY(String(100)), server_default=text("'{}'::varchar[]")
+    )
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class AgentCapacity(Base):
+    """How many active conversations an agent takes on one channel, and how many they hold.
+
+    `active` only ever grows through `UPDATE ... WHERE active < capacity`, so two router
+    processes can never both hand out an agent's last slot.
+    """
+
+    __tablename__ = "agent_capacities"
+    __table_args__ = (
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint("active >= 0", name="active_non_negative"),
+    )
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    active: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class Queue(Timestamped, Base):
+    """A team contact point: owns conversations while no agent is free."""
+
+    __tablename__ = "queues"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    required_skills: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    # A `BusinessHours` document (weekly schedule in the queue's own time zone); NULL: always.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column()
+    overflow_queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class QueueAgent(Base):
+    """Which agents serve which queue."""
+
+    __tablename__ = "queue_agents"
+
+    queue_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class RoutingPolicy(Timestamped, Base):
+    """One version of the routing policy; exactly one version is active at a time."""
+
+    __tablename__ = "routing_policies"
+    __table_args__ = (
+        UniqueConstraint("version"),
+        Index(
+            "uq_routing_policies_active",
+            "active",
+            unique=True,
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    active: Mapped[bool] = mapped_column(server_default="false")
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,183 @@
+"""Conversations, their threads, messages and the append-only history of changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import (
+    text as sql,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from router.models.base import Base, Timestamped
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class OfferState(StrEnum):
+    """Where an agent-owned conversation stands; NULL means the queue owns it (waiting)."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+
+
+class Conversation(Timestamped, Base):
+    """A customer's conversation and its single owner.
+
+    The owner of an open conversation is `agent_id` when set, else `queue_id`: the checks
+    below make "exactly one owner" a property of every row, not of the code that writes it.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        CheckConstraint("status <> 'open' OR queue_id IS NOT NULL", name="open_has_owner"),
+        CheckConstraint(
+            "offer_state IS NULL OR offer_state IN ('offered', 'accepted')", name="offer_state"
+        ),
+        CheckConstraint(
+            "(status = 'open' AND (agent_id IS NULL) = (offer_state IS NULL))"
+            " OR (status = 'resolved' AND offer_state IS NULL)",
+            name="agent_owner_has_offer_state",
+        ),
+        Index(
+            "ix_conversations_waiting",
+            "queue_id",
+            sql("priority DESC"),
+            "waiting_since",
+            postgresql_where=sql("status = 'open' AND agent_id IS NULL"),
+        ),
+        Index(
+            "ix_conversations_agent_open",
+            "agent_id",
+            postgresql_where=sql("status = 'open' AND agent_id IS NOT NULL"),
+        ),
+        Index("ix_conversations_customer_open", "customer_id", "last_message_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    queue_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("queues.id"))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    offer_state: Mapped[str | None] = mapped_column(String(16))
+    offered_at: Mapped[datetime | None] = mapped_column()
+    offer_expires_at: Mapped[datetime | None] = mapped_column()
+    # Agents left out of the current offer round ({agent id: "declined" | "timed out"}).
+    excluded_agents: Mapped[dict[str, Any]] = mapped_column(server_default=sql("'{}'::jsonb"))
+    # The agent who last owned it, for sticky routing and reopening to the same owner.
+    last_agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    # When it started waiting; a transfer keeps it so the conversation keeps its place.
+    waiting_since: Mapped[datetime] = mapped_column(server_default=func.now())
+    subject: Mapped[str | None] = mapped_column(String(998))
+    last_message_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class ConversationThread(Base):
+    """A provider thread (email references, chat session, phone pair) and its conversation."""
+
+    __tablename__ = "conversation_threads"
+
+    thread_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Message(Timestamped, Base):
+    """A message in a conversation: the customer's, an agent's reply, or an internal note.
+
+    (provider, provider_message_id) is unique, so a redelivered webhook never makes a
+    second row.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id"),
+        CheckConstraint("direction IN ('inbound', 'outbound', 'internal')", name="direction"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), server_default="text")
+    channel: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(40))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    author_agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text, server_default="")
+    stripped_text: Mapped[str] = mapped_column(Text, server_default="")
+    attachments: Mapped[list[Any]] = mapped_column(JSONB, server_default=sql("'[]'::jsonb"))
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=sql("'{}'::jsonb"))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_updated_at: Mapped[datetime | None] = mapped_column()
+    provider_timestamp: Mapped[datetime | None] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ConversationEvent(Base):
+    """One appended change of a conversation, with who did it, when and why."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index("ix_conversation_events_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(100))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column()
+    queue_id: Mapped[uuid.UUID | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=sql("'{}'::jsonb"))
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxEvent(Base):
+    """An event to publish on Kafka once the transaction that wrote it has committed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=sql("published_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,1 @@
+"""Pure routing decisions: business hours, routing policy and the choice of an owner."""

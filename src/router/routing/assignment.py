@@ -1,0 +1,167 @@
+"""Applying routing decisions to conversations: pick the queue, offer to an agent, take back.
+
+The pure functions decide; these apply what they decided to loaded (and locked) rows and
+record every change in the journal, with the reasons the decision gave.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from router.channels import Channel
+from router.conversations.history import Change, Journal
+from router.models import Conversation, OfferState
+from router.routing.board import DEFAULT_QUEUE, Board
+from router.routing.decision import (
+    ConversationToRoute,
+    Outcome,
+    decide_owner,
+    resolve_queue_for_hours,
+)
+from router.routing.hours import is_open
+from router.routing.policy import RoutingFacts, match_policy
+
+
+def choose_queue(
+    board: Board, conversation: Conversation, facts: RoutingFacts, journal: Journal
+) -> None:
+    """Send the conversation to the queue the policy picks (or its open overflow)."""
+
+    def queue_open(name: str) -> bool:
+        queue = board.queues.get(name)
+        return queue is not None and is_open(queue.hours, board.now)
+
+    match = match_policy(board.policy, facts, queue_open)
+    wanted = board.queues.get(match.queue) or board.queues[DEFAULT_QUEUE]
+    target = resolve_queue_for_hours(wanted, board.queues, board.now)
+    conversation.queue_id = board.queue_ids[target.name]
+    conversation.priority = match.priority
+    details: dict[str, object] = {
+        "policy_version": match.policy_version,
+        "rule": match.rule,
+        "queue": target.name,
+        "priority": match.priority,
+    }
+    reason = f"policy v{match.policy_version}: rule {match.rule}"
+    if target.name != wanted.name:
+        details["overflow_from"] = wanted.name
+        reason += f"; {wanted.name} closed, overflow to {target.name}"
+    journal.record(
+        conversation.id, Change.QUEUED, reason, queue_id=conversation.queue_id, details=details
+    )
+
+
+def offer(
+    board: Board,
+    conversation: Conversation,
+    journal: Journal,
+    *,
+    offer_timeout: timedelta,
+    previous_owner: uuid.UUID | None = None,
+    record_wait: bool = True,
+) -> bool:
+    """Offer the conversation to the best eligible agent; leave it with its queue if none.
+
+    Returns whether an agent got the offer. The agent's capacity is counted at once: an
+    offer holds a slot until it is accepted, declined or times out.
+    """
+    assert conversation.queue_id is not None
+    queue = board.queues[board.queue_name(conversation.queue_id)]
+    decision = decide_owner(
+        ConversationToRoute(
+            conversation_id=str(conversation.id),
+            channel=Channel(conversation.channel),
+            previous_owner=str(previous_owner) if previous_owner else None,
+            excluded=dict(conversation.excluded_agents or {}),
+        ),
+        queue,
+        board.agents.values(),
+        board.now,
+    )
+    if decision.outcome is not Outcome.OFFER or decision.agent_id is None:
+        if record_wait:
+            journal.record(
+                conversation.id,
+                Change.QUEUED,
+                f"waiting in {queue.name}: {decision.reason.value}",
+                queue_id=conversation.queue_id,
+                details=decision.audit(),
+            )
+        return False
+    give_offer(
+        board,
+        conversation,
+        decision.agent_id,
+        journal,
+        reason=decision.reason.value,
+        details=decision.audit(),
+        offer_timeout=offer_timeout,
+    )
+    return True
+
+
+def give_offer(
+    board: Board,
+    conversation: Conversation,
+    agent: str,
+    journal: Journal,
+    *,
+    reason: str,
+    details: dict[str, object],
+    offer_timeout: timedelta,
+) -> None:
+    """Make the offer: the agent owns the conversation (offered) and one slot is taken."""
+    board.take(agent, Channel(conversation.channel))
+    agent_id = uuid.UUID(agent)
+    conversation.agent_id = agent_id
+    conversation.offer_state = OfferState.OFFERED.value
+    conversation.offered_at = board.now
+    conversation.offer_expires_at = board.now + offer_timeout
+    journal.record(
+        conversation.id,
+        Change.OFFERED,
+        reason,
+        agent_id=agent_id,
+        queue_id=conversation.queue_id,
+        details=details,
+    )
+
+
+def take_back(
+    board: Board | None,
+    conversation: Conversation,
+    journal: Journal,
+    change: Change,
+    reason: str,
+    *,
+    exclude: str | None = None,
+    actor_id: str | None = None,
+) -> uuid.UUID:
+    """Return an offered conversation to its queue and free the agent's slot.
+
+    `exclude` keeps the agent out of this offer round (they declined or let it lapse).
+    The caller adjusts the capacity row when no board (with its locks) is at hand.
+    """
+    agent_id = conversation.agent_id
+    assert agent_id is not None
+    if board is not None and str(agent_id) in board.agents:
+        board.release(str(agent_id), Channel(conversation.channel))
+    if exclude is not None:
+        conversation.excluded_agents = {
+            **(conversation.excluded_agents or {}),
+            str(agent_id): exclude,
+        }
+    conversation.agent_id = None
+    conversation.offer_state = None
+    conversation.offered_at = None
+    conversation.offer_expires_at = None
+    journal.record(
+        conversation.id,
+        change,
+        reason,
+        agent_id=agent_id,
+        queue_id=conversation.queue_id,
+        actor_id=actor_id,
+    )
+    return agent_id

@@ -1,0 +1,321 @@
+"""The choice of a conversation's owner: an agent who gets the offer, or the queue itself.
+
+Everything here is a pure function of snapshots taken by the service layer: the conversation,
+its queue, the candidate agents and the clock. Nothing here reads or writes state, so the
+same inputs always give the same decision, ties included.
+
+An agent is eligible when they are online, serve the queue, hold every skill the queue
+requires at the minimum level or above, speak the queue's language (if it has one), have a
+capacity above zero on the conversation's channel with fewer active conversations there than
+that capacity, and are not excluded from this offer round. The previous owner gets the offer
+when eligible (sticky); otherwise the least loaded eligible agent does, by active/capacity on
+the channel, then fewer active conversations, then the longest idle, then the smallest id.
+A closed queue makes no offers: its conversations wait until it opens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from fractions import Fraction
+
+from router.channels import Channel, Presence
+from router.routing.hours import BusinessHours, is_open
+
+
+class Outcome(StrEnum):
+    """What happens to the conversation: an agent is offered it, or it waits in the queue."""
+
+    OFFER = "offer"
+    WAIT = "wait"
+
+
+class DecisionReason(StrEnum):
+    """Why the decision came out as it did; stored verbatim in the audit trail."""
+
+    STICKY = "sticky previous owner"
+    LEAST_LOADED = "least loaded"
+    NO_ELIGIBLE_AGENT = "no eligible agent"
+    QUEUE_CLOSED = "queue closed"
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueSnapshot:
+    """A team queue as routing sees it: what it requires, who serves it, when it is open."""
+
+    name: str
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    language: str | None = None
+    agent_ids: frozenset[str] = frozenset()
+    hours: BusinessHours | None = None
+    overflow_queue: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSnapshot:
+    """An agent's presence, abilities and current load per channel at decision time.
+
+    `idle_since` is when the agent last got or finished work; it breaks ties in favour of the
+    agent who has waited longest.
+    """
+
+    agent_id: str
+    presence: Presence
+    idle_since: datetime
+    skills: Mapping[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    capacity: Mapping[Channel, int] = field(default_factory=dict)
+    active: Mapping[Channel, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_aware("idle_since", self.idle_since)
+        if any(value < 0 for value in (*self.capacity.values(), *self.active.values())):
+            raise ValueError(f"agent {self.agent_id}: capacity and active counts must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationToRoute:
+    """A conversation that needs an owner.
+
+    `excluded` maps agents left out of this offer round to why ("declined", "timed out").
+    """
+
+    conversation_id: str
+    channel: Channel
+    previous_owner: str | None = None
+    excluded: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingConversation(ConversationToRoute):
+    """A conversation waiting in a queue for an agent, with its priority (higher = sooner)."""
+
+    queue: str
+    priority: int
+    waiting_since: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware("waiting_since", self.waiting_since)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateVerdict:
+    """Whether one agent could take the conversation and, if not, every reason why."""
+
+    agent_id: str
+    channel: Channel
+    reasons: tuple[str, ...]
+    active: int
+    capacity: int
+
+    @property
+    def eligible(self) -> bool:
+        """True when nothing speaks against offering this agent the conversation."""
+        return not self.reasons
+
+    @property
+    def summary(self) -> str:
+        """One line for the audit trail, e.g. "eligible (1/3 on chat)" or "offline"."""
+        if self.eligible:
+            return f"eligible ({self.active}/{self.capacity} on {self.channel})"
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """The owner chosen for a conversation, with the explanation kept for audit."""
+
+    conversation_id: str
+    queue: str
+    outcome: Outcome
+    agent_id: str | None
+    reason: DecisionReason
+    candidates: tuple[CandidateVerdict, ...]
+    decided_at: datetime
+
+    def audit(self) -> dict[str, object]:
+        """Return the decision as JSON-ready data for the conversation's event row."""
+        return {
+            "conversation_id": self.conversation_id,
+            "queue": self.queue,
+            "outcome": self.outcome.value,
+            "agent_id": self.agent_id,
+            "reason": self.reason.value,
+            "decided_at": self.decided_at.isoformat(),
+            "candidates": {verdict.agent_id: verdict.summary for verdict in self.candidates},
+        }
+
+
+def speaks(languages: Iterable[str], required: str) -> bool:
+    """Tell whether any of the languages covers the required one (BCP 47, ignoring case).
+
+    "de-AT" covers a queue in "de"; "de" does not cover a queue in "de-AT".
+    """
+    wanted = required.casefold()
+    return any(
+        spoken.casefold() == wanted or spoken.casefold().startswith(wanted + "-")
+        for spoken in languages
+    )
+
+
+def judge_candidate(
+    agent: AgentSnapshot, conversation: ConversationToRoute, queue: QueueSnapshot
+) -> CandidateVerdict:
+    """Check one agent against every eligibility rule and collect each rule they fail."""
+    channel = conversation.channel
+    capacity = agent.capacity.get(channel, 0)
+    active = agent.active.get(channel, 0)
+    reasons: list[str] = []
+    if agent.presence is not Presence.ONLINE:
+        reasons.append(agent.presence.value)
+    if agent.agent_id not in queue.agent_ids:
+        reasons.append(f"does not serve queue {queue.name}")
+    for skill, level in sorted(queue.required_skills.items()):
+        held = agent.skills.get(skill)
+        if held is None:
+            reasons.append(f"missing skill {skill}>={level}")
+        elif held < level:
+            reasons.append(f"missing skill {skill}>={level} (has {held})")
+    if queue.language is not None and not speaks(agent.languages, queue.language):
+        reasons.append(f"does not speak {queue.language}")
+    if capacity <= 0:
+        reasons.append(f"no capacity on {channel}")
+    elif active >= capacity:
+        reasons.append(f"full on {channel} ({active}/{capacity})")
+    if agent.agent_id in conversation.excluded:
+        reasons.append(f"excluded: {conversation.excluded[agent.agent_id]}")
+    return CandidateVerdict(
+        agent_id=agent.agent_id,
+        channel=channel,
+        reasons=tuple(reasons),
+        active=active,
+        capacity=capacity,
+    )
+
+
+def decide_owner(
+    conversation: ConversationToRoute,
+    queue: QueueSnapshot,
+    agents: Iterable[AgentSnapshot],
+    now: datetime,
+) -> Decision:
+    """Choose who owns the conversation now: an agent to offer it to, or the queue.
+
+    Every candidate is judged (and listed, by agent id) even when the queue is closed, so the
+    audit trail shows who could have taken it.
+    """
+    _require_aware("now", now)
+    by_id = _index_agents(agents)
+    verdicts = tuple(
+        judge_candidate(by_id[agent_id], conversation, queue) for agent_id in sorted(by_id)
+    )
+    eligible = {
+        verdict.agent_id: by_id[verdict.agent_id] for verdict in verdicts if verdict.eligible
+    }
+
+    def decision(outcome: Outcome, agent_id: str | None, reason: DecisionReason) -> Decision:
+        return Decision(
+            conversation_id=conversation.conversation_id,
+            queue=queue.name,
+            outcome=outcome,
+            agent_id=agent_id,
+            reason=reason,
+            candidates=verdicts,
+            decided_at=now,
+        )
+
+    if not is_open(queue.hours, now):
+        return decision(Outcome.WAIT, None, DecisionReason.QUEUE_CLOSED)
+    if conversation.previous_owner in eligible:
+        return decision(Outcome.OFFER, conversation.previous_owner, DecisionReason.STICKY)
+    if not eligible:
+        return decision(Outcome.WAIT, None, DecisionReason.NO_ELIGIBLE_AGENT)
+    chosen = min(eligible.values(), key=lambda agent: load_rank(agent, conversation.channel))
+    return decision(Outcome.OFFER, chosen.agent_id, DecisionReason.LEAST_LOADED)
+
+
+def load_rank(agent: AgentSnapshot, channel: Channel) -> tuple[Fraction, int, datetime, str]:
+    """The sort key of "least loaded": share of capacity used, active count, idle since, id.
+
+    The share is an exact fraction so that 1/2 and 2/4 tie and fall through to the absolute
+    count (fewer active conversations wins). Only meaningful for capacity > 0.
+    """
+    active = agent.active.get(channel, 0)
+    return (Fraction(active, agent.capacity[channel]), active, agent.idle_since, agent.agent_id)
+
+
+def resolve_queue_for_hours(
+    queue: QueueSnapshot, queues_by_name: Mapping[str, QueueSnapshot], now: datetime
+) -> QueueSnapshot:
+    """Follow the overflow chain from a closed queue to the first queue open at `now`.
+
+    Returns `queue` itself when it is open, and also when no queue along the chain is open,
+    the chain names an unknown queue, or it loops back on itself: the conversation then waits
+    in its original queue.
+    """
+    visited = {queue.name}
+    current = queue
+    while not is_open(current.hours, now):
+        name = current.overflow_queue
+        if name is None or name in visited or name not in queues_by_name:
+            return queue
+        visited.add(name)
+        current = queues_by_name[name]
+    return current
+
+
+def order_waiting(waiting: Iterable[WaitingConversation]) -> list[WaitingConversation]:
+    """Order waiting conversations for draining: priority high first, then oldest, then id."""
+    return sorted(
+        waiting,
+        key=lambda item: (-item.priority, item.waiting_since, item.conversation_id),
+    )
+
+
+def plan_assignments(
+    waiting: Iterable[WaitingConversation],
+    agents: Iterable[AgentSnapshot],
+    queues: Mapping[str, QueueSnapshot],
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """Plan offers for waiting conversations: (conversation id, agent id) pairs, in drain order.
+
+    Greedy in `order_waiting` order, with the same rules as `decide_owner`. Each planned offer
+    counts against the agent's capacity on that channel and marks them busy since `now`, so the
+    plan never puts an agent over capacity and spreads equal work round the team. Conversations
+    of closed queues are not planned.
+    """
+    _require_aware("now", now)
+    board = _index_agents(agents)
+    ordered = order_waiting(waiting)
+    if len({item.conversation_id for item in ordered}) != len(ordered):
+        raise ValueError("a conversation is listed twice among the waiting")
+    plan: list[tuple[str, str]] = []
+    for item in ordered:
+        if item.queue not in queues:
+            raise ValueError(f"conversation {item.conversation_id}: unknown queue {item.queue}")
+        chosen = decide_owner(item, queues[item.queue], board.values(), now).agent_id
+        if chosen is None:
+            continue
+        plan.append((item.conversation_id, chosen))
+        agent = board[chosen]
+        active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
+        board[chosen] = dataclasses.replace(agent, active=active, idle_since=now)
+    return plan
+
+
+def _index_agents(agents: Iterable[AgentSnapshot]) -> dict[str, AgentSnapshot]:
+    by_id: dict[str, AgentSnapshot] = {}
+    for agent in agents:
+        if agent.agent_id in by_id:
+            raise ValueError(f"agent {agent.agent_id} is listed twice among the candidates")
+        by_id[agent.agent_id] = agent
+    return by_id

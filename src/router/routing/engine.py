@@ -1,0 +1,393 @@
+"""The routing engine: applies a batch of inbound events in one database transaction.
+
+For each message: find its conversation (its thread's; else the customer's open one on any
+channel within the continuity window; else a new one), store it once, and give every new or
+reopened conversation its owner. The work is set-based: a handful of statements per batch,
+whatever its size. Kafka's consumer and the inline transport both call `process`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.conversations.history import Actor, Change, Journal
+from router.db import transaction
+from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
+from router.inbound.ports import Event
+from router.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationThread,
+    Customer,
+    CustomerIdentity,
+    Message,
+)
+from router.routing.assignment import choose_queue, offer
+from router.routing.board import Board, load_board
+from router.routing.policy import RoutingFacts
+from router.settings import Settings
+
+Identity = tuple[str, str]
+
+
+class RoutingEngine:
+    """Applies inbound events; one call is one transaction."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._clock = clock
+
+    async def process(self, events: Sequence[Event]) -> None:
+        """Apply the events in order, in one transaction; replays change nothing."""
+        async with transaction(self._sessions) as session:
+            await apply_events(session, events, self._settings, self._clock())
+
+
+async def apply_events(
+    session: AsyncSession, events: Sequence[Event], settings: Settings, now: datetime
+) -> None:
+    """Apply a batch of inbound events within the caller's transaction."""
+    messages = [event for event in events if isinstance(event, InboundMessage)]
+    updates = [event for event in events if isinstance(event, DeliveryUpdate)]
+    fresh = await _unseen(session, messages)
+    if fresh:
+        await _Intake(session, settings, now).apply(fresh)
+    if updates:
+        await _apply_delivery_updates(session, updates)
+
+
+async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:
+    """Drop messages already stored (a redelivery) or repeated within the batch."""
+    unique: dict[tuple[str, str], InboundMessage] = {}
+    for message in messages:
+        unique.setdefault((message.provider, message.provider_message_id), message)
+    if not unique:
+        return []
+    stored = await session.execute(
+        select(Message.provider, Message.provider_message_id).where(
+            tuple_(Message.provider, Message.provider_message_id).in_(list(unique))
+        )
+    )
+    for provider, provider_message_id in stored.all():
+        unique.pop((provider, str(provider_message_id)), None)
+    return list(unique.values())
+
+
+class _Intake:
+    def __init__(self, session: AsyncSession, settings: Settings, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        self.journal = Journal(
+            now, settings.topic_events if settings.transport_is_kafka() else None
+        )
+        self.offer_timeout = timedelta(seconds=settings.offer_timeout_seconds)
+        self._board: Board | None = None
+
+    async def board(self) -> Board:
+        if self._board is None:
+            self._board = await load_board(self.session, self.now)
+        return self._board
+
+    async def apply(self, messages: list[InboundMessage]) -> None:
+        customers = await self._customers(messages)
+        attributes = await self._lock_customers(sorted(set(customers.values())))
+        by_thread = await self._threads({message.conversation_key for message in messages})
+        open_by_customer = await self._open_conversations(set(customers.values()))
+
+        new_conversations: list[Conversation] = []
+        thread_rows: dict[str, uuid.UUID] = {}
+        message_rows: list[dict[str, Any]] = []
+        continuity = self.now - timedelta(minutes=self.settings.continuity_window_minutes)
+        reopen_after = self.now - timedelta(hours=self.settings.reopen_window_hours)
+
+        for message in messages:
+            identity = (message.customer.kind.value, message.customer.value)
+            customer_id = customers[identity]
+            conversation = by_thread.get(message.conversation_key)
+            if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
+                if (
+                    conversation.resolved_at is not None
+                    and conversation.resolved_at >= reopen_after
+                ):
+                    await self._reopen(conversation, message, attributes[customer_id])
+                else:
+                    conversation = None
+            if conversation is None:
+                recent = open_by_customer.get(customer_id)
+                if recent is not None and recent.last_message_at >= continuity:
+                    # Omnichannel continuity: an email after a call joins the same
+                    # conversation, and so the same owner.
+                    conversation = recent
+            if conversation is None:
+                conversation = await self._open(message, customer_id, attributes[customer_id])
+                new_conversations.append(conversation)
+            by_thread[message.conversation_key] = conversation
+            open_by_customer[customer_id] = conversation
+            thread_rows[message.conversation_key] = conversation.id
+            conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
+            message_rows.append(_message_row(message, conversation.id))
+
+        self.session.add_all(new_conversations)
+        await self.session.flush()
+        await self.session.execute(
+            pg_insert(ConversationThread)
+            .values(
+                [{"thread_key": key, "conversation_id": cid} for key, cid in thread_rows.items()]
+            )
+            .on_conflict_do_update(
+                index_elements=["thread_key"],
+                set_={"conversation_id": pg_insert(ConversationThread).excluded.conversation_id},
+            )
+        )
+        await self.session.execute(pg_insert(Message), message_rows)
+        await self.journal.flush(self.session)
+        if self._board is not None:
+            await self._board.save(self.session)
+
+    async def _open(
+        self, message: InboundMessage, customer_id: uuid.UUID, attributes: dict[str, Any]
+    ) -> Conversation:
+        conversation = Conversation(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            channel=message.channel.value,
+            status=ConversationStatus.OPEN.value,
+            subject=message.subject,
+            waiting_since=self.now,
+            last_message_at=self.now,
+            excluded_agents={},
+            created_at=self.now,
+        )
+        self.journal.record(
+            conversation.id,
+            Change.CREATED,
+            f"first message on {message.channel} via {message.provider}",
+            actor=Actor.CUSTOMER,
+            details={"thread": message.conversation_key, "channel": message.channel},
+        )
+        await self._route(conversation, message, attributes, previous_owner=None)
+        return conversation
+
+    async def _reopen(
+        self, conversation: Conversation, message: InboundMessage, attributes: dict[str, Any]
+    ) -> None:
+        conversation.status = ConversationStatus.OPEN.value
+        conversation.resolved_at = None
+        conversation.waiting_since = self.now
+        conversation.excluded_agents = {}
+        previous = conversation.agent_id or conversation.last_agent_id
+        conversation.agent_id = None
+        conversation.offer_state = None
+        self.journal.record(
+            conversation.id,
+            Change.REOPENED,
+            f"customer wrote again on {message.channel}",
+            actor=Actor.CUSTOMER,
+            details={"previous_owner": str(previous) if previous else None},
+        )
+        await self._route(conversation, message, attributes, previous_owner=previous)
+
+    async def _route(
+        self,
+        conversation: Conversation,
+        message: InboundMessage,
+        attributes: dict[str, Any],
+        *,
+        previous_owner: uuid.UUID | None,
+    ) -> None:
+        board = await self.board()
+        facts = RoutingFacts(
+            channel=message.channel,
+            recipient=message.recipient,
+            customer_attributes={
+                key: value
+                for key, value in attributes.items()
+                if isinstance(value, str | bool | int)
+            },
+            text=message.stripped_text or message.text,
+        )
+        choose_queue(board, conversation, facts, self.journal)
+        offer(
+            board,
+            conversation,
+            self.journal,
+            offer_timeout=self.offer_timeout,
+            previous_owner=previous_owner,
+        )
+
+    async def _customers(self, messages: list[InboundMessage]) -> dict[Identity, uuid.UUID]:
+        """Find each sender by their exact identity; create the ones never seen."""
+        names: dict[Identity, str | None] = {}
+        for message in messages:
+            identity = (message.customer.kind.value, message.customer.value)
+            names[identity] = names.get(identity) or message.customer.display_name
+        found = await self._identities(list(names))
+        missing = [identity for identity in names if identity not in found]
+        if missing:
+            created = {identity: uuid.uuid4() for identity in missing}
+            await self.session.execute(
+                pg_insert(Customer),
+                [
+                    {"id": cid, "display_name": names[identity], "attributes": {}}
+                    for identity, cid in created.items()
+                ],
+            )
+            await self.session.execute(
+                pg_insert(CustomerIdentity)
+                .values(
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "customer_id": cid,
+                            "kind": identity[0],
+                            "value": identity[1],
+                            "display_name": names[identity],
+                        }
+                        for identity, cid in created.items()
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "value"])
+            )
+            found = await self._identities(list(names))
+            # Another router created some of them first: drop our unused customers.
+            unused = [cid for identity, cid in created.items() if found[identity] != cid]
+            if unused:
+                await self.session.execute(delete(Customer).where(Customer.id.in_(unused)))
+        return found
+
+    async def _identities(self, identities: list[Identity]) -> dict[Identity, uuid.UUID]:
+        rows = await self.session.execute(
+            select(
+                CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id
+            ).where(tuple_(CustomerIdentity.kind, CustomerIdentity.value).in_(identities))
+        )
+        return {(kind, value): customer_id for kind, value, customer_id in rows.all()}
+
+    async def _lock_customers(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+        """Serialise batches per customer: one of them decides whether to open a conversation."""
+        rows = await self.session.execute(
+            select(Customer.id, Customer.attributes)
+            .where(Customer.id.in_(ids))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+        return {cid: attributes for cid, attributes in rows.all()}
+
+    async def _threads(self, keys: set[str]) -> dict[str, Conversation]:
+        rows = await self.session.execute(
+            select(ConversationThread.thread_key, Conversation)
+            .join(Conversation, Conversation.id == ConversationThread.conversation_id)
+            .where(ConversationThread.thread_key.in_(keys))
+            .order_by(Conversation.id)
+            .with_for_update(of=Conversation)
+        )
+        return {key: conversation for key, conversation in rows.all()}
+
+    async def _open_conversations(
+        self, customer_ids: set[uuid.UUID]
+    ) -> dict[uuid.UUID, Conversation]:
+        """Each customer's most recently active open conversation."""
+        rows = await self.session.execute(
+            select(Conversation)
+            .where(
+                Conversation.customer_id.in_(customer_ids),
+                Conversation.status == ConversationStatus.OPEN.value,
+            )
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+        latest: dict[uuid.UUID, Conversation] = {}
+        for conversation in rows.scalars():
+            known = latest.get(conversation.customer_id)
+            if known is None or conversation.last_message_at > known.last_message_at:
+                latest[conversation.customer_id] = conversation
+        return latest
+
+
+def _message_row(message: InboundMessage, conversation_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "event_id": message.event_id,
+        "direction": message.direction.value,
+        "kind": message.kind.value,
+        "channel": message.channel.value,
+        "provider": message.provider,
+        "provider_message_id": message.provider_message_id,
+        "sender": message.customer.value,
+        "recipient": message.recipient,
+        "subject": message.subject,
+        "text": message.text,
+        "stripped_text": message.stripped_text,
+        "attachments": [attachment.model_dump(mode="json") for attachment in message.attachments],
+        "details": {"references": list(message.references), **message.metadata},
+        "provider_timestamp": message.provider_timestamp,
+        "received_at": message.received_at,
+    }
+
+
+# Later news never overwrites newer: "delivered" arriving after "read" is ignored.
+_STATUS_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.FAILED: 4,
+}
+
+
+async def _apply_delivery_updates(session: AsyncSession, updates: list[DeliveryUpdate]) -> None:
+    """Record providers' delivery news on the outbound messages they refer to."""
+    latest: dict[tuple[str, str], DeliveryUpdate] = {}
+    for item in updates:
+        key = (item.provider, item.provider_message_id)
+        known = latest.get(key)
+        if known is None or _STATUS_RANK[item.status] >= _STATUS_RANK[known.status]:
+            latest[key] = item
+    rows = await session.execute(
+        select(Message.id, Message.provider, Message.provider_message_id, Message.delivery_status)
+        .where(tuple_(Message.provider, Message.provider_message_id).in_(list(latest)))
+        .with_for_update()
+    )
+    changes = []
+    for message_id, provider, provider_message_id, current in rows.all():
+        news = latest[(provider, str(provider_message_id))]
+        if (
+            current is not None
+            and _STATUS_RANK[DeliveryStatus(current)] > _STATUS_RANK[news.status]
+        ):
+            continue
+        changes.append(
+            {
+                "b_id": message_id,
+                "b_status": news.status.value,
+                "b_error": news.error,
+                "b_at": news.provider_timestamp or news.received_at,
+            }
+        )
+    if changes:
+        table = cast(Table, Message.__table__)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                delivery_status=bindparam("b_status"),
+                delivery_error=bindparam("b_error"),
+                delivery_updated_at=bindparam("b_at"),
+            ),
+            changes,
+        )

@@ -1,0 +1,143 @@
+"""Offers over time: lapsed offers move on, waiting queues drain as capacity frees.
+
+Both sweeps take their conversations with `FOR UPDATE SKIP LOCKED`, so several router
+processes can sweep side by side without doing the same work twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.channels import Channel
+from router.conversations.history import Change, Journal
+from router.models import Conversation, ConversationStatus, OfferState
+from router.routing.assignment import give_offer, offer, take_back
+from router.routing.board import load_board
+from router.routing.decision import WaitingConversation, plan_assignments
+from router.settings import Settings
+
+SWEEP_LIMIT = 500
+
+
+def _journal(settings: Settings, now: datetime) -> Journal:
+    return Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+
+
+async def expire_offers(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Take back offers not accepted in time and offer each to the next eligible agent."""
+    lapsed = (
+        await session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.status == ConversationStatus.OPEN.value,
+                Conversation.offer_state == OfferState.OFFERED.value,
+                Conversation.offer_expires_at <= now,
+            )
+            .order_by(Conversation.id)
+            .limit(SWEEP_LIMIT)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not lapsed:
+        return 0
+    board = await load_board(session, now)
+    journal = _journal(settings, now)
+    timeout = timedelta(seconds=settings.offer_timeout_seconds)
+    for conversation in lapsed:
+        agent = conversation.agent_id
+        if agent is not None and str(agent) not in board.agents:
+            # The agent went offline meanwhile; their slot is not on the board.
+            await release_slot(session, str(agent), Channel(conversation.channel))
+        take_back(
+            board,
+            conversation,
+            journal,
+            Change.TIMED_OUT,
+            f"not accepted within {settings.offer_timeout_seconds:g} s",
+            exclude="timed out",
+        )
+        offer(board, conversation, journal, offer_timeout=timeout)
+    await journal.flush(session)
+    await board.save(session)
+    return len(lapsed)
+
+
+async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Offer waiting conversations to free agents: priority first, then longest waiting."""
+    waiting = (
+        await session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.status == ConversationStatus.OPEN.value,
+                Conversation.agent_id.is_(None),
+            )
+            .order_by(Conversation.priority.desc(), Conversation.waiting_since, Conversation.id)
+            .limit(SWEEP_LIMIT)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not waiting:
+        return 0
+    board = await load_board(session, now)
+    if not any(
+        agent.active.get(channel, 0) < capacity
+        for agent in board.agents.values()
+        for channel, capacity in agent.capacity.items()
+    ):
+        return 0
+    by_id = {str(conversation.id): conversation for conversation in waiting}
+    plan = plan_assignments(
+        [
+            WaitingConversation(
+                conversation_id=str(conversation.id),
+                channel=Channel(conversation.channel),
+                previous_owner=str(conversation.last_agent_id)
+                if conversation.last_agent_id
+                else None,
+                excluded=dict(conversation.excluded_agents or {}),
+                queue=board.queue_name(conversation.queue_id),
+                priority=conversation.priority,
+                waiting_since=conversation.waiting_since,
+            )
+            for conversation in waiting
+            if conversation.queue_id is not None
+        ],
+        board.agents.values(),
+        board.queues,
+        now,
+    )
+    journal = _journal(settings, now)
+    timeout = timedelta(seconds=settings.offer_timeout_seconds)
+    for conversation_id, agent in plan:
+        conversation = by_id[conversation_id]
+        give_offer(
+            board,
+            conversation,
+            agent,
+            journal,
+            reason="capacity freed",
+            details={
+                "waited_seconds": round((now - conversation.waiting_since).total_seconds(), 3),
+                "priority": conversation.priority,
+            },
+            offer_timeout=timeout,
+        )
+    await journal.flush(session)
+    await board.save(session)
+    return len(plan)
+
+
+async def release_slot(session: AsyncSession, agent_id: str, channel: Channel) -> None:
+    """Free one of an agent's slots on a channel (never below zero)."""
+    from sqlalchemy import func, update
+
+    from router.models import AgentCapacity
+
+    await session.execute(
+        update(AgentCapacity)
+        .where(AgentCapacity.agent_id == agent_id, AgentCapacity.channel == channel.value)
+        .values(active=func.greatest(AgentCapacity.active - 1, 0))
+    )

@@ -1,0 +1,160 @@
+"""`router consume`: the routing engine on Kafka, with its sweeps and the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from datetime import datetime
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.db import create_engine, create_sessionmaker, in_transaction
+from router.inbound.envelope import decode, utcnow
+from router.inbound.ports import Event
+from router.models import OutboxEvent
+from router.routing.engine import RoutingEngine
+from router.routing.offers import drain_waiting, expire_offers
+from router.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Only one process relays the outbox at a time, so events leave in the order they were written.
+_RELAY_LOCK = 7_260_002
+
+
+async def sweep_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    stop: asyncio.Event,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Every interval: move lapsed offers on, then offer waiting conversations to free agents."""
+    while not stop.is_set():
+        try:
+            await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
+            await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
+        except Exception:
+            log.exception("sweep failed; trying again next interval")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
+
+
+async def relay_outbox(
+    sessions: async_sessionmaker[AsyncSession],
+    send: Callable[[str, bytes | None, bytes], Awaitable[None]],
+    *,
+    limit: int = 500,
+) -> int:
+    """Publish unpublished outbox rows in id order and mark them published; returns how many."""
+
+    async def work(session: AsyncSession) -> int:
+        leader = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_RELAY_LOCK})"))
+        if not leader:
+            return 0
+        rows = (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.id)
+                .limit(limit)
+            )
+        ).all()
+        for row in rows:
+            await send(row.topic, row.key, row.value)
+        if rows:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([row.id for row in rows]))
+                .values(published_at=utcnow())
+            )
+        return len(rows)
+
+    return await in_transaction(sessions, work)
+
+
+async def relay_forever(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
+) -> None:
+    """Publish conversation events to `router.events.v1` as their transactions commit."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.kafka_client_id}-outbox",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    await producer.start()
+
+    async def send(topic: str, key: bytes | None, value: bytes) -> None:
+        await producer.send(topic, value=value, key=key)
+
+    try:
+        while not stop.is_set():
+            try:
+                sent = await relay_outbox(sessions, send)
+                await producer.flush()
+            except Exception:
+                log.exception("outbox relay failed; trying again")
+                sent = 0
+            if not sent:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+    finally:
+        await producer.stop()
+
+
+async def run_consumer(settings: Settings) -> int:
+    """Run the routing engine until SIGTERM/SIGINT; finish the batch in flight, then exit 0."""
+    from adapters.kafka.consumer import BatchConsumer, Consumed
+    from adapters.kafka.topics import ensure_topics
+    from router.bootstrap import resolve_database
+
+    database = resolve_database(settings)
+    if settings.migrate_on_start or settings.database_is_embedded():
+        from router.migrate import upgrade
+
+        await upgrade(database.url)
+    await ensure_topics(settings)
+    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    sessions = create_sessionmaker(engine)
+    routing = RoutingEngine(sessions, settings)
+
+    async def apply(batch: Sequence[Consumed[Event]]) -> None:
+        await routing.process([item.value for item in batch])
+
+    consumer: BatchConsumer[Event] = BatchConsumer(settings, decode=decode, apply=apply)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    await consumer.start()
+    print(
+        f"router: consuming {settings.topic_inbound} as group {settings.consumer_group}; "
+        f"database {database.label}",
+        flush=True,
+    )
+    tasks = [
+        asyncio.create_task(consumer.run(stop), name="consume"),
+        asyncio.create_task(sweep_forever(sessions, settings, stop), name="sweep"),
+        asyncio.create_task(relay_forever(sessions, settings, stop), name="relay"),
+    ]
+    try:
+        await stop.wait()
+        async with asyncio.timeout(settings.shutdown_grace_seconds):
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        log.error("grace period over; stopping with work in flight (it will be redelivered)")
+        for task in tasks:
+            task.cancel()
+        return 1
+    finally:
+        await consumer.stop()
+        await engine.dispose()
+    return 0

@@ -1,0 +1,152 @@
+"""Configuration: environment variables with the prefix `ROUTER_`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the router; `router config` prints the effective values."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+
+    # Storage and transport. Unset means the embedded defaults: an embedded PostgreSQL with
+    # its data under `data_dir`, and the inline transport that routes inside the request.
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL (postgresql+asyncpg://...); unset: embedded"
+    )
+    data_dir: Path = Field(
+        default=Path("var"), description="Folder for the embedded PostgreSQL's data"
+    )
+    migrate_on_start: bool = Field(
+        default=False, description="Apply migrations on start (always on for embedded)"
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="Connections per process")
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Kafka brokers, comma-separated; unset: inline transport"
+    )
+    kafka_client_id: str = Field(default="router", description="Kafka client id")
+    topic_inbound: str = Field(default="router.inbound.v1", description="Inbound events topic")
+    topic_events: str = Field(default="router.events.v1", description="Conversation events topic")
+    topic_dlq: str = Field(default="router.inbound.dlq.v1", description="Dead-letter topic")
+    topic_partitions: int = Field(default=12, ge=1, description="Partitions of created topics")
+    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of topics")
+    consumer_group: str = Field(default="router", description="Routing engine consumer group")
+    consumer_max_batch: int = Field(default=500, ge=1, description="Records per applied batch")
+    publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Deadline for the broker to acknowledge a webhook's event"
+    )
+
+    # Routing.
+    offer_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long an agent has to accept an offer"
+    )
+    continuity_window_minutes: int = Field(
+        default=24 * 60,
+        ge=0,
+        description="A new thread joins the customer's open conversation active within this",
+    )
+    reopen_window_hours: int = Field(
+        default=7 * 24,
+        ge=0,
+        description="A message on a resolved conversation's thread reopens it within this",
+    )
+    sweep_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often lapsed offers and waiting queues are swept"
+    )
+
+    # HTTP.
+    http_host: str = Field(default="127.0.0.1", description="Address `router serve` binds")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="Port `router serve` binds")
+    public_base_url: str | None = Field(
+        default=None,
+        description="URL providers see (behind a proxy); used to check URL-signed webhooks",
+    )
+
+    serve_with_consumer: bool = Field(
+        default=False, description="`router serve` also runs the routing engine in-process"
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0, gt=0, description="Time to finish in-flight work on SIGTERM"
+    )
+
+    # Webhooks.
+    webhook_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest webhook body accepted"
+    )
+    email_max_body_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="Largest inbound email (with attachments)"
+    )
+    replay_window_seconds: int = Field(
+        default=300, ge=1, description="How old a signed timestamp may be before it is refused"
+    )
+    sendgrid_inbound_token: SecretStr | None = Field(
+        default=None, description="Shared secret SendGrid Inbound Parse presents (basic auth)"
+    )
+    mailgun_signing_key: SecretStr | None = Field(
+        default=None, description="Mailgun webhook signing key"
+    )
+    postmark_inbound_token: SecretStr | None = Field(
+        default=None, description="Shared secret Postmark inbound presents (basic auth)"
+    )
+    webchat_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret shared with the web-chat widget backend"
+    )
+    meta_app_secret: SecretStr | None = Field(
+        default=None, description="Meta app secret (X-Hub-Signature-256)"
+    )
+    meta_verify_token: SecretStr | None = Field(
+        default=None, description="Token Meta echoes in the GET verification handshake"
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token (X-Twilio-Signature)"
+    )
+
+    log_level: LogLevel = Field(default="INFO", description="Log level")
+    log_bodies: bool = Field(
+        default=False, description="Log message bodies and addresses (debugging only)"
+    )
+
+    def database_is_embedded(self) -> bool:
+        return self.database_url is None
+
+    def transport_is_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+    def effective(self) -> dict[str, Any]:
+        """The settings as `router config` shows them, secrets masked."""
+        shown: dict[str, Any] = {}
+        for name, value in self:
+            key = f"ROUTER_{name.upper()}"
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                shown[key] = mask_url(secret) if name == "database_url" else "***"
+            elif value is None:
+                shown[key] = None
+            else:
+                shown[key] = str(value) if isinstance(value, Path) else value
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a URL (`postgresql://user:***@host/db`), or the whole secret."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
