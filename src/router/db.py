@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -74,7 +75,7 @@ async def in_transaction(
     sessions: async_sessionmaker[AsyncSession],
     work: Callable[[AsyncSession], Awaitable[T]],
     *,
-    attempts: int = 4,
+    attempts: int = 8,
 ) -> T:
     """Run `work` in a transaction, again from the start when PostgreSQL reports a deadlock."""
     for attempt in range(1, attempts + 1):
@@ -84,5 +85,5 @@ async def in_transaction(
         except DBAPIError as error:
             if attempt == attempts or not is_retryable(error):
                 raise
-            await asyncio.sleep(0.01 * attempt)
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
     raise AssertionError("unreachable")

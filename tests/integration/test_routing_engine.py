@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.channels import Presence
 from router.conversations import service
 from router.conversations.history import Actor
 from router.db import transaction
@@ -17,6 +18,7 @@ from router.models import (
     ConversationEvent,
     Customer,
     Message,
+    RoutingPolicy,
 )
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
@@ -164,3 +166,72 @@ async def test_offers_time_out_to_the_next_agent_and_the_queue_drains_by_priorit
             (await session.execute(select(AgentCapacity.agent_id, AgentCapacity.active))).all()
         )
     assert loads == {first: 1, second: 1}
+
+
+async def test_going_offline_hands_offers_back_and_waiting_drains_priority_first(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    default = await seed.queue_id(sessions, "default")
+    async with transaction(sessions) as session:
+        session.add(
+            RoutingPolicy(
+                version=2,
+                active=True,
+                created_by="test",
+                document={
+                    "version": 2,
+                    "default_queue": "default",
+                    "rules": [
+                        {
+                            "name": "urgent",
+                            "keywords": ["urgent"],
+                            "queue": "default",
+                            "priority": 10,
+                        }
+                    ],
+                },
+            )
+        )
+    leaving = await seed.add_agent(sessions, "leaving", capacity={"sms": 1}, queues=[default])
+    settings = _settings(database_url)
+    clock = Clock(NOW)
+    engine = RoutingEngine(sessions, settings, clock=clock)
+    await engine.process([factories.sms("first, plain", sender="+14155550101")])
+    clock.now += timedelta(seconds=1)
+    await engine.process([factories.sms("second, plain", sender="+14155550102")])
+    clock.now += timedelta(seconds=1)
+    await engine.process([factories.sms("third, this is urgent", sender="+14155550103")])
+    by_sender = {}
+    async with sessions() as session:
+        for conversation_id, sender in (
+            await session.execute(select(Message.conversation_id, Message.sender))
+        ).all():
+            by_sender[sender] = conversation_id
+    first, second, urgent = (by_sender[f"+1415555010{i}"] for i in (1, 2, 3))
+    owners = {c.id: c for c in await _conversations(sessions)}
+    assert owners[first].agent_id == leaving
+    assert owners[urgent].priority == 10
+
+    async with transaction(sessions) as session:
+        revoked = await service.set_presence(session, settings, leaving, Presence.OFFLINE, clock())
+    assert revoked == [first]
+    owners = {c.id: c for c in await _conversations(sessions)}
+    assert owners[first].agent_id is None
+    assert owners[first].queue_id == default
+
+    # Capacity frees one slot at a time: urgent first, then the older of the plain ones.
+    order = []
+    for handle in ("one", "two", "three"):
+        agent = await seed.add_agent(sessions, handle, capacity={"sms": 1}, queues=[default])
+        async with transaction(sessions) as session:
+            assert await drain_waiting(session, settings, clock()) == 1
+        owners = {c.id: c for c in await _conversations(sessions)}
+        order.extend(cid for cid, c in owners.items() if c.agent_id == agent)
+    assert order == [urgent, first, second]
+    async with sessions() as session:
+        history = (
+            await session.scalars(
+                select(ConversationEvent.kind).where(ConversationEvent.conversation_id == first)
+            )
+        ).all()
+    assert "offer_revoked" in history

@@ -105,8 +105,9 @@ async def resolve(
         raise Conflict("the conversation is already resolved")
     owner = conversation.agent_id
     if owner is not None:
-        await release_slot(session, str(owner), Channel(conversation.channel))
+        # Agent row before capacity row: the order every transaction takes them in.
         await session.execute(update(Agent).where(Agent.id == owner).values(idle_since=now))
+        await release_slot(session, str(owner), Channel(conversation.channel))
         if conversation.offer_state == OfferState.ACCEPTED:
             conversation.last_agent_id = owner
     conversation.status = ConversationStatus.RESOLVED.value
@@ -139,6 +140,19 @@ async def set_presence(
 
     Accepted work stays with the agent. Returns the conversations taken back.
     """
+    offered_to_agent = (
+        select(Conversation)
+        .where(
+            Conversation.agent_id == agent_id,
+            Conversation.status == ConversationStatus.OPEN.value,
+            Conversation.offer_state == OfferState.OFFERED.value,
+        )
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+    if presence is not Presence.ONLINE:
+        # Conversations before the agent row: the order routing batches take them in.
+        await session.scalars(offered_to_agent)
     agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
@@ -149,18 +163,8 @@ async def set_presence(
     if presence is Presence.ONLINE:
         agent.idle_since = now
         return []
-    offered = (
-        await session.scalars(
-            select(Conversation)
-            .where(
-                Conversation.agent_id == agent_id,
-                Conversation.status == ConversationStatus.OPEN.value,
-                Conversation.offer_state == OfferState.OFFERED.value,
-            )
-            .order_by(Conversation.id)
-            .with_for_update()
-        )
-    ).all()
+    # Again under the agent's lock: an offer made just before it was taken counts too.
+    offered = (await session.scalars(offered_to_agent)).all()
     journal = _journal(settings, now)
     for conversation in offered:
         take_back(

@@ -1,7 +1,7 @@
 """The routing board: contact points as routing sees them, loaded and locked for one transaction.
 
-Loading takes a share lock on online agents (so presence cannot change under a decision) and
-an update lock on their capacity rows, always in agent-then-channel order, so the in-memory
+Loading locks the online agents (so presence cannot change under a decision) and their
+capacity rows, always agents first, then capacities, each in id order, so the in-memory
 counts stay the truth until the transaction commits: two router processes can never both
 give away an agent's last slot.
 """
@@ -121,7 +121,9 @@ async def load_board(session: AsyncSession, now: datetime, *, lock: bool = True)
         .order_by(Agent.id)
     )
     if lock:
-        agents_query = agents_query.with_for_update(read=True)
+        # Not a share lock: the board writes `idle_since` back, and upgrading a share lock
+        # held by two transactions at once is a deadlock.
+        agents_query = agents_query.with_for_update(key_share=True)
     agent_rows = (await session.execute(agents_query)).all()
     capacity_query = (
         select(AgentCapacity)
