@@ -130,3 +130,56 @@ async def test_undecodable_records_go_to_the_dead_letter_topic(settings: Setting
     headers = dict(dead[0].headers)
     assert headers["router-error-type"] == b"ValidationError"
     assert headers["router-source-topic"] == settings.topic_inbound.encode()
+
+
+async def test_a_record_that_keeps_failing_is_dead_lettered_and_the_partition_moves_on(
+    settings: Settings,
+) -> None:
+    await ensure_topics(settings)
+    publisher = KafkaPublisher(settings)
+    await publisher.start()
+    # One conversation key: all three on one partition, in order.
+    events = [factories.sms(text, sender="+14155550177") for text in ("one", "poison", "three")]
+    try:
+        await publisher.publish(events)
+    finally:
+        await publisher.close()
+
+    applied: list[str] = []
+    done = asyncio.Event()
+
+    async def apply(batch: Sequence[Consumed[Event]]) -> None:
+        texts = [item.value.text for item in batch if isinstance(item.value, InboundMessage)]
+        if "poison" in texts:
+            raise RuntimeError("cannot apply this one")
+        applied.extend(texts)
+        if "three" in applied:
+            done.set()
+
+    consumer: BatchConsumer[Event] = BatchConsumer(
+        settings, decode=decode, apply=apply, retry_backoff_seconds=0.01
+    )
+    await consumer.start()
+    runner = asyncio.create_task(consumer.run(done))
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+        await runner
+    finally:
+        await consumer.stop()
+    assert applied == ["one", "three"]
+    assert consumer.stats.dead_lettered == 1
+
+    dlq = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await dlq.start()
+    try:
+        dlq.assign([TopicPartition(settings.topic_dlq, p) for p in range(4)])
+        records = await dlq.getmany(timeout_ms=10_000)
+    finally:
+        await dlq.stop()
+    [dead] = [record for batch in records.values() for record in batch]
+    assert decode(dead.value) == events[1]
+    assert b"cannot apply this one" in dict(dead.headers)["router-error"]
+    committed = await _committed(settings)
+    assert sum(committed.values()) == 3
