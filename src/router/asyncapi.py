@@ -1,0 +1,169 @@
+"""The AsyncAPI 3.0 document of the router's topics, generated from the envelope models.
+
+`python -m router.asyncapi` writes `openapi/asyncapi.json`; a test fails when it drifts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from router import __version__
+from router.inbound.envelope import CloudEvent
+from router.settings import Settings
+
+TARGET = Path(__file__).resolve().parents[2] / "openapi" / "asyncapi.json"
+
+_CONVERSATION_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "CloudEvents 1.0 structured JSON; `type` is router.conversation.<change>.",
+    "required": ["specversion", "id", "source", "type", "time", "subject", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {"type": "string"},
+        "source": {"const": "/router"},
+        "type": {
+            "enum": [
+                f"router.conversation.{change}"
+                for change in (
+                    "created",
+                    "queued",
+                    "offered",
+                    "accepted",
+                    "declined",
+                    "offer_timed_out",
+                    "offer_revoked",
+                    "reassigned",
+                    "transferred",
+                    "escalated",
+                    "resolved",
+                    "reopened",
+                )
+            ]
+        },
+        "time": {"type": "string", "format": "date-time"},
+        "subject": {"type": "string", "description": "the conversation id"},
+        "datacontenttype": {"const": "application/json"},
+        "data": {
+            "type": "object",
+            "required": ["conversation_id", "change", "actor", "reason", "occurred_at"],
+            "properties": {
+                "conversation_id": {"type": "string", "format": "uuid"},
+                "change": {"type": "string"},
+                "actor": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"enum": ["system", "customer", "agent", "supervisor"]},
+                        "id": {"type": ["string", "null"]},
+                    },
+                },
+                "agent_id": {"type": ["string", "null"], "format": "uuid"},
+                "queue_id": {"type": ["string", "null"], "format": "uuid"},
+                "reason": {"type": "string"},
+                "details": {
+                    "type": "object",
+                    "description": "for offers: the rule matched and every candidate considered",
+                },
+                "occurred_at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The AsyncAPI document for the default topic names."""
+    # The documented names are the defaults, whatever this process's environment says.
+    settings = Settings.model_construct()
+    inbound_schema = TypeAdapter(CloudEvent).json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    schemas = inbound_schema.pop("$defs", {})
+    schemas["InboundCloudEvent"] = inbound_schema
+    schemas["ConversationCloudEvent"] = _CONVERSATION_EVENT
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Conversation router topics",
+            "version": __version__,
+            "description": (
+                "Inbound events are produced with acks=all and idempotence; a webhook is "
+                "answered 2xx only after the broker acknowledged them. Conversation events "
+                "are published from the outbox after the transaction that made them commits."
+            ),
+        },
+        "channels": {
+            "inbound": {
+                "address": settings.topic_inbound,
+                "description": "Key: the conversation (thread) key, so a thread keeps its order.",
+                "messages": {"inbound": {"$ref": "#/components/messages/Inbound"}},
+            },
+            "events": {
+                "address": settings.topic_events,
+                "description": "Key: the conversation id.",
+                "messages": {"change": {"$ref": "#/components/messages/ConversationChange"}},
+            },
+            "deadLetters": {
+                "address": settings.topic_dlq,
+                "description": (
+                    "The original bytes of an inbound record that could not be applied, with "
+                    "headers router-error, router-error-type, router-source-topic, "
+                    "router-source-partition and router-source-offset."
+                ),
+                "messages": {"dead": {"$ref": "#/components/messages/DeadLetter"}},
+            },
+        },
+        "operations": {
+            "publishInbound": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/inbound"},
+                "summary": "Channel adapters publish each verified webhook event.",
+            },
+            "consumeInbound": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/inbound"},
+                "summary": "The routing engine (consumer group `router`) applies them.",
+            },
+            "publishEvents": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/events"},
+                "summary": "Every change of a conversation, after commit.",
+            },
+            "publishDeadLetters": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/deadLetters"},
+                "summary": "Records that kept failing, so their partition moves on.",
+            },
+        },
+        "components": {
+            "messages": {
+                "Inbound": {
+                    "contentType": "application/cloudevents+json",
+                    "payload": {"$ref": "#/components/schemas/InboundCloudEvent"},
+                },
+                "ConversationChange": {
+                    "contentType": "application/cloudevents+json",
+                    "payload": {"$ref": "#/components/schemas/ConversationCloudEvent"},
+                },
+                "DeadLetter": {
+                    "contentType": "application/octet-stream",
+                    "payload": {"type": "string", "description": "the original record value"},
+                },
+            },
+            "schemas": schemas,
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    TARGET.parent.mkdir(exist_ok=True)
+    TARGET.write_text(render())
+    print(f"wrote {TARGET}", file=sys.stderr)
