@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -79,7 +80,45 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
         log.info("router started: database %s; transport %s", database.label, transport)
         print(f"router: database {database.label}", flush=True)
         print(f"router: transport {transport}", flush=True)
-        yield state
+        async with background_work(state):
+            yield state
     finally:
         await state.publisher.close()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def background_work(state: RouterState) -> AsyncIterator[None]:
+    """What runs beside the HTTP API: sweeps, the outbox relay, optionally the engine.
+
+    On the inline transport the API process is the whole router, so it sweeps lapsed offers
+    and waiting queues itself; with Kafka it relays the outbox its own changes write, and
+    with `--with-consumer` it also consumes the inbound topic.
+    """
+    from router.routing.runner import build_consumer, relay_forever, sweep_forever
+
+    settings = state.settings
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    consumer = None
+    if not settings.transport_is_kafka() or settings.serve_with_consumer:
+        tasks.append(asyncio.create_task(sweep_forever(state.sessions, settings, stop)))
+    if settings.transport_is_kafka():
+        tasks.append(asyncio.create_task(relay_forever(state.sessions, settings, stop)))
+    if settings.transport_is_kafka() and settings.serve_with_consumer:
+        consumer = build_consumer(settings, state.sessions)
+        await consumer.start()
+        tasks.append(asyncio.create_task(consumer.run(stop)))
+        state.readiness_checks["consumer"] = consumer.check
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            async with asyncio.timeout(settings.shutdown_grace_seconds):
+                await asyncio.gather(*tasks, return_exceptions=True)
+        except TimeoutError:
+            for task in tasks:
+                task.cancel()
+        if consumer is not None:
+            await consumer.stop()

@@ -113,6 +113,11 @@ class BatchConsumer(Generic[T]):
     def assigned_partitions(self) -> set[int]:
         return set(self.stats.partitions)
 
+    async def check(self) -> None:
+        """Readiness: a consumer that holds no partitions is not doing its work."""
+        if not self.stats.partitions:
+            raise RuntimeError("no partitions assigned (joining or rebalancing the group)")
+
     async def run(self, stop: asyncio.Event) -> None:
         """Poll and apply batches until `stop` is set; the batch in flight always finishes."""
         while not stop.is_set():

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,9 @@ from router.models import OutboxEvent
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
 from router.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.kafka.consumer import BatchConsumer, Consumed
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +113,22 @@ async def relay_forever(
         await producer.stop()
 
 
+def build_consumer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> BatchConsumer[Event]:
+    """The routing engine as a Kafka batch consumer: one transaction per partition batch."""
+    from adapters.kafka.consumer import BatchConsumer
+
+    routing = RoutingEngine(sessions, settings)
+
+    async def apply(batch: Sequence[Consumed[Event]]) -> None:
+        await routing.process([item.value for item in batch])
+
+    return BatchConsumer(settings, decode=decode, apply=apply)
+
+
 async def run_consumer(settings: Settings) -> int:
     """Run the routing engine until SIGTERM/SIGINT; finish the batch in flight, then exit 0."""
-    from adapters.kafka.consumer import BatchConsumer, Consumed
     from adapters.kafka.topics import ensure_topics
     from router.bootstrap import resolve_database
 
@@ -123,12 +140,7 @@ async def run_consumer(settings: Settings) -> int:
     await ensure_topics(settings)
     engine = create_engine(database.url, pool_size=settings.database_pool_size)
     sessions = create_sessionmaker(engine)
-    routing = RoutingEngine(sessions, settings)
-
-    async def apply(batch: Sequence[Consumed[Event]]) -> None:
-        await routing.process([item.value for item in batch])
-
-    consumer: BatchConsumer[Event] = BatchConsumer(settings, decode=decode, apply=apply)
+    consumer = build_consumer(settings, sessions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -147,13 +159,16 @@ async def run_consumer(settings: Settings) -> int:
     ]
     try:
         await stop.wait()
-        async with asyncio.timeout(settings.shutdown_grace_seconds):
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        log.error("grace period over; stopping with work in flight (it will be redelivered)")
-        for task in tasks:
+        _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds)
+        for task in pending:
+            frames = "".join(
+                f"\n  {frame.f_code.co_filename}:{frame.f_lineno}" for frame in task.get_stack()
+            )
+            log.error("grace period over; %s still running at:%s", task.get_name(), frames)
             task.cancel()
-        return 1
+        if pending:
+            log.error("stopping with work in flight (it will be redelivered)")
+            return 1
     finally:
         await consumer.stop()
         await engine.dispose()
