@@ -11,7 +11,8 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
@@ -120,6 +121,15 @@ def public_url(request: Request) -> str:
     return str(request.url)
 
 
+def public_base_url(request: Request) -> str:
+    """Scheme, host and any path prefix providers see, without a trailing slash.
+
+    For callback URLs we hand to a provider (they must be the ones `public_url` rebuilds).
+    """
+    base = settings_of(request).public_base_url
+    return (base or str(request.base_url)).rstrip("/")
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -144,6 +154,19 @@ def invalid_payload(error: ValidationError, prefix: str = "") -> InvalidPayload:
     field = field_path(first["loc"], prefix) or "body"
     message = "missing" if first["type"] == "missing" else first["msg"]
     return InvalidPayload(f"{field}: {message}", field=field)
+
+
+@contextmanager
+def envelope_errors(prefix: str = "envelope") -> Iterator[None]:
+    """Turn a `ValidationError` from building envelopes into a 422 rather than a 500.
+
+    Adapters bound every field they read to what the envelope accepts; this guards the gap
+    a future envelope constraint could open.
+    """
+    try:
+        yield
+    except ValidationError as error:
+        raise invalid_payload(error, prefix) from None
 
 
 _PROBLEM_DESCRIPTIONS = {

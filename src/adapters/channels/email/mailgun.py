@@ -1,0 +1,189 @@
+"""Mailgun routes: the forward() and store(notify=...) posts of a received email.
+
+The post is form-urlencoded, or multipart/form-data when files are attached (`attachment-1`
+..`attachment-N`). Mailgun signs three fields of the body: `signature` is the hex
+HMAC-SHA256 of `timestamp + token` under the webhook signing key. A timestamp outside the
+replay window, or a token already seen within it, is refused. Besides the parsed fields
+(`from`, `recipient`, `subject`, `body-plain`, `stripped-text`, `body-html`), every header is
+posted as a field of its own (`Message-Id`, `In-Reply-To`, `References`) and again in
+`message-headers`, a JSON list of [name, value] pairs. A route whose URL ends in "mime"
+gets the whole message in `body-mime` instead; a store() notification describes the stored
+files in `attachments` (JSON) with URLs instead of posting them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request, Response
+
+from adapters.channels.email.mime import FormData, email_from_message, parse_form, parse_message
+from adapters.channels.email.parsing import (
+    ParsedEmail,
+    Threading,
+    attachment,
+    decode_header_text,
+    inbound_message,
+    parse_date,
+    parse_mailbox,
+    recipient_address,
+)
+from adapters.channels.webhook import (
+    check_fresh,
+    hmac_hex,
+    problem_responses,
+    publish,
+    read_body,
+    require_media_type,
+    require_secret,
+    settings_of,
+    verify_equal,
+)
+from router.errors import InvalidPayload, StaleRequest
+from router.inbound.envelope import Attachment
+
+router = APIRouter(tags=["webhooks"])
+
+
+class RecentTokens:
+    """Tokens of accepted posts, remembered while their signed timestamp is still fresh.
+
+    In memory and per process, bounded (oldest forgotten first): another router instance
+    does not see this one's tokens, so a replay sent to a different instance inside the
+    window passes here and is then absorbed by the de-duplication on the provider message id
+    downstream. This set is the cheap first line, not the guarantee.
+    """
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._capacity = capacity
+
+    def claim(self, token: str, expires_at: float, *, now: float | None = None) -> bool:
+        """Remember the token; False when it is already remembered (a replay)."""
+        current = time.time() if now is None else now
+        while self._expiry:
+            oldest, expiry = next(iter(self._expiry.items()))
+            if expiry >= current and len(self._expiry) < self._capacity:
+                break
+            del self._expiry[oldest]
+        if token in self._expiry:
+            return False
+        self._expiry[token] = expires_at
+        return True
+
+    def release(self, token: str) -> None:
+        """Forget a token whose post was not taken, so the provider's retry is accepted."""
+        self._expiry.pop(token, None)
+
+
+recent_tokens = RecentTokens()
+
+
+@router.post(
+    "/webhooks/email/mailgun",
+    operation_id="webhook_mailgun_inbound",
+    summary="Mailgun route (forward or store notification)",
+    response_class=Response,
+    responses={
+        200: {"description": "The email is durably taken; the body is empty"},
+        **problem_responses(401, 413, 415, 422, 503),
+    },
+)
+async def mailgun_inbound(request: Request) -> Response:
+    """Take one inbound email from a Mailgun route; a non-2xx answer makes Mailgun retry."""
+    settings = settings_of(request)
+    key = require_secret(settings.mailgun_signing_key, "ROUTER_MAILGUN_SIGNING_KEY")
+    require_media_type(request, "application/x-www-form-urlencoded", "multipart/form-data")
+    body = await read_body(request, settings.email_max_body_bytes)
+    # Mailgun's signature travels inside the body, so the form is parsed before verifying.
+    form = parse_form(body, request.headers.get("content-type", ""))
+    timestamp, token = form.text("timestamp") or "", form.text("token") or ""
+    verify_equal(hmac_hex(key, (timestamp + token).encode()), form.text("signature"), "signature")
+    signed_at = check_fresh(timestamp, settings.replay_window_seconds)
+    message = inbound_message("mailgun", mailgun_email(form))
+    if not recent_tokens.claim(token, signed_at + settings.replay_window_seconds):
+        raise StaleRequest("this token was already used within the replay window")
+    try:
+        await publish(request, [message])
+    except BaseException:
+        recent_tokens.release(token)
+        raise
+    return Response(status_code=200)
+
+
+def mailgun_email(form: FormData) -> ParsedEmail:
+    """The facts of a Mailgun route post: parsed fields, or the whole message (`body-mime`)."""
+    recipient = form.text("recipient")
+    raw = form.fields.get("body-mime")
+    if raw is not None:
+        email = email_from_message(parse_message(raw), "body-mime", [recipient])
+        email.metadata["mode"] = "mime"
+        return email
+    lookup = _header_lookup(form)
+    return ParsedEmail(
+        sender=parse_mailbox(form.text("from") or lookup("From") or form.text("sender"), "from"),
+        recipient=recipient_address([recipient, lookup("To")], "recipient"),
+        subject=form.text("subject") or decode_header_text(lookup("Subject")),
+        text=form.text("body-plain") or "",
+        html=form.text("body-html") or "",
+        provider_stripped_text=form.text("stripped-text") or "",
+        thread=Threading.from_headers(lookup),
+        date=parse_date(lookup("Date")),
+        attachments=[
+            *(attachment(f.filename, f.content_type, f.size) for f in form.files),
+            *_stored_attachments(form),
+        ],
+        metadata={"mode": "store" if "message-url" in form.fields else "forward"},
+    )
+
+
+def _header_lookup(form: FormData) -> Callable[[str], str | None]:
+    """Headers by name, case-insensitively: `message-headers` first, then the header fields."""
+    headers: dict[str, str] = {}
+    listed = form.json("message-headers")
+    if listed is not None:
+        if not isinstance(listed, list):
+            raise InvalidPayload("message-headers: not a JSON list", field="message-headers")
+        for index, pair in enumerate(listed):
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+            ):
+                where = f"message-headers[{index}]"
+                raise InvalidPayload(f"{where}: not a [name, value] pair", field=where)
+            headers.setdefault(pair[0].lower(), pair[1])
+    fields: dict[str, str] = {}
+    for name in form.fields:
+        fields.setdefault(name.lower(), name)
+
+    def lookup(name: str) -> str | None:
+        wanted = name.lower()
+        if wanted in headers:
+            return headers[wanted]
+        return form.text(fields[wanted]) if wanted in fields else None
+
+    return lookup
+
+
+def _stored_attachments(form: FormData) -> list[Attachment]:
+    """A store() notification's `attachments`: JSON metadata with a URL per stored file."""
+    listed = form.json("attachments")
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        raise InvalidPayload("attachments: not a JSON list", field="attachments")
+    found: list[Attachment] = []
+    for index, item in enumerate(listed):
+        if not isinstance(item, dict):
+            raise InvalidPayload(f"attachments[{index}]: not an object", field="attachments")
+        name, kind, size, url = (item.get(key) for key in ("name", "content-type", "size", "url"))
+        found.append(
+            attachment(
+                name if isinstance(name, str) else None,
+                kind if isinstance(kind, str) else None,
+                size if isinstance(size, int) and not isinstance(size, bool) else None,
+                url if isinstance(url, str) else None,
+            )
+        )
+    return found

@@ -1,0 +1,357 @@
+"""What every inbound email shares, whichever provider parsed it.
+
+Threading (the conversation key from Message-ID / In-Reply-To / References), quoted-reply
+stripping, address and date parsing, and the one function that turns the facts of an email
+into the canonical `InboundMessage`. Addresses and dates are parsed with the standard
+library's `email` package; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.errors import MessageError
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+
+from pydantic import ValidationError
+
+from adapters.channels.webhook import invalid_payload, sha256
+from router.channels import Channel, IdentityKind
+from router.errors import InvalidPayload
+from router.inbound.envelope import Attachment, CustomerIdentity, InboundMessage, MessageKind
+
+# The standard library's email parsers raise more than their documented errors on hostile
+# input (IndexError on `x@`, ValueError on bare line feeds); all of them mean "not parseable".
+EMAIL_PARSE_ERRORS = (MessageError, ValueError, LookupError, TypeError, AttributeError)
+
+# Message ids are used as dedupe keys (255 chars) and inside conversation keys (512 chars);
+# a longer one (legal, if absurd) is replaced by its digest rather than refusing the email.
+_MAX_ID = 200
+_MAX_SUBJECT = 998
+_MAX_DISPLAY_NAME = 200
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One address of an address header: the lower-cased addr-spec and its display name."""
+
+    address: str
+    display_name: str | None = None
+
+
+def unfold(raw: str) -> str:
+    """A header value on one line: folding removed, stray control characters dropped."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", raw).strip()
+
+
+def parse_mailboxes(raw: str | None) -> list[Mailbox]:
+    """Every usable address in an address header (From, To, Cc), in order; [] if none."""
+    if not raw:
+        return []
+    try:
+        header = policy.default.header_factory("to", unfold(raw))
+        addresses = list(getattr(header, "addresses", ()))
+    except EMAIL_PARSE_ERRORS:
+        return []
+    found: list[Mailbox] = []
+    for address in addresses:
+        if not address.username or not address.domain or " " in address.domain:
+            continue
+        name = (address.display_name or "").strip()[:_MAX_DISPLAY_NAME] or None
+        found.append(Mailbox(address.addr_spec.lower(), name))
+    return found
+
+
+def parse_mailbox(raw: str | None, field_name: str) -> Mailbox:
+    """The first address of a required header; InvalidPayload naming the field otherwise."""
+    if raw is None or not raw.strip():
+        raise InvalidPayload(f"{field_name}: missing", field=field_name)
+    found = parse_mailboxes(raw)
+    if not found:
+        raise InvalidPayload(f"{field_name}: not an email address", field=field_name)
+    return found[0]
+
+
+def decode_header_text(raw: str | None) -> str | None:
+    """An unstructured header (Subject) with RFC 2047 encoded words decoded."""
+    if raw is None:
+        return None
+    text = unfold(raw)
+    try:
+        return str(policy.default.header_factory("subject", text))
+    except EMAIL_PARSE_ERRORS:
+        return text
+
+
+def parse_date(raw: str | None) -> datetime | None:
+    """A Date header as an aware UTC datetime; None when absent or unparseable."""
+    if not raw:
+        return None
+    # Postmark writes the offset as "-04:00", which RFC 5322 parsers read as no offset.
+    value = re.sub(r"([+-]\d\d):(\d\d)\s*$", r"\1\2", unfold(raw))
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # A naive result means "-0000": the time is UTC with no claim about the sender's zone.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# --- threading -------------------------------------------------------------------------
+
+_ANGLED_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def _bounded(identifier: str) -> str:
+    return identifier if len(identifier) <= _MAX_ID else "sha256:" + sha256(identifier.encode())
+
+
+def normalise_message_id(raw: str | None) -> str | None:
+    """`<ABC@host>` -> `abc@host`: no angle brackets, no whitespace, lower case."""
+    ids = message_ids(raw)
+    return ids[0] if ids else None
+
+
+def message_ids(raw: str | None) -> list[str]:
+    """The normalised ids of a Message-ID, In-Reply-To or References header, in order."""
+    if not raw:
+        return []
+    found = _ANGLED_ID.findall(raw)
+    if not found:
+        # Some senders omit the brackets; whitespace still separates the ids, and every
+        # Message-ID has an "@" (which tells ids from old-style "Your message of" phrases).
+        found = [token.strip("<>,;") for token in raw.split() if "@" in token]
+    return [_bounded(token.lower()) for token in found]
+
+
+@dataclass(frozen=True)
+class Threading:
+    """Where an email sits in its thread: its own id and the ids it answers (normalised)."""
+
+    message_id: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+    @classmethod
+    def from_headers(cls, lookup: Callable[[str], str | None]) -> Threading:
+        """Read Message-ID, In-Reply-To and References through `lookup(header name)`."""
+        return cls(
+            message_id=normalise_message_id(lookup("Message-ID")),
+            in_reply_to=tuple(message_ids(lookup("In-Reply-To"))),
+            references=tuple(message_ids(lookup("References"))),
+        )
+
+    @property
+    def root(self) -> str | None:
+        """The thread's first message: References[0], else In-Reply-To, else this one."""
+        for candidates in (self.references, self.in_reply_to):
+            if candidates:
+                return candidates[0]
+        return self.message_id
+
+
+# --- quoted-reply stripping --------------------------------------------------------------
+
+# "On <date>, <name> wrote:" as mail clients write it in several languages.
+_REPLY_HEADERS = [
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        r"^on\b.+\bwrote:$",  # English
+        r"^am\b.+\bschrieb\b.*:$",  # German
+        r"^le\b.+\ba [ée]crit\s?:$",  # French
+        r"^el\b.+\bescribi[óo]:$",  # Spanish
+        r"^il\b.+\bha scritto:$",  # Italian
+        r"^em\b.+\bescreveu:$",  # Portuguese
+        r"^op\b.+\bschreef\b.*:$",  # Dutch
+        r"^(den|på)\b.+\bskrev\b.*:$",  # Swedish, Danish, Norwegian
+        r"^(w dniu|dnia)\b.+\bnapisał(a|\(a\))?:$",  # Polish
+        r"^.+\bпишет:$",  # noqa: RUF001 - Russian, Cyrillic on purpose
+    )
+]
+_ORIGINAL_MESSAGE = re.compile(
+    r"^-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original"
+    r"|messaggio originale|oorspronkelijk bericht|mensagem original|ursprungligt meddelande)"
+    r"\s*-{2,}$",
+    re.IGNORECASE,
+)
+_FORWARDED = re.compile(r"^-{2,}\s*(forwarded message|begin forwarded message)", re.IGNORECASE)
+# An Outlook quote block: "From:" (in the client's language) followed by Sent/Date/To/Subject.
+_BLOCK_FROM = re.compile(r"^\*?(from|von|de|da|van|från|fra|od)\s?:\*?\s", re.IGNORECASE)
+_BLOCK_NEXT = re.compile(
+    r"^\*?(sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha"
+    r"|para|asunto|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne)\s?:",
+    re.IGNORECASE,
+)
+_SEPARATOR = re.compile(r"^[-_=]{5,}$")
+
+
+def _is_reply_header(line: str) -> bool:
+    return any(pattern.match(line) for pattern in _REPLY_HEADERS)
+
+
+def _starts_quote(lines: Sequence[str], index: int) -> bool:
+    """Does the quoted original (not the customer's own words) begin at this line?"""
+    line = lines[index].strip()
+    following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+    if line == "--":  # "-- " (RFC 3676), often with its trailing space trimmed
+        return True
+    if _ORIGINAL_MESSAGE.match(line) or _is_reply_header(line):
+        return True
+    # Clients wrap a long "On ... <address>\nwrote:" over two lines.
+    if following and _is_reply_header(f"{line} {following}") and not _is_reply_header(following):
+        return True
+    if _BLOCK_FROM.match(line):
+        window = [candidate.strip() for candidate in lines[index + 1 : index + 5]]
+        return any(_BLOCK_NEXT.match(candidate) for candidate in window)
+    return False
+
+
+def strip_quoted_reply(text: str) -> str:
+    """The customer's own words: quoted lines, the quoted original and the signature removed.
+
+    Quoted lines (`>`) are dropped wherever they are, so inline answers between quotes stay.
+    Everything from the first reply header ("On ... wrote:" and its translations), Outlook
+    "-----Original Message-----" or "From:/Sent:" block, or signature delimiter "-- " is cut.
+    A forwarded message is kept whole. When nothing would be left, the text is kept as is.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        if _FORWARDED.match(line.strip()):
+            kept.extend(lines[index:])
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        if _starts_quote(lines, index):
+            break
+        kept.append(line)
+    while kept and (not kept[-1].strip() or _SEPARATOR.match(kept[-1].strip())):
+        kept.pop()
+    stripped = "\n".join(line.rstrip() for line in kept).strip("\n")
+    return stripped if stripped.strip() else text.strip()
+
+
+class _TextOfHtml(HTMLParser):
+    _BLOCKS = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "blockquote"})
+    _HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self.hidden += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML-only email (the agent console shows text)."""
+    parser = _TextOfHtml()
+    parser.feed(html)
+    parser.close()
+    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- the envelope ------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedEmail:
+    """The facts of one inbound email, whichever provider parsed it."""
+
+    sender: Mailbox
+    recipient: str
+    subject: str | None = None
+    text: str = ""
+    html: str = ""
+    provider_stripped_text: str = ""
+    thread: Threading = field(default_factory=Threading)
+    date: datetime | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def recipient_address(candidates: Iterable[str | None], field_name: str) -> str:
+    """Our receiving address: the first candidate (envelope first, then To) that parses."""
+    for candidate in candidates:
+        found = parse_mailboxes(candidate)
+        if found:
+            return found[0].address
+    raise InvalidPayload(f"{field_name}: missing or not an email address", field=field_name)
+
+
+def attachment(
+    filename: str | None, content_type: str | None, size: int | None, url: str | None = None
+) -> Attachment:
+    """Attachment metadata; the content itself is never kept or forwarded."""
+    return Attachment(
+        filename=(filename or "").strip()[:255] or None,
+        content_type=(content_type or "").strip()[:255] or "application/octet-stream",
+        size=size if size is not None and size >= 0 else None,
+        url=url if url and len(url) <= 2048 else None,
+    )
+
+
+def inbound_message(
+    provider: str, email: ParsedEmail, *, provider_message_id: str | None = None
+) -> InboundMessage:
+    """The canonical envelope of an inbound email.
+
+    The dedupe key is the provider's id when it has a stable one of its own, else the
+    normalised Message-ID, else (no Message-ID at all) a digest of the email's facts, so a
+    redelivery of the same email still maps to the same key.
+    """
+    text = email.text or (html_to_text(email.html) if email.html else "")
+    stripped = email.provider_stripped_text.strip() or strip_quoted_reply(text)
+    thread = email.thread
+    dedupe_key = provider_message_id or thread.message_id or _digest_id(email, text)
+    metadata = dict(email.metadata)
+    if thread.message_id:
+        metadata["message_id"] = thread.message_id
+    try:
+        return InboundMessage(
+            channel=Channel.EMAIL,
+            provider=provider,
+            provider_message_id=dedupe_key,
+            conversation_key=f"email:{thread.root or dedupe_key}",
+            customer=CustomerIdentity(
+                kind=IdentityKind.EMAIL,
+                value=email.sender.address,
+                display_name=email.sender.display_name,
+            ),
+            recipient=email.recipient,
+            kind=MessageKind.MEDIA if email.attachments and not stripped else MessageKind.TEXT,
+            subject=email.subject[:_MAX_SUBJECT] if email.subject else None,
+            text=text,
+            stripped_text=stripped,
+            attachments=tuple(email.attachments),
+            references=tuple(dict.fromkeys([*thread.references, *thread.in_reply_to])),
+            provider_timestamp=email.date,
+            metadata=metadata,
+        )
+    except ValidationError as error:
+        raise invalid_payload(error) from None
+
+
+def _digest_id(email: ParsedEmail, text: str) -> str:
+    facts = [email.sender.address, email.recipient, email.subject or "", text]
+    facts.append(email.date.isoformat() if email.date else "")
+    return "sha256:" + sha256("\x00".join(facts).encode())

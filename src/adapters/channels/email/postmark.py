@@ -1,0 +1,139 @@
+"""Postmark inbound webhook: the parsed email as one JSON document.
+
+Postmark does not sign its webhooks; the URL configured in Postmark carries Basic auth
+credentials whose password is ROUTER_POSTMARK_INBOUND_TOKEN. The threading headers live in
+`Headers` (a list of Name/Value pairs); `MessageID` is Postmark's own id of the email, the
+de-duplication key. Attachment content arrives base64-encoded and is never modelled, only
+its name, type and length.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from adapters.channels.email.parsing import (
+    Mailbox,
+    ParsedEmail,
+    Threading,
+    attachment,
+    inbound_message,
+    parse_date,
+    parse_mailbox,
+    recipient_address,
+)
+from adapters.channels.webhook import (
+    invalid_payload,
+    problem_responses,
+    publish,
+    read_body,
+    require_media_type,
+    require_secret,
+    settings_of,
+    verify_basic_auth,
+)
+
+router = APIRouter(tags=["webhooks"])
+
+
+class _Model(BaseModel):
+    # Postmark adds fields over time; only the ones read here are validated.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PostmarkAddress(_Model):
+    Email: str | None = None
+    Name: str | None = None
+    MailboxHash: str | None = None
+
+
+class PostmarkHeader(_Model):
+    Name: str
+    Value: str | None = None
+
+
+class PostmarkAttachment(_Model):
+    Name: str | None = None
+    ContentType: str | None = None
+    ContentLength: int | None = None
+
+
+class PostmarkInbound(_Model):
+    """The fields of Postmark's inbound webhook the router reads."""
+
+    MessageID: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    ]
+    From: str | None = None
+    FromFull: PostmarkAddress | None = None
+    To: str | None = None
+    ToFull: list[PostmarkAddress] | None = None
+    OriginalRecipient: str | None = None
+    Subject: str | None = None
+    Date: str | None = None
+    TextBody: str | None = None
+    HtmlBody: str | None = None
+    StrippedTextReply: str | None = None
+    MailboxHash: str | None = None
+    Headers: list[PostmarkHeader] | None = None
+    Attachments: list[PostmarkAttachment] | None = None
+
+
+@router.post(
+    "/webhooks/email/postmark",
+    operation_id="webhook_postmark_inbound",
+    summary="Postmark inbound webhook",
+    response_class=Response,
+    responses={
+        200: {"description": "The email is durably taken; the body is empty"},
+        **problem_responses(401, 413, 415, 422, 503),
+    },
+)
+async def postmark_inbound(request: Request) -> Response:
+    """Take one inbound email from Postmark; any non-200 answer makes Postmark retry."""
+    settings = settings_of(request)
+    token = require_secret(settings.postmark_inbound_token, "ROUTER_POSTMARK_INBOUND_TOKEN")
+    verify_basic_auth(request, token)
+    require_media_type(request, "application/json")
+    body = await read_body(request, settings.email_max_body_bytes)
+    try:
+        payload = PostmarkInbound.model_validate_json(body)
+    except ValidationError as error:
+        raise invalid_payload(error) from None
+    message = inbound_message(
+        "postmark", postmark_email(payload), provider_message_id=payload.MessageID.lower()
+    )
+    await publish(request, [message])
+    return Response(status_code=200)
+
+
+def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
+    """The facts of a Postmark inbound document."""
+    headers: dict[str, str] = {}
+    for item in payload.Headers or ():
+        headers.setdefault(item.Name.lower(), item.Value or "")
+    full = payload.FromFull
+    if full is not None and full.Email:
+        parsed = parse_mailbox(full.Email, "FromFull.Email")
+        sender = Mailbox(parsed.address, (full.Name or "").strip()[:200] or parsed.display_name)
+    else:
+        sender = parse_mailbox(payload.From, "From")
+    to_full = [address.Email for address in payload.ToFull or ()]
+    metadata = {"mailbox_hash": payload.MailboxHash} if payload.MailboxHash else {}
+    return ParsedEmail(
+        sender=sender,
+        recipient=recipient_address([payload.OriginalRecipient, *to_full, payload.To], "ToFull"),
+        subject=payload.Subject,
+        text=payload.TextBody or "",
+        html=payload.HtmlBody or "",
+        provider_stripped_text=payload.StrippedTextReply or "",
+        thread=Threading.from_headers(lambda name: headers.get(name.lower())),
+        date=parse_date(payload.Date),
+        attachments=[
+            attachment(item.Name, item.ContentType, item.ContentLength)
+            for item in payload.Attachments or ()
+        ],
+        metadata=metadata,
+    )

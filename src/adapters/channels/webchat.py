@@ -1,0 +1,275 @@
+"""Our own web-chat widget webhook: `POST /webhooks/chat`.
+
+The widget's backend posts one JSON document per visitor message (schema: `ChatEvent`,
+also published in the OpenAPI spec under `webhook_chat`):
+
+    {"event_id": "evt_01J2Z6Q8", "site": "shop-main", "session_id": "s_5f2c",
+     "visitor": {"id": "v_81d0", "name": "Ada", "email": "ada@example.com"},
+     "text": "Is the blue one in stock?",
+     "attachments": [{"filename": "cart.png", "content_type": "image/png",
+                      "size": 48213, "url": "https://cdn.shop.example/u/cart.png"}],
+     "sent_at": "2025-06-09T12:00:00Z"}
+
+Signing (our own scheme, Stripe-like): with the shared secret `ROUTER_WEBCHAT_SECRET`,
+
+    X-Router-Timestamp: <unix seconds>
+    X-Router-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw_body)>
+
+The timestamp is inside the signed string, so a captured request cannot be replayed with
+a fresh one; requests outside `ROUTER_REPLAY_WINDOW_SECONDS` (either side) are refused. While
+rotating the secret, the sender signs with both and sends `v1=<new>,v1=<old>`; any one match
+is enough. Other schemes (`v0=`, `v2=`) in the list are ignored so a later scheme can be
+rolled out sender-first.
+
+Each event becomes one `InboundMessage` on `Channel.CHAT`, keyed `chat:<site>|<session_id>`
+and de-duplicated downstream by `event_id`. The answer is `200 {"status":"accepted"}` once
+the event log has it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC
+from email.utils import parseaddr
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from adapters.channels.webhook import (
+    check_fresh,
+    envelope_errors,
+    hmac_hex,
+    invalid_payload,
+    problem_responses,
+    publish,
+    read_body,
+    require_media_type,
+    require_secret,
+    settings_of,
+)
+from router.channels import Channel, IdentityKind
+from router.errors import BadSignature, InvalidPayload
+from router.inbound.envelope import Attachment, CustomerIdentity, InboundMessage, MessageKind
+
+PROVIDER = "webchat"
+TIMESTAMP_HEADER = "X-Router-Timestamp"
+SIGNATURE_HEADER = "X-Router-Signature"
+SIGNATURE_SCHEME = "v1"
+ACCEPTED = b'{"status":"accepted"}'
+
+
+class _Schema(BaseModel):
+    # Unknown fields are ignored so the widget backend can ship a new field before we read it.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ChatVisitor(_Schema):
+    """The person in the widget, as the widget identifies them."""
+
+    id: Annotated[str, Field(min_length=1, max_length=320, description="Stable visitor id")]
+    name: Annotated[str | None, Field(max_length=200, description="Display name")] = None
+    email: Annotated[
+        str | None, Field(max_length=320, description="Email address the visitor gave")
+    ] = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # A bare address only: a display name or a second address would come back altered.
+        _, address = parseaddr(value)
+        local, at, domain = address.partition("@")
+        if address != value.strip() or not (local and at and "." in domain) or "@" in domain:
+            raise ValueError("not an email address")
+        return address
+
+
+class ChatAttachment(_Schema):
+    """A file the visitor uploaded; the widget stores it and sends where it lives."""
+
+    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    content_type: Annotated[
+        str, Field(max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$", examples=["image/png"])
+    ]
+    size: Annotated[int, Field(ge=0, strict=True, description="Bytes")]
+    url: Annotated[str, Field(max_length=2048, pattern=r"^https://\S+$")]
+
+
+class ChatEvent(_Schema):
+    """One message a visitor wrote in the web-chat widget."""
+
+    event_id: Annotated[
+        str, Field(min_length=1, max_length=255, description="Unique per message; dedupe key")
+    ]
+    visitor: ChatVisitor
+    session_id: Annotated[
+        str, Field(min_length=1, max_length=200, description="The widget's chat session")
+    ]
+    site: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+            description="Our receiving widget/site id (no `|`: it separates the thread key)",
+        ),
+    ]
+    text: Annotated[str, Field(max_length=20_000, description="May be empty with attachments")]
+    attachments: Annotated[list[ChatAttachment], Field(max_length=20)] = []
+    sent_at: Annotated[AwareDatetime, Field(strict=True, description="RFC 3339 with offset")]
+
+
+def chat_event_schema() -> dict[str, Any]:
+    """The JSON schema of the request body, with nested models inlined for OpenAPI."""
+    schema = ChatEvent.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+def verify_signature(
+    secret: bytes,
+    body: bytes,
+    timestamp: str | None,
+    signatures: str | None,
+    window_seconds: int,
+    *,
+    now: float | None = None,
+) -> None:
+    """Check `X-Router-Signature` over `timestamp.body`, then the replay window."""
+    if not signatures:
+        raise BadSignature(f"the {SIGNATURE_HEADER} header is missing")
+    if not timestamp:
+        raise BadSignature(f"the {TIMESTAMP_HEADER} header is missing")
+    presented = []
+    for item in signatures.split(","):
+        scheme, _, value = item.strip().partition("=")
+        if scheme == SIGNATURE_SCHEME and value:
+            presented.append(value.strip().lower().encode())
+    if not presented:
+        raise BadSignature(f"the {SIGNATURE_HEADER} header has no {SIGNATURE_SCHEME}= signature")
+    # Starlette decodes header values as latin-1; encoding back gives the bytes that were sent.
+    expected = hmac_hex(secret, timestamp.encode("latin-1") + b"." + body).encode()
+    # Compare with every candidate, not until the first match, so timing reveals nothing.
+    matched = False
+    for candidate in presented:
+        matched |= hmac.compare_digest(expected, candidate)
+    if not matched:
+        raise BadSignature(f"the {SIGNATURE_HEADER} does not match")
+    check_fresh(timestamp, window_seconds, now=now)
+
+
+def parse_event(body: bytes) -> ChatEvent:
+    """The body as a `ChatEvent`; anything else is a 422 naming the field."""
+    try:
+        event = ChatEvent.model_validate_json(body)
+    except ValidationError as error:
+        raise invalid_payload(error) from None
+    if not event.attachments and not event.text.strip():
+        raise InvalidPayload("text: empty, and there are no attachments", field="text")
+    return event
+
+
+def to_message(event: ChatEvent) -> InboundMessage:
+    """The router's envelope for a visitor's message."""
+    metadata = {"session_id": event.session_id}
+    if event.visitor.email:
+        metadata["visitor_email"] = event.visitor.email
+    with envelope_errors():
+        return InboundMessage(
+            channel=Channel.CHAT,
+            provider=PROVIDER,
+            provider_message_id=event.event_id,
+            conversation_key=f"chat:{event.site}|{event.session_id}",
+            customer=CustomerIdentity(
+                kind=IdentityKind.WEBCHAT,
+                value=event.visitor.id,
+                display_name=event.visitor.name or None,
+            ),
+            recipient=event.site,
+            kind=MessageKind.MEDIA if event.attachments else MessageKind.TEXT,
+            text=event.text,
+            stripped_text=event.text,
+            attachments=tuple(
+                Attachment(
+                    filename=item.filename,
+                    content_type=item.content_type,
+                    size=item.size,
+                    url=item.url,
+                )
+                for item in event.attachments
+            ),
+            provider_timestamp=event.sent_at.astimezone(UTC),
+            metadata=metadata,
+        )
+
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post(
+    "/webhooks/chat",
+    operation_id="webhook_chat",
+    summary="A visitor's message from our web-chat widget",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The event log has the message",
+            "content": {"application/json": {"example": {"status": "accepted"}}},
+        },
+        **problem_responses(401, 413, 415, 422, 503),
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": TIMESTAMP_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": chat_event_schema()}},
+        },
+    },
+)
+async def receive_chat(request: Request) -> Response:
+    """Verify, normalise and publish one web-chat message."""
+    settings = settings_of(request)
+    secret = require_secret(settings.webchat_secret, "ROUTER_WEBCHAT_SECRET")
+    require_media_type(request, "application/json")
+    body = await read_body(request, settings.webhook_max_body_bytes)
+    verify_signature(
+        secret,
+        body,
+        request.headers.get(TIMESTAMP_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
+        settings.replay_window_seconds,
+    )
+    await publish(request, [to_message(parse_event(body))])
+    return Response(ACCEPTED, media_type="application/json")
