@@ -1,16 +1,13 @@
-"""The shared email logic on its own: threading, reply stripping, addresses, MIME and forms."""
+"""The shared email logic on its own: threading, reply stripping, addresses, the envelope."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.channels.email.mailgun import RecentTokens
-from adapters.channels.email.mime import parse_form, parse_message
 from adapters.channels.email.parsing import (
     Mailbox,
     ParsedEmail,
@@ -27,7 +24,6 @@ from adapters.channels.email.parsing import (
 )
 from router.errors import InvalidPayload
 from router.inbound.envelope import MessageKind
-from tests.adapters.email_requests import FilePart, multipart
 
 # --- threading ---------------------------------------------------------------------------
 
@@ -177,6 +173,10 @@ def test_stripping_never_fails_and_never_invents_lines(text: str) -> None:
     assert all(line in source_lines for line in stripped.split("\n") if line)
 
 
+def test_a_self_closing_break_is_one_line_break() -> None:
+    assert html_to_text("Order #4521<br/>Maria") == "Order #4521\nMaria"
+
+
 def test_html_only_bodies_become_readable_text() -> None:
     html = (
         "<html><head><style>p {color: red}</style></head><body><p>It still&nbsp;hasn't"
@@ -232,6 +232,7 @@ def test_address_parsing_never_raises(raw: str) -> None:
         ("Fri, 1 Aug 2014 16:45:32 -04:00", datetime(2014, 8, 1, 20, 45, 32, tzinfo=UTC)),
         ("Wed, 27 Jul 2016 13:53:02 -0000", datetime(2016, 7, 27, 13, 53, 2, tzinfo=UTC)),
         ("yesterday", None),
+        ("Fri, 31 Dec 9999 23:59:59 -1200", None),  # beyond datetime's range in UTC
         (None, None),
     ],
 )
@@ -303,146 +304,3 @@ def test_without_a_message_id_the_dedupe_key_is_a_stable_digest() -> None:
 
 def test_an_overlong_subject_is_cut_not_refused() -> None:
     assert len(inbound_message("postmark", _email(subject="x" * 5000)).subject or "") == 998
-
-
-# --- forms and MIME ----------------------------------------------------------------------
-
-
-def test_a_multipart_form_keeps_fields_and_only_measures_files() -> None:
-    body, content_type = multipart(
-        [("text", "héllo"), ("text", "second value ignored")],
-        [FilePart("attachment1", "a.pdf", "application/pdf", b"%PDF" + b"\x00" * 996)],
-    )
-    form = parse_form(body, content_type)
-    assert form.text("text") == "héllo"
-    [file] = form.files
-    assert (file.field, file.filename, file.content_type, file.size) == (
-        "attachment1",
-        "a.pdf",
-        "application/pdf",
-        1000,
-    )
-
-
-def test_a_field_is_decoded_with_its_declared_charset() -> None:
-    body, content_type = multipart([("text", "café".encode("iso-8859-1"))])
-    form = parse_form(body, content_type)
-    assert form.text("text", "iso-8859-1") == "café"
-    assert form.text("text", "no-such-charset") == "caf\ufffd"
-
-
-def test_a_filename_star_parameter_still_marks_a_file() -> None:
-    body = (
-        b"--b\r\nContent-Disposition: form-data; name=\"attachment1\"; filename*=UTF-8''caf%C3%A9"
-        b"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--b--\r\n"
-    )
-    form = parse_form(body, "multipart/form-data; boundary=b")
-    assert form.fields == {}
-    assert [(f.field, f.size) for f in form.files] == [("attachment1", 3)]
-
-
-def test_a_truncated_multipart_body_is_refused() -> None:
-    body, content_type = multipart([("from", "a@b.c"), ("text", "hello")])
-    with pytest.raises(InvalidPayload, match="truncated"):
-        parse_form(body[:-12], content_type)
-
-
-def test_a_multipart_body_without_boundary_is_refused() -> None:
-    with pytest.raises(InvalidPayload, match="boundary"):
-        parse_form(b"--x--\r\n", "multipart/form-data")
-
-
-def test_an_urlencoded_form_keeps_exact_bytes_per_field() -> None:
-    form = parse_form(
-        b"subject=Caf%C3%A9&empty=&subject=twice", "application/x-www-form-urlencoded"
-    )
-    assert form.text("subject") == "Café"
-    assert form.text("empty") == ""
-
-
-@given(st.binary(max_size=600), st.sampled_from(["b", "xYzZY", ""]))
-def test_form_parsing_refuses_garbage_only_with_invalid_payload(body: bytes, boundary: str) -> None:
-    for content_type in (
-        f"multipart/form-data; boundary={boundary}",
-        "application/x-www-form-urlencoded",
-    ):
-        refusal: InvalidPayload | None = None
-        try:
-            form = parse_form(body, content_type)
-        except InvalidPayload as error:
-            refusal = error
-        if refusal is not None:
-            assert str(refusal).startswith(("body:", "content-type:"))
-        else:
-            assert all(isinstance(value, bytes) for value in form.fields.values())
-            assert all(file.size >= 0 for file in form.files)
-
-
-def _mime_with_attachments() -> bytes:
-    message = EmailMessage()
-    message["From"] = "Maria Lopez <Maria@Example.net>"
-    message["To"] = "support@parse.example.com"
-    message["Subject"] = "=?utf-8?q?Caf=C3=A9?="
-    message["Message-ID"] = "<Raw-1@mail.example.net>"
-    message.set_content("See attached.\n\n-- \nMaria")
-    message.add_alternative("<p>See attached.</p>", subtype="html")
-    message.add_attachment(
-        b"\x89PNG" + bytes(96), maintype="image", subtype="png", filename="photo.png"
-    )
-    forwarded = EmailMessage()
-    forwarded["Subject"] = "old"
-    forwarded.set_content("old text")
-    message.add_attachment(forwarded)
-    return message.as_bytes()
-
-
-def test_a_whole_mime_message_gives_bodies_and_attachment_metadata() -> None:
-    from adapters.channels.email.mime import email_from_message
-
-    email = email_from_message(parse_message(_mime_with_attachments()), "email", [None])
-    assert email.sender == Mailbox("maria@example.net", "Maria Lopez")
-    assert email.recipient == "support@parse.example.com"
-    assert email.subject == "Café"
-    assert email.text.startswith("See attached.")
-    assert email.html.startswith("<p>See attached.</p>")
-    assert [(a.filename, a.content_type, a.size) for a in email.attachments] == [
-        ("photo.png", "image/png", 100),
-        (None, "message/rfc822", None),
-    ]
-    assert email.thread.message_id == "raw-1@mail.example.net"
-
-
-def test_an_unknown_charset_in_a_mime_body_falls_back_to_utf8() -> None:
-    from adapters.channels.email.mime import email_from_message
-
-    raw = (
-        b"From: a@b.example\r\nTo: s@x.example\r\nContent-Type: text/plain; charset=bogus\r\n"
-        b"\r\nhello \xc3\xa9\r\n"
-    )
-    assert email_from_message(parse_message(raw), "email", []).text == "hello é\r\n"
-
-
-# --- Mailgun's replay memory -------------------------------------------------------------
-
-
-def test_a_token_is_refused_while_remembered_and_forgotten_after_its_window() -> None:
-    tokens = RecentTokens()
-    assert tokens.claim("t1", expires_at=1300, now=1000)
-    assert not tokens.claim("t1", expires_at=1300, now=1100)
-    assert tokens.claim("t2", expires_at=1700, now=1400)  # also drops the expired t1
-    assert tokens.claim("t1", expires_at=1700, now=1400)
-
-
-def test_a_released_token_is_accepted_again() -> None:
-    tokens = RecentTokens()
-    assert tokens.claim("t", expires_at=2000, now=1000)
-    tokens.release("t")
-    assert tokens.claim("t", expires_at=2000, now=1000)
-
-
-def test_the_memory_is_bounded_oldest_first() -> None:
-    tokens = RecentTokens(capacity=3)
-    for name in ("a", "b", "c", "d"):
-        assert tokens.claim(name, expires_at=9999, now=1000)
-    assert tokens.claim("a", expires_at=9999, now=1000)  # forgotten to make room
-    assert not tokens.claim("d", expires_at=9999, now=1000)

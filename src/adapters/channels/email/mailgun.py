@@ -13,6 +13,7 @@ files in `attachments` (JSON) with URLs instead of posting them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -102,7 +103,8 @@ async def mailgun_inbound(request: Request) -> Response:
     timestamp, token = form.text("timestamp") or "", form.text("token") or ""
     verify_equal(hmac_hex(key, (timestamp + token).encode()), form.text("signature"), "signature")
     signed_at = check_fresh(timestamp, settings.replay_window_seconds)
-    message = inbound_message("mailgun", mailgun_email(form))
+    # A `body-mime` post holds a whole message, slow to parse: off the event loop.
+    message = inbound_message("mailgun", await asyncio.to_thread(mailgun_email, form))
     if not recent_tokens.claim(token, signed_at + settings.replay_window_seconds):
         raise StaleRequest("this token was already used within the replay window")
     try:

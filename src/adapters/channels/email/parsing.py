@@ -42,6 +42,14 @@ class Mailbox:
     address: str
     display_name: str | None = None
 
+    def named(self, display_name: str | None) -> Mailbox:
+        """The same address under the display name a provider reports separately."""
+        return Mailbox(self.address, _display_name(display_name) or self.display_name)
+
+
+def _display_name(raw: str | None) -> str | None:
+    return (raw or "").strip()[:_MAX_DISPLAY_NAME] or None
+
 
 def unfold(raw: str) -> str:
     """A header value on one line: folding removed, stray control characters dropped."""
@@ -61,8 +69,7 @@ def parse_mailboxes(raw: str | None) -> list[Mailbox]:
     for address in addresses:
         if not address.username or not address.domain or " " in address.domain:
             continue
-        name = (address.display_name or "").strip()[:_MAX_DISPLAY_NAME] or None
-        found.append(Mailbox(address.addr_spec.lower(), name))
+        found.append(Mailbox(address.addr_spec.lower(), _display_name(address.display_name)))
     return found
 
 
@@ -95,10 +102,10 @@ def parse_date(raw: str | None) -> datetime | None:
     value = re.sub(r"([+-]\d\d):(\d\d)\s*$", r"\1\2", unfold(raw))
     try:
         parsed = parsedate_to_datetime(value)
+        # A naive result means "-0000": the time is UTC with no claim about the sender's zone.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    # A naive result means "-0000": the time is UTC with no claim about the sender's zone.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # --- threading -------------------------------------------------------------------------
@@ -249,6 +256,9 @@ class _TextOfHtml(HTMLParser):
             self.hidden += 1
         elif tag in self._BLOCKS:
             self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)  # `<br/>` is one line break, not two
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._HIDDEN:

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from adapters.channels.email.parsing import (
-    Mailbox,
     ParsedEmail,
     Threading,
     attachment,
@@ -116,8 +115,7 @@ def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
         headers.setdefault(item.Name.lower(), item.Value or "")
     full = payload.FromFull
     if full is not None and full.Email:
-        parsed = parse_mailbox(full.Email, "FromFull.Email")
-        sender = Mailbox(parsed.address, (full.Name or "").strip()[:200] or parsed.display_name)
+        sender = parse_mailbox(full.Email, "FromFull.Email").named(full.Name)
     else:
         sender = parse_mailbox(payload.From, "From")
     to_full = [address.Email for address in payload.ToFull or ()]
