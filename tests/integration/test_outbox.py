@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.kafka.producer import RecordPublisher
 from adapters.kafka.topics import ensure_topics
 from router.models import Conversation, OutboxEvent
 from router.routing.engine import RoutingEngine
@@ -26,17 +27,13 @@ async def test_changes_are_published_in_order_keyed_by_conversation(
         conversations = set((await session.scalars(select(Conversation.id))).all())
     assert written
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
+    publisher = RecordPublisher(settings, "outbox-test")
+    await publisher.start()
     try:
-
-        async def send(topic: str, key: bytes | None, value: bytes) -> None:
-            await producer.send_and_wait(topic, value=value, key=key)
-
-        assert await relay_outbox(sessions, send) == written
-        assert await relay_outbox(sessions, send) == 0  # published once only
+        assert await relay_outbox(sessions, publisher.publish_all) == written
+        assert await relay_outbox(sessions, publisher.publish_all) == 0  # published once only
     finally:
-        await producer.stop()
+        await publisher.close()
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"

@@ -86,7 +86,7 @@ async def test_sigkill_mid_batch_then_restart(
         await _wait_for(sessions, len(messages), 180)
         await asyncio.sleep(1)  # anything replayed twice would show up now
     finally:
-        code = second.terminate()
+        code = await asyncio.to_thread(second.terminate)
     assert code == 0, second.output()
 
     await assert_state_consistent(sessions, len(messages))

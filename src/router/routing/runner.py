@@ -47,13 +47,20 @@ async def sweep_forever(
             await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
 
 
+Record = tuple[str, bytes | None, bytes]
+
+
 async def relay_outbox(
     sessions: async_sessionmaker[AsyncSession],
-    send: Callable[[str, bytes | None, bytes], Awaitable[None]],
+    publish_all: Callable[[Sequence[Record]], Awaitable[None]],
     *,
     limit: int = 500,
 ) -> int:
-    """Publish unpublished outbox rows in id order and mark them published; returns how many."""
+    """Publish unpublished outbox rows in id order; mark them published once acknowledged.
+
+    A failure leaves the rows unpublished, to be sent again: delivery is at least once, and
+    each event carries its own id for consumers to recognise a repeat.
+    """
 
     async def work(session: AsyncSession) -> int:
         leader = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_RELAY_LOCK})"))
@@ -67,14 +74,14 @@ async def relay_outbox(
                 .limit(limit)
             )
         ).all()
-        for row in rows:
-            await send(row.topic, row.key, row.value)
-        if rows:
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_([row.id for row in rows]))
-                .values(published_at=utcnow())
-            )
+        if not rows:
+            return 0
+        await publish_all([(row.topic, row.key, row.value) for row in rows])
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([row.id for row in rows]))
+            .values(published_at=utcnow())
+        )
         return len(rows)
 
     return await in_transaction(sessions, work)
@@ -84,25 +91,14 @@ async def relay_forever(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
 ) -> None:
     """Publish conversation events to `router.events.v1` as their transactions commit."""
-    from aiokafka import AIOKafkaProducer
+    from adapters.kafka.producer import RecordPublisher
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=f"{settings.kafka_client_id}-outbox",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
-    await producer.start()
-
-    async def send(topic: str, key: bytes | None, value: bytes) -> None:
-        await producer.send(topic, value=value, key=key)
-
+    publisher = RecordPublisher(settings, "outbox")
+    await publisher.start()
     try:
         while not stop.is_set():
             try:
-                sent = await relay_outbox(sessions, send)
-                await producer.flush()
+                sent = await relay_outbox(sessions, publisher.publish_all)
             except Exception:
                 log.exception("outbox relay failed; trying again")
                 sent = 0
@@ -110,7 +106,7 @@ async def relay_forever(
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.2)
     finally:
-        await producer.stop()
+        await publisher.close()
 
 
 def build_consumer(
