@@ -4,31 +4,43 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 
 from adapters.channels import webhook_routers
 from router import __version__, exception_handlers
+from router.admin.endpoints import router as admin_router
 from router.bootstrap import running_router
+from router.console.endpoints import router as console_router
+from router.console.limits import BodyLimit
+from router.console.runtime import ConsoleRuntime, running_console
 from router.health.endpoints import router as health_router
+from router.openapi import build_openapi
 from router.settings import Settings, get_settings
 from router.state import RouterState
 
 
 class LifespanState(TypedDict):
     router: RouterState
+    console: ConsoleRuntime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; its lifespan starts the database and the transport."""
+    """Build the app; its lifespan starts the database, the transport and the console."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
-        async with running_router(settings) as state:
+        from adapters.outbound.directory import ProviderDirectory
+
+        async with (
+            running_router(settings) as state,
+            running_console(state, ProviderDirectory(settings)) as console,
+        ):
             app.state.router = state
-            yield {"router": state}
+            app.state.console = console
+            yield {"router": state, "console": console}
 
     app = FastAPI(
         title="Conversation router",
@@ -37,7 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     exception_handlers.install(app)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.include_router(health_router)
     for webhook_router in webhook_routers():
         app.include_router(webhook_router)
+    app.include_router(console_router)
+    app.include_router(admin_router)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

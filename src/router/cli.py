@@ -1,4 +1,4 @@
-"""`router`: serve, consume, migrate, config."""
+"""`router`: serve, consume, migrate, config, create-key, revoke-key, openapi."""
 
 from __future__ import annotations
 
@@ -58,6 +58,26 @@ def _config(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_key(settings: Settings, args: argparse.Namespace) -> int:
+    from router.auth.keys import create_key
+
+    return asyncio.run(create_key(settings, role=args.role, name=args.name, agent=args.agent))
+
+
+def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
+    from router.auth.keys import revoke
+
+    return asyncio.run(revoke(settings, args.prefix))
+
+
+def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    from router.openapi import write_spec
+
+    path = write_spec(args.output)
+    print(f"router: wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="router", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -80,6 +100,22 @@ def parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="print the effective settings, secrets masked")
     config.set_defaults(run=_config)
+
+    create_key = commands.add_parser(
+        "create-key", help="issue an API key (printed once; only its hash is stored)"
+    )
+    create_key.add_argument("--role", required=True, choices=["agent", "supervisor", "admin"])
+    create_key.add_argument("--agent", help="handle of the agent the key acts as")
+    create_key.add_argument("--name", required=True, help="what the key is for, e.g. a person")
+    create_key.set_defaults(run=_create_key)
+
+    revoke_key = commands.add_parser("revoke-key", help="revoke an API key by its prefix")
+    revoke_key.add_argument("prefix", help="the 12 characters after `rk_`")
+    revoke_key.set_defaults(run=_revoke_key)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI spec of the HTTP API")
+    openapi.add_argument("--output", help="target file (default openapi/openapi.json)")
+    openapi.set_defaults(run=_openapi)
     return root
 
 

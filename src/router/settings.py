@@ -109,6 +109,61 @@ class Settings(BaseSettings):
         default=None, description="Twilio auth token (X-Twilio-Signature)"
     )
 
+    # Console API.
+    console_max_wait_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Longest long-poll `wait` a console may ask for"
+    )
+    console_recheck_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A waiting long-poll rechecks this often even when no change is announced",
+    )
+
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body of the /v1 API"
+    )
+    poll_rate_per_minute: int = Field(
+        default=120, ge=1, description="Work-list polls per minute and key (bursts of 30)"
+    )
+    reply_rate_per_minute: int = Field(
+        default=60, ge=1, description="Replies per minute and key (bursts of 20)"
+    )
+
+    # Outbound replies.
+    outbound_email_base_url: str = Field(
+        default="https://api.postmarkapp.com", description="Email provider API (Postmark)"
+    )
+    outbound_email_token: SecretStr | None = Field(
+        default=None, description="Postmark server token; unset: email replies are refused"
+    )
+    outbound_email_message_stream: str = Field(
+        default="outbound", description="Postmark message stream for replies"
+    )
+    outbound_meta_base_url: str = Field(
+        default="https://graph.facebook.com/v21.0", description="Meta Graph API, with version"
+    )
+    outbound_whatsapp_token: SecretStr | None = Field(
+        default=None, description="WhatsApp Cloud API access token; unset: no WhatsApp replies"
+    )
+    outbound_meta_page_token: SecretStr | None = Field(
+        default=None, description="Page access token for Messenger and Instagram replies"
+    )
+    outbound_twilio_base_url: str = Field(
+        default="https://api.twilio.com", description="Twilio REST API"
+    )
+    outbound_twilio_account_sid: str | None = Field(
+        default=None, description="Twilio account SID (with ROUTER_TWILIO_AUTH_TOKEN) for SMS"
+    )
+    outbound_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts to hand a reply to its provider"
+    )
+    outbound_retry_base_seconds: float = Field(
+        default=0.5, gt=0, description="First back-off between attempts (doubles each time)"
+    )
+    outbound_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of one call to a provider's API"
+    )
+
     log_level: LogLevel = Field(default="INFO", description="Log level")
     log_bodies: bool = Field(
         default=False, description="Log message bodies and addresses (debugging only)"

@@ -1,5 +1,6 @@
 """Database models: the router's state in PostgreSQL."""
 
+from router.models.auth import ApiKey
 from router.models.base import Base
 from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
 from router.models.conversations import (
@@ -16,6 +17,7 @@ from router.models.customers import Customer, CustomerIdentity
 __all__ = [
     "Agent",
     "AgentCapacity",
+    "ApiKey",
     "Base",
     "Conversation",
     "ConversationEvent",

@@ -73,6 +73,8 @@ class Conversation(Timestamped, Base):
             postgresql_where=sql("status = 'open' AND agent_id IS NOT NULL"),
         ),
         Index("ix_conversations_customer_open", "customer_id", "last_message_at"),
+        # An agent's resolved conversations are listed by who owned them last.
+        Index("ix_conversations_last_agent", "last_agent_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -1,0 +1,1 @@
+"""Outbound senders: replies handed to each provider's REST API."""

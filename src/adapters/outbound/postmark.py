@@ -1,0 +1,51 @@
+"""Email replies through Postmark's `POST /email` API."""
+
+from __future__ import annotations
+
+import httpx
+
+from adapters.outbound.http import post, required_id
+from router.outbound.ports import OutboundReply, Sent
+
+
+class PostmarkSender:
+    """Sends an email reply threaded under the customer's message (In-Reply-To, References)."""
+
+    provider = "postmark"
+
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, token: str, message_stream: str
+    ) -> None:
+        self._client = client
+        self._url = base_url.rstrip("/") + "/email"
+        self._token = token
+        self._stream = message_stream
+
+    async def send(self, reply: OutboundReply) -> Sent:
+        """Send the reply; Postmark's `MessageID` becomes the message's provider id."""
+        headers = []
+        if reply.in_reply_to:
+            headers.append({"Name": "In-Reply-To", "Value": reply.in_reply_to})
+            references = [*reply.references, reply.in_reply_to]
+            headers.append({"Name": "References", "Value": " ".join(dict.fromkeys(references))})
+        body = await post(
+            self._client,
+            self.provider,
+            self._url,
+            json={
+                "From": reply.sender,
+                "To": reply.to,
+                "Subject": _subject(reply.subject),
+                "TextBody": reply.text,
+                "Headers": headers,
+                "MessageStream": self._stream,
+            },
+            headers={"Accept": "application/json", "X-Postmark-Server-Token": self._token},
+        )
+        return Sent(required_id(body, self.provider, "MessageID"))
+
+
+def _subject(subject: str | None) -> str:
+    if not subject:
+        return "Re: your message"
+    return subject if subject[:3].lower() == "re:" else f"Re: {subject}"

@@ -1,0 +1,1 @@
+"""Supervisor and administrator API: queues, agents, the routing policy, moves."""

@@ -1,0 +1,170 @@
+"""Bodies of the supervisor and administrator API.
+
+Request bodies forbid unknown fields: presence, load, owners and timestamps are not
+writable here; they change only through the actions and the routing engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from router.channels import Channel, Presence
+from router.console.schemas import ChannelLoad, Text
+from router.routing.hours import BusinessHours
+from router.routing.policy import RoutingPolicy, RoutingRule
+
+Handle = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+SkillName = Annotated[Text, Field(min_length=1, max_length=100)]
+Level = Annotated[int, Field(ge=0, le=100)]
+Language = Annotated[
+    str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]+)*$")
+]
+Slots = Annotated[int, Field(ge=0, le=1000)]
+Reason = Annotated[Text, Field(min_length=1, max_length=500)]
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentCreate(_Request):
+    handle: Handle
+    display_name: Name
+    skills: dict[SkillName, Level] = Field(default_factory=dict)
+    languages: list[Language] = Field(default_factory=list, max_length=20)
+    capacity: dict[Channel, Slots] = Field(
+        default_factory=dict, description="Active conversations the agent takes per channel"
+    )
+    queue_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+
+
+class AgentUpdate(_Request):
+    """Only the fields present change; `capacity` replaces the whole per-channel map."""
+
+    display_name: Name | None = None
+    skills: dict[SkillName, Level] | None = None
+    languages: list[Language] | None = Field(default=None, max_length=20)
+    capacity: dict[Channel, Slots] | None = None
+    queue_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+
+
+class AgentDetail(BaseModel):
+    id: uuid.UUID
+    handle: str
+    display_name: str
+    presence: Presence
+    skills: dict[str, int]
+    languages: list[str]
+    load: list[ChannelLoad]
+    queue_ids: list[uuid.UUID]
+    created_at: datetime
+
+
+class QueueCreate(_Request):
+    name: QueueName
+    required_skills: dict[SkillName, Level] = Field(default_factory=dict)
+    language: Language | None = None
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    business_hours: BusinessHours | None = Field(
+        default=None, description="Weekly hours in the queue's time zone; null: always open"
+    )
+    overflow_queue_id: uuid.UUID | None = Field(
+        default=None, description="Where conversations go while this queue is closed"
+    )
+
+
+class QueueUpdate(_Request):
+    """Only the fields present change; send null to clear hours, language or overflow."""
+
+    name: QueueName | None = None
+    required_skills: dict[SkillName, Level] | None = None
+    language: Language | None = None
+    priority: Annotated[int, Field(ge=-1000, le=1000)] | None = None
+    business_hours: BusinessHours | None = None
+    overflow_queue_id: uuid.UUID | None = None
+
+
+class QueueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    required_skills: dict[str, int]
+    language: str | None
+    priority: int
+    business_hours: dict[str, Any] | None
+    overflow_queue_id: uuid.UUID | None
+    created_at: datetime
+
+
+class ServingAgent(BaseModel):
+    id: uuid.UUID
+    handle: str
+    presence: Presence
+    load: list[ChannelLoad]
+
+
+class QueueOverview(BaseModel):
+    id: uuid.UUID
+    name: str
+    backlog: int = Field(description="Open conversations waiting for an agent")
+    offered: int
+    accepted: int
+    oldest_waiting_since: datetime | None
+    oldest_waiting_seconds: float | None
+    agents: list[ServingAgent]
+
+
+class PolicyDraft(_Request):
+    """A new routing policy; the server gives it the next version number."""
+
+    rules: list[RoutingRule] = Field(default_factory=list, max_length=500)
+    default_queue: QueueName
+    default_priority: int = 0
+    comment: Annotated[Text | None, Field(max_length=1000)] = None
+
+    @model_validator(mode="after")
+    def _no_nul_anywhere(self) -> PolicyDraft:
+        # Rules are stored as JSONB, which cannot hold NUL in any string.
+        if _has_nul(self.model_dump()):
+            raise ValueError("strings must not contain NUL characters")
+        return self
+
+
+class PolicyVersion(BaseModel):
+    version: int
+    active: bool
+    policy: RoutingPolicy
+    created_by: str
+    created_at: datetime | None
+    comment: str | None
+
+
+class AssignRequest(_Request):
+    """Exactly one target: an agent (who gets it accepted) or a queue (it waits there)."""
+
+    agent_id: uuid.UUID | None = None
+    queue_id: uuid.UUID | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignRequest:
+        if (self.agent_id is None) == (self.queue_id is None):
+            raise ValueError("name exactly one target: agent_id or queue_id")
+        return self

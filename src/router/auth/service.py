@@ -1,0 +1,154 @@
+"""API keys: issue one, authenticate a presented one, revoke one.
+
+A key reads `rk_<prefix>_<secret>`: the prefix finds the row by a unique index, the secret
+is checked against its stored SHA-256 in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.auth.errors import Unauthorized
+from router.errors import Conflict, NotFound
+from router.models import Agent, ApiKey
+
+KEY_SCHEME = "rk"
+# A key's last use is written at most this often per process: a write on every request
+# would turn every poll into a database write.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller behind a request: their key, role, and the agent they act as (if any)."""
+
+    key_id: uuid.UUID
+    key_name: str
+    prefix: str
+    role: Role
+    agent_id: uuid.UUID | None
+
+    @property
+    def is_supervisor(self) -> bool:
+        """Supervisors and admins may act on any conversation."""
+        return self.role in (Role.SUPERVISOR, Role.ADMIN)
+
+    @property
+    def label(self) -> str:
+        """How the caller is named in audit fields (`created_by`, event actors)."""
+        return f"{self.role.value}:{self.key_name} ({self.prefix})"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: uuid.UUID
+    token: str
+    prefix: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def issue_key(
+    session: AsyncSession, *, role: Role, name: str, agent_handle: str | None = None
+) -> IssuedKey:
+    """Create a key; the returned token is the only time the secret exists outside the caller."""
+    agent_id: uuid.UUID | None = None
+    if agent_handle is not None:
+        agent_id = await session.scalar(select(Agent.id).where(Agent.handle == agent_handle))
+        if agent_id is None:
+            raise NotFound(f"no agent has the handle {agent_handle!r}")
+    if role is Role.AGENT and agent_id is None:
+        raise Conflict("an agent key must name its agent (--agent HANDLE)")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=uuid.uuid4(),
+        prefix=prefix,
+        secret_sha256=_digest(secret),
+        role=role.value,
+        agent_id=agent_id,
+        name=name,
+    )
+    session.add(key)
+    await session.flush()
+    return IssuedKey(key_id=key.id, token=f"{KEY_SCHEME}_{prefix}_{secret}", prefix=prefix)
+
+
+async def revoke_key(session: AsyncSession, prefix: str, now: datetime) -> None:
+    """Revoke a key by its prefix; a revoked key is refused from the next request on."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiKey.id)
+    )
+    if result.first() is None:
+        raise NotFound(f"no active key has the prefix {prefix!r}")
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """The (prefix, secret) of a well-formed key, else None."""
+    scheme, _, rest = token.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme != KEY_SCHEME or len(prefix) != 12 or not secret:
+        return None
+    return prefix, secret
+
+
+class KeyTouches:
+    """Remembers when this process last wrote each key's `last_used_at`."""
+
+    def __init__(self) -> None:
+        self._written: dict[uuid.UUID, datetime] = {}
+
+    def due(self, key_id: uuid.UUID, now: datetime) -> bool:
+        """True when the key's last use should be written now (and remembers that it was)."""
+        last = self._written.get(key_id)
+        if last is not None and now - last < TOUCH_EVERY:
+            return False
+        self._written[key_id] = now
+        return True
+
+
+async def authenticate(
+    session: AsyncSession, token: str, now: datetime, touches: KeyTouches
+) -> Principal:
+    """The principal a presented token stands for; 401 when it is unknown, wrong or revoked."""
+    parts = split_token(token)
+    if parts is None:
+        raise Unauthorized("the bearer token is not a router API key", presented=True)
+    prefix, secret = parts
+    key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    # Compare even when no key has this prefix, so timing does not tell which prefixes exist.
+    expected = key.secret_sha256 if key is not None else "0" * 64
+    matches = hmac.compare_digest(expected, _digest(secret))
+    if key is None or not matches:
+        raise Unauthorized("the API key is not valid", presented=True)
+    if key.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked", presented=True)
+    if touches.due(key.id, now):
+        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return Principal(
+        key_id=key.id,
+        key_name=key.name,
+        prefix=key.prefix,
+        role=Role(key.role),
+        agent_id=key.agent_id,
+    )

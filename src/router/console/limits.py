@@ -1,0 +1,120 @@
+"""Request limits of the console API: body size, and per-key rates of polls and replies.
+
+Rates are kept per process (a token bucket per key): with N router processes a key gets up
+to N times the rate, which is enough to stop a runaway console without a shared store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from router.errors import PROBLEM_BASE, PROBLEM_JSON, ProblemError
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+
+
+class RateLimited(ProblemError):
+    status = 429
+    problem = "rate-limited"
+    title = "Too many requests with this key"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class KeyRateLimit:
+    """A token bucket per API key: `per_minute` on average, bursts of up to `burst`."""
+
+    def __init__(self, what: str, per_minute: int, burst: int) -> None:
+        self._what = what
+        self._rate = per_minute / 60.0
+        self._burst = float(burst)
+        self._buckets: dict[uuid.UUID, tuple[float, float]] = {}
+
+    def take(self, key_id: uuid.UUID, now: float | None = None) -> None:
+        """Spend one token of the key, or raise `RateLimited` with the wait until the next."""
+        moment = time.monotonic() if now is None else now
+        tokens, since = self._buckets.get(key_id, (self._burst, moment))
+        tokens = min(self._burst, tokens + (moment - since) * self._rate)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) / self._rate)
+            self._buckets[key_id] = (tokens, moment)
+            raise RateLimited(f"too many {self._what} with this key; retry later", retry_after=wait)
+        self._buckets[key_id] = (tokens - 1, moment)
+
+
+class BodyLimit:
+    """Refuses bodies over `limit` bytes under `prefix` with 413, before the app reads them.
+
+    The body is read here (it is small by definition) and replayed to the app; the
+    declared length is checked first so an honest oversized request costs nothing.
+    """
+
+    def __init__(self, app: Any, *, limit: int, prefix: str = "/v1/") -> None:
+        self._app = app
+        self._limit = limit
+        self._prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self._prefix):
+            await self._app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+                await self._refuse(send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return dict(await receive())
+
+        await self._app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": PROBLEM_BASE + "payload-too-large",
+                "title": "The request body is over the limit",
+                "status": 413,
+                "detail": f"the body is over the limit of {self._limit} bytes",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,152 @@
+"""Moving a conversation between owners, shared by agents' transfers and supervisors' moves.
+
+Capacity is taken with a conditional `UPDATE ... WHERE active < capacity`, the same guard the
+routing board relies on, so a transfer can never push an agent past their capacity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.channels import Channel, Presence
+from router.conversations.history import Actor, Change, Journal
+from router.errors import Conflict, InvalidPayload
+from router.models import Agent, AgentCapacity, Conversation, OfferState, Queue
+from router.routing.offers import release_slot
+from router.settings import Settings
+
+
+def journal_for(settings: Settings, now: datetime) -> Journal:
+    """A journal that also fills the outbox when Kafka carries the events."""
+    return Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+
+
+async def take_slot(session: AsyncSession, agent_id: uuid.UUID, channel: Channel) -> bool:
+    """Count one more active conversation for the agent, only if they have room."""
+    taken = await session.execute(
+        update(AgentCapacity)
+        .where(
+            AgentCapacity.agent_id == agent_id,
+            AgentCapacity.channel == channel.value,
+            AgentCapacity.active < AgentCapacity.capacity,
+        )
+        .values(active=AgentCapacity.active + 1)
+        .returning(AgentCapacity.active)
+    )
+    return taken.first() is not None
+
+
+async def existing_queue(session: AsyncSession, queue_id: uuid.UUID) -> Queue:
+    """The target queue of a move; 422 when it does not exist."""
+    queue = await session.get(Queue, queue_id)
+    if queue is None:
+        raise InvalidPayload(f"queue_id: no queue {queue_id}", field="queue_id")
+    return queue
+
+
+async def existing_agent(session: AsyncSession, agent_id: uuid.UUID) -> Agent:
+    """The target agent of a move; 422 when they do not exist."""
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id))
+    if agent is None:
+        raise InvalidPayload(f"agent_id: no agent {agent_id}", field="agent_id")
+    return agent
+
+
+async def move_to_queue(
+    session: AsyncSession,
+    conversation: Conversation,
+    queue_id: uuid.UUID,
+    journal: Journal,
+    *,
+    actor: Actor,
+    actor_id: str,
+    reason: str,
+) -> None:
+    """Hand the conversation to a queue; it keeps its place by when it first started waiting."""
+    previous = conversation.agent_id
+    from_queue = conversation.queue_id
+    if previous is not None:
+        await release_slot(session, str(previous), Channel(conversation.channel))
+        # Without this the sticky rule would offer it straight back to whoever moved it away.
+        conversation.excluded_agents = {
+            **(conversation.excluded_agents or {}),
+            str(previous): "transferred",
+        }
+    conversation.queue_id = queue_id
+    conversation.agent_id = None
+    conversation.offer_state = None
+    conversation.offered_at = None
+    conversation.offer_expires_at = None
+    journal.record(
+        conversation.id,
+        Change.TRANSFERRED,
+        reason,
+        actor=actor,
+        actor_id=actor_id,
+        agent_id=previous,
+        queue_id=queue_id,
+        details={
+            "from_queue": str(from_queue) if from_queue else None,
+            "from_agent": str(previous) if previous else None,
+            "to_queue": str(queue_id),
+        },
+    )
+
+
+async def hand_to_agent(
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    journal: Journal,
+    *,
+    accepted: bool,
+    offer_timeout: timedelta,
+    change: Change,
+    actor: Actor,
+    actor_id: str,
+    reason: str,
+) -> None:
+    """Give the conversation to an agent: as an offer they must accept, or accepted outright.
+
+    Refused (409) when they already own it or have no free slot on its channel; an offer
+    also needs them online, or it would only lapse.
+    """
+    channel = Channel(conversation.channel)
+    if conversation.agent_id == agent.id:
+        raise Conflict("the agent already owns this conversation")
+    if not accepted and agent.presence != Presence.ONLINE.value:
+        raise Conflict(f"agent {agent.handle} is {agent.presence}; offers go to online agents")
+    if not await take_slot(session, agent.id, channel):
+        raise Conflict(f"agent {agent.handle} has no free capacity on {channel.value}")
+    previous = conversation.agent_id
+    if previous is not None:
+        await release_slot(session, str(previous), channel)
+    now = journal.now
+    conversation.agent_id = agent.id
+    conversation.offered_at = now
+    if accepted:
+        conversation.offer_state = OfferState.ACCEPTED.value
+        conversation.offer_expires_at = None
+        conversation.last_agent_id = agent.id
+        conversation.excluded_agents = {}
+    else:
+        conversation.offer_state = OfferState.OFFERED.value
+        conversation.offer_expires_at = now + offer_timeout
+    journal.record(
+        conversation.id,
+        change,
+        reason,
+        actor=actor,
+        actor_id=actor_id,
+        agent_id=agent.id,
+        queue_id=conversation.queue_id,
+        details={
+            "from_agent": str(previous) if previous else None,
+            "to_agent": str(agent.id),
+            "offer_state": conversation.offer_state,
+        },
+    )

@@ -1,0 +1,89 @@
+"""What the console API keeps per process: the change feed and the reply dispatcher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from fastapi import Request
+from sqlalchemy.engine import URL
+
+from router.console.feed import ChangeFeed
+from router.console.limits import KeyRateLimit
+from router.outbound.dispatcher import OutboundDispatcher
+from router.outbound.ports import SenderDirectory
+from router.state import RouterState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsoleRuntime:
+    feed: ChangeFeed
+    outbound: OutboundDispatcher
+    senders: SenderDirectory
+    polls: KeyRateLimit
+    replies: KeyRateLimit
+
+
+def listener_connect(url: URL) -> ChangeFeed:
+    """A change feed listening on its own connection to the database at `url`."""
+    plain = url.set(drivername="postgresql")
+    query = dict(plain.query)
+    # Unix-socket URLs (the embedded PostgreSQL) carry the socket folder as `?host=`.
+    host = query.pop("host", None)
+    dsn = plain.set(query={}).render_as_string(hide_password=False)
+    kwargs: dict[str, str] = {"host": str(host)} if host else {}
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            dsn, server_settings={"application_name": "router-feed"}, timeout=10, **kwargs
+        )
+
+    return ChangeFeed(connect)
+
+
+@asynccontextmanager
+async def running_console(
+    state: RouterState, senders: SenderDirectory
+) -> AsyncIterator[ConsoleRuntime]:
+    """Listen for changes and deliver replies for as long as the app runs."""
+    settings = state.settings
+    feed = listener_connect(state.engine.url)
+    outbound = OutboundDispatcher(
+        state.sessions,
+        senders,
+        attempts=settings.outbound_attempts,
+        retry_base_seconds=settings.outbound_retry_base_seconds,
+    )
+    await feed.start()
+    try:
+        resumed = await outbound.resume()
+        if resumed:
+            log.info("resumed %d queued replies", resumed)
+        yield ConsoleRuntime(
+            feed=feed,
+            outbound=outbound,
+            senders=senders,
+            polls=KeyRateLimit("polls", settings.poll_rate_per_minute, burst=30),
+            replies=KeyRateLimit("replies", settings.reply_rate_per_minute, burst=20),
+        )
+    finally:
+        await outbound.close(settings.shutdown_grace_seconds)
+        await feed.close()
+        await senders.close()
+
+
+def console_runtime(request: Request) -> ConsoleRuntime:
+    """The process's console runtime (a FastAPI dependency)."""
+    runtime: ConsoleRuntime = request.app.state.console
+    return runtime
+
+
+def router_state(request: Request) -> RouterState:
+    """The process's router state (a FastAPI dependency)."""
+    state: RouterState = request.app.state.router
+    return state

@@ -1,0 +1,300 @@
+"""What agents do to conversations through the console, with the object-level checks.
+
+Every function runs inside the caller's transaction and never commits. The caller first must
+be able to see the conversation (else 404, see `queries`); changing it then needs the right
+relation to it (else 403): only the offered agent accepts or declines, only the owner who
+accepted it (or a supervisor) replies, transfers or resolves, only its last owner (or a
+supervisor) reopens it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.auth.errors import Forbidden
+from router.auth.service import Principal
+from router.channels import Channel
+from router.console.moves import (
+    existing_agent,
+    existing_queue,
+    hand_to_agent,
+    journal_for,
+    move_to_queue,
+    take_slot,
+)
+from router.console.queries import load_visible
+from router.console.schemas import ReplyRequest, TransferRequest
+from router.conversations import service as conversations
+from router.conversations.history import Actor, Change
+from router.errors import Conflict, ProblemError
+from router.inbound.envelope import DeliveryStatus
+from router.models import Conversation, ConversationStatus, Message, OfferState
+from router.outbound.ports import SenderDirectory
+from router.settings import Settings
+
+CONSOLE_PROVIDER = "console"
+
+
+class ReplyChannelNotConfigured(ProblemError):
+    status = 503
+    problem = "reply-channel-not-configured"
+    title = "Replies on this channel are not configured"
+
+
+def actor_of(principal: Principal) -> tuple[Actor, str]:
+    """How the caller appears in the history: kind, and their agent id or key id."""
+    kind = Actor.SUPERVISOR if principal.is_supervisor else Actor.AGENT
+    return kind, str(principal.agent_id or principal.key_id)
+
+
+def _acting_agent(principal: Principal) -> uuid.UUID:
+    if principal.agent_id is None:
+        raise Forbidden("only a key bound to an agent can take or turn down offers")
+    return principal.agent_id
+
+
+def _require_owner(principal: Principal, conversation: Conversation, action: str) -> None:
+    if principal.is_supervisor:
+        return
+    if (
+        conversation.agent_id != principal.agent_id
+        or conversation.offer_state != OfferState.ACCEPTED
+    ):
+        raise Forbidden(f"only the owner who accepted the conversation (or a supervisor) {action}")
+
+
+def _require_open(conversation: Conversation) -> None:
+    if conversation.status != ConversationStatus.OPEN:
+        raise Conflict("the conversation is resolved; reopen it first")
+
+
+async def accept(
+    session: AsyncSession, settings: Settings, principal: Principal, cid: uuid.UUID, now: datetime
+) -> Conversation:
+    """The offered agent accepts."""
+    agent_id = _acting_agent(principal)
+    await load_visible(session, principal, cid, lock=True)
+    return await conversations.accept_offer(session, settings, cid, agent_id, now)
+
+
+async def decline(
+    session: AsyncSession, settings: Settings, principal: Principal, cid: uuid.UUID, now: datetime
+) -> Conversation:
+    """The offered agent declines; the queue gets it back and offers it to someone else."""
+    agent_id = _acting_agent(principal)
+    await load_visible(session, principal, cid, lock=True)
+    return await conversations.decline_offer(session, settings, cid, agent_id, now)
+
+
+async def resolve(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    cid: uuid.UUID,
+    now: datetime,
+    reason: str | None,
+) -> Conversation:
+    """The owner (or a supervisor) closes the conversation, freeing the owner's slot."""
+    conversation = await load_visible(session, principal, cid, lock=True)
+    _require_open(conversation)
+    _require_owner(principal, conversation, "resolves it")
+    actor, _ = actor_of(principal)
+    return await conversations.resolve(
+        session,
+        settings,
+        cid,
+        principal.agent_id or principal.key_id,
+        now,
+        actor=actor,
+        reason=reason or "resolved",
+    )
+
+
+async def reopen(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    cid: uuid.UUID,
+    now: datetime,
+    reason: str | None,
+) -> Conversation:
+    """Open a resolved conversation again.
+
+    Its last owner reopening it takes it back at once (accepted) when they have a free slot;
+    otherwise, and when a supervisor reopens it, it waits in its queue and is offered to the
+    last owner first.
+    """
+    conversation = await load_visible(session, principal, cid, lock=True)
+    if conversation.status == ConversationStatus.OPEN:
+        raise Conflict("the conversation is already open")
+    if not principal.is_supervisor and conversation.last_agent_id != principal.agent_id:
+        raise Forbidden("only the conversation's last owner (or a supervisor) reopens it")
+    actor, actor_id = actor_of(principal)
+    journal = journal_for(settings, now)
+    conversation.status = ConversationStatus.OPEN.value
+    conversation.resolved_at = None
+    conversation.waiting_since = now
+    conversation.excluded_agents = {}
+    journal.record(
+        conversation.id,
+        Change.REOPENED,
+        reason or "reopened from the console",
+        actor=actor,
+        actor_id=actor_id,
+        queue_id=conversation.queue_id,
+        details={"previous_owner": str(conversation.last_agent_id)},
+    )
+    agent_id = principal.agent_id
+    if (
+        agent_id is not None
+        and conversation.last_agent_id == agent_id
+        and await take_slot(session, agent_id, Channel(conversation.channel))
+    ):
+        conversation.agent_id = agent_id
+        conversation.offer_state = OfferState.ACCEPTED.value
+        conversation.offered_at = now
+        conversation.offer_expires_at = None
+        journal.record(
+            conversation.id,
+            Change.ACCEPTED,
+            "reopened by its owner",
+            actor=actor,
+            actor_id=actor_id,
+            agent_id=agent_id,
+            queue_id=conversation.queue_id,
+        )
+    await journal.flush(session)
+    return conversation
+
+
+async def transfer(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    cid: uuid.UUID,
+    now: datetime,
+    request: TransferRequest,
+) -> Conversation:
+    """Hand the conversation on: to an agent as an offer, or to a queue (keeping its place)."""
+    conversation = await load_visible(session, principal, cid, lock=True)
+    _require_open(conversation)
+    _require_owner(principal, conversation, "transfers it")
+    actor, actor_id = actor_of(principal)
+    journal = journal_for(settings, now)
+    if request.queue_id is not None:
+        await existing_queue(session, request.queue_id)
+        await move_to_queue(
+            session,
+            conversation,
+            request.queue_id,
+            journal,
+            actor=actor,
+            actor_id=actor_id,
+            reason=request.reason or "transferred to a queue",
+        )
+    else:
+        assert request.agent_id is not None
+        agent = await existing_agent(session, request.agent_id)
+        await hand_to_agent(
+            session,
+            conversation,
+            agent,
+            journal,
+            accepted=False,
+            offer_timeout=timedelta(seconds=settings.offer_timeout_seconds),
+            change=Change.TRANSFERRED,
+            actor=actor,
+            actor_id=actor_id,
+            reason=request.reason or "transferred to an agent",
+        )
+    await journal.flush(session)
+    return conversation
+
+
+async def add_note(
+    session: AsyncSession, principal: Principal, cid: uuid.UUID, now: datetime, text: str
+) -> Message:
+    """An internal note, visible to agents and supervisors, never sent to the customer."""
+    conversation = await load_visible(session, principal, cid, lock=False)
+    note = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        direction="internal",
+        kind="text",
+        channel=conversation.channel,
+        provider=CONSOLE_PROVIDER,
+        author_agent_id=principal.agent_id,
+        text=text,
+        stripped_text=text,
+        attachments=[],
+        details={"author": actor_of(principal)[1]},
+        received_at=now,
+        created_at=now,
+    )
+    session.add(note)
+    await session.flush()
+    return note
+
+
+async def add_reply(
+    session: AsyncSession,
+    principal: Principal,
+    cid: uuid.UUID,
+    now: datetime,
+    request: ReplyRequest,
+    senders: SenderDirectory,
+) -> Message:
+    """Store the owner's reply as a queued outbound message; it is sent after commit.
+
+    It answers the customer's latest message: from the address they wrote to, to the
+    address they wrote from, threaded under it on email.
+    """
+    conversation = await load_visible(session, principal, cid, lock=True)
+    _require_open(conversation)
+    _require_owner(principal, conversation, "replies")
+    inbound = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    if inbound is None:
+        raise Conflict("the customer has written nothing to reply to")
+    channel = Channel(conversation.channel)
+    sender = senders.sender_for(channel, inbound.provider)
+    if sender is None:
+        raise ReplyChannelNotConfigured(f"no outbound sender is configured for {channel.value}")
+    details: dict[str, object] = {"via": inbound.provider}
+    subject = None
+    if channel is Channel.EMAIL:
+        message_id = str(inbound.details.get("message_id") or "")
+        if message_id:
+            details["in_reply_to"] = message_id if message_id.startswith("<") else f"<{message_id}>"
+        details["references"] = list(inbound.details.get("references") or [])
+        subject = request.subject or conversation.subject or inbound.subject
+    reply = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        direction="outbound",
+        kind="text",
+        channel=conversation.channel,
+        provider=sender.provider,
+        sender=inbound.recipient,
+        recipient=inbound.sender,
+        author_agent_id=principal.agent_id,
+        subject=subject,
+        text=request.text,
+        stripped_text=request.text,
+        attachments=[],
+        details=details,
+        delivery_status=DeliveryStatus.QUEUED.value,
+        received_at=now,
+        created_at=now,
+    )
+    session.add(reply)
+    await session.flush()
+    return reply

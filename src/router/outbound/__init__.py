@@ -1,0 +1,1 @@
+"""Replies leaving the router: the port outbound senders implement, and their dispatcher."""

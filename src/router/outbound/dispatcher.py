@@ -1,0 +1,187 @@
+"""Sends stored replies through their channel's sender, with retries, and records the outcome.
+
+A reply is committed first (`delivery_status = queued`), then handed here. Sending claims the
+row with a lease on `delivery_updated_at`, so two processes (or a restart that resumes queued
+replies) never send the same reply at once; the outcome (`sent` with the provider's id, or
+`failed` with the reason) is written back on the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.channels import Channel
+from router.db import transaction
+from router.inbound.envelope import DeliveryStatus, utcnow
+from router.models import Message
+from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
+
+log = logging.getLogger(__name__)
+
+# Longer than every attempt with its back-off together, so a live sender never loses its claim.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+class OutboundDispatcher:
+    """Delivers replies in background tasks of this process."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        directory: SenderDirectory,
+        *,
+        attempts: int,
+        retry_base_seconds: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._directory = directory
+        self._attempts = attempts
+        self._retry_base = retry_base_seconds
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, message_id: uuid.UUID) -> None:
+        """Start delivering a committed reply; returns at once."""
+        task = asyncio.create_task(self.deliver(message_id), name=f"deliver-{message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume(self) -> int:
+        """Submit replies left queued (by a restart or a crash); returns how many."""
+        async with self._sessions() as session:
+            ids = (
+                await session.scalars(
+                    select(Message.id).where(
+                        Message.direction == "outbound",
+                        Message.delivery_status == DeliveryStatus.QUEUED.value,
+                    )
+                )
+            ).all()
+        for message_id in ids:
+            self.submit(message_id)
+        return len(ids)
+
+    async def idle(self) -> None:
+        """Wait until every submitted delivery has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self, grace_seconds: float) -> None:
+        """Let deliveries in flight finish within the grace period; the rest resume later."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def deliver(self, message_id: uuid.UUID) -> None:
+        """Send one reply with retries and record `sent` or `failed` on it."""
+        try:
+            reply, via = await self._claim(message_id)
+        except LookupError:
+            return  # already sent, failed, or being sent by another process
+        sender = self._directory.sender_for(reply.channel, via)
+        if sender is None:
+            await self._record(message_id, failed=f"no outbound sender for {reply.channel}")
+            return
+        for attempt in range(1, self._attempts + 1):
+            try:
+                sent = await sender.send(reply)
+            except DeliveryError as error:
+                problem, retryable = error.detail, error.retryable
+            except Exception as error:  # a sender's bug must not leave the reply queued
+                log.exception("outbound sender %s failed unexpectedly", sender.provider)
+                problem, retryable = f"{type(error).__name__}", True
+            else:
+                await self._record(message_id, sent=sent.provider_message_id, attempts=attempt)
+                return
+            if not retryable or attempt == self._attempts:
+                await self._record(message_id, failed=problem, attempts=attempt)
+                return
+            await asyncio.sleep(self._retry_base * 2 ** (attempt - 1))
+
+    async def _claim(self, message_id: uuid.UUID) -> tuple[OutboundReply, str]:
+        now = self._clock()
+        async with transaction(self._sessions) as session:
+            row = (
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.id == message_id,
+                        Message.direction == "outbound",
+                        Message.delivery_status == DeliveryStatus.QUEUED.value,
+                        or_(
+                            Message.delivery_updated_at.is_(None),
+                            Message.delivery_updated_at < now - CLAIM_LEASE,
+                        ),
+                    )
+                    .values(delivery_updated_at=now)
+                    .returning(
+                        Message.channel,
+                        Message.recipient,
+                        Message.sender,
+                        Message.text,
+                        Message.subject,
+                        Message.details,
+                    )
+                )
+            ).first()
+        if row is None:
+            raise LookupError(message_id)
+        channel, recipient, sender, text, subject, details = row
+        details = details or {}
+        reply = OutboundReply(
+            message_id=message_id,
+            channel=Channel(channel),
+            to=recipient or "",
+            sender=sender or "",
+            text=text,
+            subject=subject,
+            in_reply_to=details.get("in_reply_to"),
+            references=tuple(details.get("references") or ()),
+        )
+        return reply, str(details.get("via") or "")
+
+    async def _record(
+        self,
+        message_id: uuid.UUID,
+        *,
+        sent: str | None = None,
+        failed: str | None = None,
+        attempts: int = 0,
+    ) -> None:
+        values: dict[str, Any] = {
+            "delivery_updated_at": self._clock(),
+            "details": Message.details.op("||")(func.jsonb_build_object("attempts", attempts)),
+        }
+        if sent is not None:
+            values.update(delivery_status=DeliveryStatus.SENT.value, provider_message_id=sent)
+        else:
+            values.update(delivery_status=DeliveryStatus.FAILED.value, delivery_error=failed)
+            # The reason stays on the row: a provider's error text may quote addresses.
+            log.warning("reply %s not delivered", message_id)
+        try:
+            async with transaction(self._sessions) as session:
+                await session.execute(
+                    update(Message)
+                    .where(
+                        Message.id == message_id,
+                        Message.delivery_status == DeliveryStatus.QUEUED.value,
+                    )
+                    .values(**values)
+                )
+        except Exception:
+            log.exception("could not record the delivery of reply %s", message_id)

@@ -1,0 +1,61 @@
+"""What the domain needs from a channel's outbound sender (implemented in `adapters.outbound`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from router.channels import Channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundReply:
+    """An agent's reply as a provider needs it: who gets it, from which of our addresses."""
+
+    message_id: uuid.UUID
+    channel: Channel
+    to: str
+    sender: str
+    text: str
+    subject: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The provider took the message; its id lets delivery webhooks find the row."""
+
+    provider_message_id: str
+
+
+class DeliveryError(Exception):
+    """The provider did not take the message; `retryable` says whether trying again may help."""
+
+    def __init__(self, detail: str, *, retryable: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+
+
+class OutboundSender(Protocol):
+    """Sends replies on one provider's API."""
+
+    provider: str
+
+    async def send(self, reply: OutboundReply) -> Sent:
+        """Hand the reply to the provider; raise `DeliveryError` when it is not taken."""
+        ...
+
+
+class SenderDirectory(Protocol):
+    """Which sender answers a conversation: by its channel and the provider the customer used."""
+
+    def sender_for(self, channel: Channel, inbound_provider: str) -> OutboundSender | None:
+        """The configured sender, or None when replies on this channel cannot be sent."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

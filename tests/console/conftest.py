@@ -1,0 +1,111 @@
+"""Fixtures for the console API: the real app, keys for each role, fake provider APIs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.auth.service import Role, issue_key
+from router.db import transaction
+from router.settings import Settings
+from tests import seed
+from tests.console import providers
+from tests.console.providers import FakeProviders, ProviderServer
+from tests.support import app_client
+
+
+@pytest.fixture(scope="session")
+def provider_server() -> Iterator[FakeProviders]:
+    server = ProviderServer()
+    state = server.start()
+    yield state
+    server.stop()
+
+
+@pytest.fixture
+def fake_providers(provider_server: FakeProviders) -> FakeProviders:
+    provider_server.reset()
+    return provider_server
+
+
+@pytest.fixture
+def console_settings(settings: Settings, fake_providers: FakeProviders) -> Settings:
+    """Kafka settings with every outbound provider pointed at the local fake."""
+    return settings.model_copy(
+        update={
+            "outbound_email_base_url": fake_providers.base_url,
+            "outbound_email_token": SecretStr(providers.POSTMARK_TOKEN),
+            "outbound_meta_base_url": fake_providers.base_url,
+            "outbound_whatsapp_token": SecretStr(providers.WHATSAPP_TOKEN),
+            "outbound_meta_page_token": SecretStr(providers.PAGE_TOKEN),
+            "outbound_twilio_base_url": fake_providers.base_url,
+            "outbound_twilio_account_sid": providers.TWILIO_SID,
+            "twilio_auth_token": SecretStr(providers.TWILIO_TOKEN),
+            "outbound_retry_base_seconds": 0.05,
+        }
+    )
+
+
+async def make_key(
+    sessions: async_sessionmaker[AsyncSession],
+    role: Role,
+    *,
+    agent: str | None = None,
+    name: str = "test",
+) -> str:
+    async with transaction(sessions) as session:
+        issued = await issue_key(session, role=role, name=name, agent_handle=agent)
+    return issued.token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Team:
+    """Two agents on the default queue and one key per role."""
+
+    default_queue: uuid.UUID
+    ada: uuid.UUID
+    bob: uuid.UUID
+    ada_key: str
+    bob_key: str
+    supervisor_key: str
+    admin_key: str
+
+
+@pytest.fixture
+async def team(sessions: async_sessionmaker[AsyncSession]) -> Team:
+    default = await seed.queue_id(sessions, "default")
+    ada = await seed.add_agent(
+        sessions,
+        "ada",
+        capacity={"email": 2, "sms": 2, "whatsapp": 2, "messenger": 2},
+        queues=[default],
+    )
+    bob = await seed.add_agent(
+        sessions, "bob", capacity={"email": 2, "sms": 2}, queues=[default], presence="offline"
+    )
+    return Team(
+        default_queue=default,
+        ada=ada,
+        bob=bob,
+        ada_key=await make_key(sessions, Role.AGENT, agent="ada"),
+        bob_key=await make_key(sessions, Role.AGENT, agent="bob"),
+        supervisor_key=await make_key(sessions, Role.SUPERVISOR, name="sue"),
+        admin_key=await make_key(sessions, Role.ADMIN, name="root"),
+    )
+
+
+@pytest.fixture
+async def api(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with app_client(console_settings) as running:
+        yield running
