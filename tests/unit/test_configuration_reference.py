@@ -1,0 +1,19 @@
+"""The README's configuration table names every setting there is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from router.settings import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_documented() -> None:
+    text = README.read_text()
+    missing = [
+        f"ROUTER_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`ROUTER_{name.upper()}`" not in text
+    ]
+    assert missing == []
