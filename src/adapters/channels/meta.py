@@ -178,7 +178,7 @@ async def receive_meta(request: Request) -> Response:
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> None:
     """Check `X-Hub-Signature-256` (`sha256=<hex>`) over the raw body."""
     expected = "sha256=" + hmac_hex(secret, body)
-    verify_equal(expected, header.strip().lower() if header else None, f"{SIGNATURE_HEADER}")
+    verify_equal(expected, header.strip().lower() if header else None, SIGNATURE_HEADER)
 
 
 def notification_events(body: bytes) -> list[Event]:

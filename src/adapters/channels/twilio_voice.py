@@ -145,10 +145,10 @@ def _timestamp(form: Form) -> datetime | None:
         return None
     try:
         moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+        # RFC 2822's "-0000" (no zone known) parses naive; the instant is still UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):
         raise InvalidPayload("Timestamp: not an RFC 2822 date", field="Timestamp") from None
-    # RFC 2822's "-0000" (no zone known) parses naive; the instant is still UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def incoming_call(form: Form) -> InboundMessage:

@@ -29,7 +29,7 @@ the event log has it.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Annotated, Any
 
@@ -125,6 +125,15 @@ class ChatEvent(_Schema):
     attachments: Annotated[list[ChatAttachment], Field(max_length=20)] = []
     sent_at: Annotated[AwareDatetime, Field(strict=True, description="RFC 3339 with offset")]
 
+    @field_validator("sent_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 string but no UTC instant.
+            raise ValueError("out of range once in UTC") from None
+
 
 def chat_event_schema() -> dict[str, Any]:
     """The JSON schema of the request body, with nested models inlined for OpenAPI."""
@@ -217,7 +226,7 @@ def to_message(event: ChatEvent) -> InboundMessage:
                 )
                 for item in event.attachments
             ),
-            provider_timestamp=event.sent_at.astimezone(UTC),
+            provider_timestamp=event.sent_at,
             metadata=metadata,
         )
 

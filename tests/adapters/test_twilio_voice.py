@@ -1,0 +1,358 @@
+"""Twilio Voice: an incoming call, its voicemail and its status, on the real app and topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from router.inbound.envelope import InboundMessage, MessageKind
+from router.settings import Settings
+from tests.adapters.channel_requests import (
+    PUBLIC,
+    assert_transport_unavailable,
+    by_conversation,
+    chunked,
+    nothing_published,
+    post_during_outage,
+    problem,
+    published,
+    twilio_signed,
+)
+from tests.adapters.conftest import Inbound, fixture
+from tests.adapters.twilio_requests import (
+    CALL_SID,
+    CUSTOMER,
+    EMPTY_TWIML,
+    LINE,
+    call_params,
+    call_status_params,
+    post_signed,
+    recording_params,
+    transcription_params,
+)
+from tests.support import app_client
+
+VOICE = "/webhooks/twilio/voice"
+RECORDED = "/webhooks/twilio/voice/recorded"
+STATUS = "/webhooks/twilio/voice/status"
+RECORDING = "/webhooks/twilio/voice/recording"
+TRANSCRIPTION = "/webhooks/twilio/voice/transcription"
+CALLER = CUSTOMER
+KEY = f"voice:{CALLER}|{LINE}"
+
+
+def record_verb(twiml: bytes) -> dict[str, str]:
+    root = ElementTree.fromstring(twiml)
+    assert root.tag == "Response"
+    assert [child.tag for child in root] == ["Say", "Record"]
+    assert "connected" in (root[0].text or "")
+    return dict(root[1].attrib)
+
+
+async def test_an_incoming_call_is_published_and_answered_with_a_voicemail(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    data = fixture("twilio_voice_incoming_call.json")
+    request = data["request"]
+    response = await client.post(
+        VOICE, content=request["raw_body"].encode(), headers=request["headers"]
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    record = record_verb(response.content)
+    thread = "From=%2B14155550199&To=%2B14155550100"
+    assert record == {
+        "action": f"{PUBLIC}{RECORDED}",
+        "method": "POST",
+        "maxLength": "120",
+        "playBeep": "true",
+        "recordingStatusCallback": f"{PUBLIC}{RECORDING}?{thread}",
+        "recordingStatusCallbackMethod": "POST",
+        "transcribe": "true",
+        "transcribeCallback": f"{PUBLIC}{TRANSCRIPTION}?{thread}",
+    }
+
+    [(record_, event)] = await published(inbound, 1)
+    assert isinstance(event, InboundMessage)
+    assert record_.key == b"voice:" + data["thread_key"]["key"].encode()
+    assert event.channel == "voice"
+    assert event.provider == "twilio"
+    assert event.kind is MessageKind.CALL
+    assert event.provider_message_id == data["dedupe_key"]["value"]
+    assert (event.customer.kind, event.customer.value) == ("phone", CALLER)
+    assert event.recipient == LINE
+    assert event.direction == "inbound"
+    assert event.metadata == {"call_sid": CALL_SID, "call_status": "ringing"}
+
+
+async def test_the_whole_voicemail_joins_the_callers_conversation(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    answer = await post_signed(client, VOICE, call_params())
+    record = record_verb(answer.content)
+
+    # The caller hangs up after the tone: Twilio asks the action, which says goodbye.
+    goodbye = await post_signed(client, record["action"], call_params(RecordingSid="RE1"))
+    root = ElementTree.fromstring(goodbye.content)
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+
+    recording = await post_signed(client, record["recordingStatusCallback"], recording_params())
+    assert recording.content == EMPTY_TWIML
+    transcript = await post_signed(client, record["transcribeCallback"], transcription_params())
+    assert transcript.status_code == 200
+    completed = await post_signed(
+        client, STATUS, call_status_params("completed", CallDuration="31")
+    )
+    assert completed.status_code == 200
+
+    found = [event for _, event in await published(inbound, 4)]
+    assert {event.conversation_key for event in found} == {KEY}
+    call, voicemail, text, status = found
+    assert isinstance(voicemail, InboundMessage)
+    assert voicemail.kind is MessageKind.VOICEMAIL
+    assert voicemail.provider_message_id == "RE0a1b2c3d4e5f60718293a4b5c6d7e8f"
+    assert (voicemail.customer.value, voicemail.recipient) == (CALLER, LINE)
+    [audio] = voicemail.attachments
+    assert audio.url == "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0a1b"
+    assert audio.content_type == "audio/x-wav"
+    assert voicemail.metadata["recording_duration_seconds"] == "14"
+    assert isinstance(text, InboundMessage)
+    assert text.kind is MessageKind.VOICEMAIL
+    assert text.provider_message_id == "TR0a1b2c3d4e5f60718293a4b5c6d7e8f"
+    assert text.text == "Hi, it's about order 4521, please call me back."
+    assert text.metadata["recording_sid"] == voicemail.provider_message_id
+    assert isinstance(status, InboundMessage)
+    assert (status.kind, status.provider_message_id) == (MessageKind.CALL, f"{CALL_SID}:completed")
+    assert status.metadata["call_status"] == "completed"
+    assert status.metadata["call_duration_seconds"] == "31"
+    assert status.provider_timestamp == datetime(2025, 6, 17, 12, 1, tzinfo=UTC)
+    assert call.provider_message_id == CALL_SID
+
+
+async def test_a_withheld_caller_is_known_for_that_call_only(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    answer = await post_signed(client, VOICE, call_params(From="anonymous", Caller="anonymous"))
+    record = record_verb(answer.content)
+    await post_signed(client, record["recordingStatusCallback"], recording_params())
+    other = await post_signed(client, VOICE, call_params(From="+266696687", CallSid="CA2"))
+    assert other.status_code == 200
+
+    conversations = by_conversation(await published(inbound, 3))
+    call, voicemail = conversations[f"voice:withheld:{CALL_SID}|{LINE}"]
+    [other_call] = conversations[f"voice:withheld:CA2|{LINE}"]
+    assert isinstance(call, InboundMessage)
+    assert isinstance(voicemail, InboundMessage)
+    assert isinstance(other_call, InboundMessage)
+    assert call.customer.value == voicemail.customer.value == f"withheld:{CALL_SID}"
+    assert voicemail.kind is MessageKind.VOICEMAIL
+    assert other_call.customer.value == "withheld:CA2"
+
+
+async def test_progress_and_unfinished_callbacks_publish_nothing(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    for status in ("queued", "initiated", "ringing", "in-progress"):
+        response = await post_signed(client, STATUS, call_status_params(status))
+        assert response.content == EMPTY_TWIML
+    for recording_status in ("in-progress", "absent", "failed"):
+        params = recording_params(RecordingStatus=recording_status)
+        assert (await post_signed(client, RECORDING, params)).status_code == 200
+    for transcription in (
+        transcription_params(TranscriptionStatus="failed"),
+        transcription_params(TranscriptionText="  "),
+    ):
+        assert (await post_signed(client, TRANSCRIPTION, transcription)).status_code == 200
+    await nothing_published(inbound)
+
+
+async def test_statuses_of_calls_we_placed_name_the_customer_on_the_to_side(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    params = call_status_params("no-answer", From=LINE, To=CALLER, Direction="outbound-api")
+    assert (await post_signed(client, STATUS, params)).status_code == 200
+    [(_, event)] = await published(inbound, 1)
+    assert isinstance(event, InboundMessage)
+    assert event.conversation_key == KEY
+    assert event.customer.value == CALLER
+    assert event.direction == "outbound"
+    assert event.metadata["call_status"] == "no-answer"
+
+
+async def test_a_forged_thread_in_a_callback_url_is_refused(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
+    answer = await post_signed(client, VOICE, call_params())
+    signed_url = record_verb(answer.content)["recordingStatusCallback"]
+    parts = urlsplit(signed_url)
+    body, headers = twilio_signed(parts.path, recording_params(), query=parts.query)
+    forged = parts.path + "?From=%2B14155550123&To=%2B14155550100"
+    problem(await client.post(forged, content=body, headers=headers), 401, "bad-signature")
+    await published(inbound, 1)  # only the call itself
+
+
+@pytest.mark.parametrize("path", [VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION])
+async def test_every_route_refuses_unsigned_tampered_and_foreign_requests(
+    client: httpx.AsyncClient, inbound: Inbound, path: str
+) -> None:
+    body, headers = twilio_signed(path, call_params())
+    unsigned = {"Content-Type": headers["Content-Type"]}
+    problem(await client.post(path, content=body, headers=unsigned), 401, "bad-signature")
+    tampered = body.replace(b"ringing", b"completed")
+    problem(await client.post(path, content=tampered, headers=headers), 401, "bad-signature")
+    _, foreign = twilio_signed(path, call_params(), token="not-ours")
+    problem(await client.post(path, content=body, headers=foreign), 401, "bad-signature")
+    problem(await client.post(path, content=body[:-9], headers=headers), 401, "bad-signature")
+    json_headers = {**headers, "Content-Type": "application/json"}
+    problem(
+        await client.post(path, content=body, headers=json_headers), 415, "unsupported-media-type"
+    )
+    await nothing_published(inbound)
+
+
+async def test_oversized_bodies_are_refused_while_reading(
+    client: httpx.AsyncClient, inbound: Inbound, webhook_settings: Settings
+) -> None:
+    limit = webhook_settings.webhook_max_body_bytes
+    body, headers = twilio_signed(VOICE, call_params(CallerName="x" * limit))
+    problem(await client.post(VOICE, content=body, headers=headers), 413, "payload-too-large")
+    pulled: list[int] = []
+    stream = chunked(body * 4, 16 * 1024, pulled)
+    problem(await client.post(VOICE, content=stream, headers=headers), 413, "payload-too-large")
+    assert len(pulled) * 16 * 1024 <= limit + 2 * 16 * 1024
+    await nothing_published(inbound)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "detail"),
+    [
+        (VOICE, call_params(CallSid=None), "CallSid: missing"),
+        (VOICE, call_params(From=None), "From: missing"),
+        (VOICE, call_params(To="client:alice"), "To: not a phone number"),
+        (
+            STATUS,
+            [p for p in call_status_params("busy") if p[0] != "CallStatus"],
+            "CallStatus: missing",
+        ),
+        (
+            STATUS,
+            call_status_params("busy", Timestamp="yesterday"),
+            "Timestamp: not an RFC 2822 date",
+        ),
+        (RECORDING, recording_params()[:2], "RecordingSid: missing"),
+        (
+            RECORDING,
+            [p for p in recording_params() if p[0] != "RecordingUrl"],
+            "RecordingUrl: missing",
+        ),
+        (RECORDING, [p for p in recording_params() if p[0] != "CallSid"], "CallSid: missing"),
+        # Not one of our callback URLs: no From/To in the query, none in the form.
+        (RECORDING, recording_params(), "From: missing"),
+        (
+            TRANSCRIPTION,
+            [p for p in transcription_params() if p[0] != "TranscriptionSid"],
+            "TranscriptionSid: missing",
+        ),
+    ],
+)
+async def test_missing_or_malformed_fields_are_named(
+    client: httpx.AsyncClient,
+    inbound: Inbound,
+    path: str,
+    params: list[tuple[str, str]],
+    detail: str,
+) -> None:
+    body = problem(await post_signed(client, path, params), 422, "invalid-payload")
+    assert body["detail"] == detail
+    await nothing_published(inbound)
+
+
+async def test_without_an_auth_token_every_route_is_refused(
+    webhook_settings: Settings, inbound: Inbound
+) -> None:
+    unconfigured = webhook_settings.model_copy(update={"twilio_auth_token": None})
+    body, headers = twilio_signed(VOICE, call_params())
+    async with app_client(unconfigured) as (_, http):
+        for path in (VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION):
+            response = await http.post(path, content=body, headers=headers)
+            assert problem(response, 503, "not-configured")["setting"] == "ROUTER_TWILIO_AUTH_TOKEN"
+    await nothing_published(inbound)
+
+
+async def test_a_broker_outage_is_a_503_with_retry_after(webhook_settings: Settings) -> None:
+    request = fixture("twilio_voice_incoming_call.json")["request"]
+    recording_url = f"{RECORDING}?From=%2B14155550199&To=%2B14155550100"
+    recording_body, recording_headers = twilio_signed(
+        RECORDING, recording_params(), query=urlsplit(recording_url).query
+    )
+    responses = await post_during_outage(
+        webhook_settings,
+        [
+            (VOICE, request["raw_body"].encode(), request["headers"]),
+            (recording_url, recording_body, recording_headers),
+        ],
+    )
+    assert_transport_unavailable(responses)
+
+
+_KEYS = st.sampled_from(
+    [
+        "CallSid",
+        "CallStatus",
+        "From",
+        "To",
+        "Direction",
+        "Timestamp",
+        "CallDuration",
+        "RecordingSid",
+        "RecordingUrl",
+        "RecordingStatus",
+        "TranscriptionSid",
+        "TranscriptionText",
+        "TranscriptionStatus",
+    ]
+)
+_VALUES = st.sampled_from(
+    [CALL_SID, CALLER, LINE, "anonymous", "completed", "outbound-api", "busy", "14", ""]
+) | st.text(max_size=40)
+
+
+@hypothesis_settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from([VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION]),
+    params=st.lists(st.tuples(_KEYS | st.text(max_size=10), _VALUES), max_size=12),
+    query=st.sampled_from(["", "From=%2B14155550199&To=%2B14155550100", "From=x"])
+    | st.text(max_size=30).map(lambda text: f"From={text}"),
+    raw=st.none() | st.binary(max_size=200),
+)
+async def test_arbitrary_requests_never_cause_a_server_error(
+    client: httpx.AsyncClient,
+    path: str,
+    params: list[tuple[str, str]],
+    query: str,
+    raw: bytes | None,
+) -> None:
+    url = path + (f"?{query}" if query else "")
+    try:
+        if raw is None:
+            response = await post_signed(client, url, params)
+        else:
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": "x",
+            }
+            response = await client.post(url, content=raw, headers=headers)
+    except (UnicodeEncodeError, httpx.InvalidURL):
+        return  # a request httpx itself cannot send never reaches the app
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json")
