@@ -125,4 +125,5 @@ def settings(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> Sett
         topic_partitions=4,
         consumer_group=f"{topic_prefix}-router",
         publish_timeout_seconds=5.0,
+        consumer_http_port=0,  # routers started by a test listen on any free port
     )

@@ -16,6 +16,7 @@ from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
 from router.health.endpoints import router as health_router
+from router.observability.metrics import RequestIds, WebhookMetrics
 from router.openapi import build_openapi
 from router.settings import Settings, get_settings
 from router.state import RouterState
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     exception_handlers.install(app)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(WebhookMetrics)
+    app.add_middleware(RequestIds)
     app.include_router(health_router)
     for webhook_router in webhook_routers():
         app.include_router(webhook_router)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
+from router.observability import logs
 from router.settings import Settings, get_settings
 
 
@@ -25,6 +25,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else settings.http_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        log_config=None,  # keep the router's JSON logging
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     return 0
@@ -122,9 +123,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, log_bodies=settings.log_bodies, json_lines=settings.log_json)
     code: int = args.run(settings, args)
     return code
 

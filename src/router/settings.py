@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Deadline of one call to a provider's API"
     )
 
+    consumer_http_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port of `router consume`'s /healthz, /readyz and /metrics (0: any free)",
+    )
+    log_json: bool = Field(default=True, description="Log JSON lines (false: plain text)")
     log_level: LogLevel = Field(default="INFO", description="Log level")
     log_bodies: bool = Field(
         default=False, description="Log message bodies and addresses (debugging only)"

@@ -45,7 +45,7 @@ def test_serve_on_embedded_defaults_is_ready_and_keeps_its_data(tmp_path: Path) 
             [ROUTER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             status = None
             while time.monotonic() < deadline and process.poll() is None:
                 try:

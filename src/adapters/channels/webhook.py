@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,8 +29,11 @@ from router.errors import (
     UnsupportedMediaType,
 )
 from router.inbound.ports import Event
+from router.observability.metrics import observe_publish
 from router.settings import Settings
 from router.state import RouterState
+
+log = logging.getLogger(__name__)
 
 
 def router_state(request: Request) -> RouterState:
@@ -137,7 +141,15 @@ def sha256(data: bytes) -> str:
 async def publish(request: Request, events: Sequence[Event]) -> None:
     """Hand the events to the transport; returns only once they are durable."""
     if events:
-        await router_state(request).publisher.publish(events)
+        publisher = router_state(request).publisher
+        started = time.perf_counter()
+        await publisher.publish(events)
+        observe_publish(publisher.name, started)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "webhook events published",
+                extra={"event_ids": [event.event_id for event in events], "path": request.url.path},
+            )
 
 
 def field_path(loc: Sequence[str | int], prefix: str = "") -> str:

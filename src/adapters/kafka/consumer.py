@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -18,6 +19,12 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from router.observability.metrics import (
+    BATCH_RECORDS,
+    BATCH_SECONDS,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+)
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,6 +151,7 @@ class BatchConsumer(Generic[T]):
                 await self._dead_letter(record, error)
                 continue
             decoded.append(Consumed(value, record.partition, record.offset, record.timestamp))
+        started = time.perf_counter()
         if decoded and await self._apply_with_retries(decoded) is not None:
             # The batch as a whole keeps failing: find the culprit(s) one record at a time.
             for item, record in zip(decoded, records_of(records, decoded), strict=True):
@@ -153,6 +161,9 @@ class BatchConsumer(Generic[T]):
         self.stats.batches += 1
         self.stats.records += len(records)
         await self._commit(tp, records[-1].offset + 1)
+        BATCH_RECORDS.observe(len(records))
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        self._observe_lag(tp, records[-1].offset + 1)
 
     async def _apply_with_retries(self, items: Sequence[Consumed[T]]) -> Exception | None:
         """Apply with backoff; the last error when every attempt failed, else None."""
@@ -172,6 +183,12 @@ class BatchConsumer(Generic[T]):
                 )
                 await asyncio.sleep(self._backoff * attempt)
         return last
+
+    def _observe_lag(self, tp: TopicPartition, next_offset: int) -> None:
+        """Records on the partition behind what was just applied (as of the last fetch)."""
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
         try:
@@ -200,6 +217,7 @@ class BatchConsumer(Generic[T]):
             log.exception("dead-lettering failed; the record will be redelivered")
             raise
         self.stats.dead_lettered += 1
+        DEAD_LETTERS.inc()
         log.error(
             "record sent to the dead-letter topic",
             extra={"partition": record.partition, "offset": record.offset, "error": repr(error)},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.models import ConversationEvent, OutboxEvent
+from router.observability.metrics import CHANGES
 
 
 class Change(StrEnum):
@@ -82,6 +84,8 @@ class Journal:
         if not self.rows:
             return
         await session.execute(insert(ConversationEvent), self.rows)
+        for change, count in Counter(row["kind"] for row in self.rows).items():
+            CHANGES.labels(change).inc(count)
         if self.events_topic is not None:
             await session.execute(
                 insert(OutboxEvent),

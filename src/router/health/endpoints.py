@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from router.db import ping
+from router.observability.metrics import exposition
 from router.state import RouterState
 
 router = APIRouter(tags=["health"])
@@ -39,6 +40,13 @@ async def readyz(request: Request) -> JSONResponse:
         "checks": {name: ("down: " + down[name]) if name in down else "up" for name in checks},
     }
     return JSONResponse(body, status_code=503 if down else 200)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    state: RouterState = request.app.state.router
+    body, content_type = await exposition(state.sessions)
+    return Response(body, media_type=content_type)
 
 
 async def _database(state: RouterState) -> None:

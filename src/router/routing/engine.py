@@ -8,6 +8,7 @@ whatever its size. Kafka's consumer and the inline transport both call `process`
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from router.routing.policy import RoutingFacts
 from router.settings import Settings
 
 Identity = tuple[str, str]
+
+log = logging.getLogger(__name__)
 
 
 class RoutingEngine:
@@ -157,6 +160,19 @@ class _Intake:
         await self.journal.flush(self.session)
         if self._board is not None:
             await self._board.save(self.session)
+        log.info(
+            "inbound batch applied",
+            extra={"messages": len(messages), "new_conversations": len(new_conversations)},
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            for row in message_rows:
+                log.debug(
+                    "message routed",
+                    extra={
+                        "event_id": row["event_id"],
+                        "conversation_id": str(row["conversation_id"]),
+                    },
+                )
 
     async def _open(
         self, message: InboundMessage, customer_id: uuid.UUID, attributes: dict[str, Any]
@@ -177,7 +193,11 @@ class _Intake:
             Change.CREATED,
             f"first message on {message.channel} via {message.provider}",
             actor=Actor.CUSTOMER,
-            details={"thread": message.conversation_key, "channel": message.channel},
+            details={
+                "thread": message.conversation_key,
+                "channel": message.channel,
+                "event_id": message.event_id,
+            },
         )
         await self._route(conversation, message, attributes, previous_owner=None)
         return conversation
@@ -197,7 +217,10 @@ class _Intake:
             Change.REOPENED,
             f"customer wrote again on {message.channel}",
             actor=Actor.CUSTOMER,
-            details={"previous_owner": str(previous) if previous else None},
+            details={
+                "previous_owner": str(previous) if previous else None,
+                "event_id": message.event_id,
+            },
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
 

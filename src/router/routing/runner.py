@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -142,10 +143,30 @@ async def run_consumer(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
+    from router.routing.probe import probe_app, probe_server
+
+    probe = probe_server(
+        probe_app(engine, sessions, consumer.check), settings.http_host, settings.consumer_http_port
+    )
+    serving = asyncio.create_task(probe.serve(), name="probe")
+    # A probe that cannot bind its port fails the start, not the shutdown hours later.
+    for _ in range(200):
+        if probe.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    if not probe.started:
+        print(
+            f"router: cannot serve /healthz, /readyz and /metrics on "
+            f"{settings.http_host}:{settings.consumer_http_port} (ROUTER_CONSUMER_HTTP_PORT)",
+            file=sys.stderr,
+            flush=True,
+        )
+        await engine.dispose()
+        return 2
     await consumer.start()
     print(
         f"router: consuming {settings.topic_inbound} as group {settings.consumer_group}; "
-        f"database {database.label}",
+        f"database {database.label}; probes on port {probe.servers[0].sockets[0].getsockname()[1]}",
         flush=True,
     )
     tasks = [
@@ -166,6 +187,8 @@ async def run_consumer(settings: Settings) -> int:
             log.error("stopping with work in flight (it will be redelivered)")
             return 1
     finally:
+        probe.should_exit = True
+        await asyncio.wait({serving}, timeout=5)
         await consumer.stop()
         await engine.dispose()
     return 0

@@ -1,0 +1,1 @@
+"""Metrics, structured logs and the request id that ties a webhook to its routing."""

@@ -1,0 +1,180 @@
+"""Prometheus metrics of a router process (`GET /metrics`).
+
+Counters and histograms are updated where the work happens; the queue and agent gauges are
+read from the database when scraped, so every process reports the same picture of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+WEBHOOKS = Counter(
+    "router_webhook_requests", "Webhook requests answered", ["channel", "provider", "status"]
+)
+PUBLISH_SECONDS = Histogram(
+    "router_publish_seconds",
+    "Time for the transport to take a webhook's events durably",
+    ["transport"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CONSUMER_LAG = Gauge(
+    "router_consumer_lag", "Records on the partition not yet applied", ["topic", "partition"]
+)
+BATCH_RECORDS = Histogram(
+    "router_batch_records",
+    "Records applied in one partition batch",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+BATCH_SECONDS = Histogram(
+    "router_batch_apply_seconds",
+    "Time to apply one partition batch, commit included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEAD_LETTERS = Counter("router_dead_letters", "Records sent to the dead-letter topic")
+CHANGES = Counter(
+    "router_conversation_changes",
+    "Changes of conversations (offered = assignments, reassigned/transferred = moves)",
+    ["change"],
+)
+WAITING = Gauge("router_queue_waiting_conversations", "Conversations owned by the queue", ["queue"])
+OLDEST_WAIT = Gauge(
+    "router_queue_oldest_wait_seconds", "How long the oldest waiting conversation waits", ["queue"]
+)
+AGENT_ACTIVE = Gauge(
+    "router_agent_active_conversations", "Conversations an agent holds", ["agent", "channel"]
+)
+AGENT_CAPACITY = Gauge(
+    "router_agent_capacity", "Conversations an agent may hold", ["agent", "channel"]
+)
+
+_WEBHOOK_LABELS = {
+    "/webhooks/chat": ("chat", "webchat"),
+    "/webhooks/meta": ("social", "meta"),
+    "/webhooks/twilio/sms": ("sms", "twilio"),
+    "/webhooks/twilio/voice": ("voice", "twilio"),
+}
+
+
+def webhook_labels(path: str) -> tuple[str, str]:
+    """(channel, provider) of a webhook path, without unbounded label values."""
+    if path.startswith("/webhooks/email/"):
+        provider = path.removeprefix("/webhooks/email/").split("/", 1)[0]
+        return "email", provider if provider in {"sendgrid", "mailgun", "postmark"} else "other"
+    for prefix, labels in _WEBHOOK_LABELS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return labels
+    return "other", "other"
+
+
+_QUEUES = text(
+    "SELECT q.name, count(c.id), min(c.waiting_since) FROM queues q"
+    " LEFT JOIN conversations c ON c.queue_id = q.id AND c.status = 'open'"
+    " AND c.agent_id IS NULL GROUP BY q.name"
+)
+_AGENTS = text(
+    "SELECT a.handle, ac.channel, ac.active, ac.capacity FROM agent_capacities ac"
+    " JOIN agents a ON a.id = ac.agent_id"
+)
+
+
+async def refresh_gauges(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Read waiting queues and agent load from the database into their gauges."""
+    async with sessions() as session:
+        queues = (await session.execute(_QUEUES)).all()
+        agents = (await session.execute(_AGENTS)).all()
+        now = (await session.execute(text("SELECT now()"))).scalar_one()
+    WAITING.clear()
+    OLDEST_WAIT.clear()
+    for name, waiting, oldest in queues:
+        WAITING.labels(name).set(waiting)
+        OLDEST_WAIT.labels(name).set((now - oldest).total_seconds() if oldest else 0)
+    AGENT_ACTIVE.clear()
+    AGENT_CAPACITY.clear()
+    for handle, channel, active, capacity in agents:
+        AGENT_ACTIVE.labels(handle, channel).set(active)
+        AGENT_CAPACITY.labels(handle, channel).set(capacity)
+
+
+async def exposition(sessions: async_sessionmaker[AsyncSession] | None) -> tuple[bytes, str]:
+    """The metrics in Prometheus text format; database gauges are best effort."""
+    if sessions is not None:
+        try:
+            async with asyncio.timeout(2):
+                await refresh_gauges(sessions)
+        except Exception:  # a scrape must answer even with the database down
+            pass
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class WebhookMetrics:
+    """ASGI middleware counting webhook answers by channel, provider and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def recording_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            WEBHOOKS.labels(*webhook_labels(path), str(status)).inc()
+
+
+def observe_publish(transport: str, started: float) -> None:
+    PUBLISH_SECONDS.labels(transport).observe(time.perf_counter() - started)
+
+
+class RequestIds:
+    """ASGI middleware: a request id per HTTP request, in the logs and the `X-Request-ID` header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from router.observability.logs import new_request_id, request_id
+
+        presented = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                presented = value.decode("latin-1")
+                break
+        current = new_request_id(presented)
+        token = request_id.set(current)
+
+        async def with_header(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", current.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_header)
+        finally:
+            request_id.reset(token)

@@ -1,0 +1,70 @@
+"""`router consume`'s own small HTTP server: /healthz, /readyz and /metrics.
+
+The routing engine has no API, but an orchestrator still needs to know it is alive, whether
+it holds partitions, and what it is doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from router.db import ping
+from router.observability.metrics import exposition
+
+
+def probe_app(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    partitions: Callable[[], Awaitable[None]],
+) -> FastAPI:
+    """Liveness, readiness (database reachable, partitions held) and metrics."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        for name, check in (("database", lambda: ping(engine)), ("consumer", partitions)):
+            try:
+                async with asyncio.timeout(2):
+                    await check()
+                checks[name] = "up"
+            except Exception as error:
+                checks[name] = f"down: {type(error).__name__}: {error}"[:300]
+        ready = all(value == "up" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = await exposition(sessions)
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+class ProbeServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `router consume` itself."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def probe_server(app: FastAPI, host: str, port: int) -> ProbeServer:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    return ProbeServer(config)
