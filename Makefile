@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench clean
+.PHONY: serve test lint typecheck unit bench clean container-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+## Build the container image with podman and run it end to end (needs root).
+container-smoke: $(STAMP)
+	scripts/container-smoke
