@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
@@ -31,13 +30,7 @@ from router.admin.schemas import (
 from router.auth.dependencies import Admin, Supervisor
 from router.auth.service import Principal
 from router.console.endpoints import drain_after
-from router.console.moves import (
-    existing_agent,
-    existing_queue,
-    hand_to_agent,
-    journal_for,
-    move_to_queue,
-)
+from router.console.moves import redirect
 from router.console.queries import load_visible
 from router.console.runtime import router_state
 from router.console.schemas import ConversationSummary
@@ -252,34 +245,20 @@ async def _assign(
     if conversation.status != ConversationStatus.OPEN:
         raise Conflict("the conversation is resolved; reopen it first")
     actor, actor_id = actor_of(principal)
-    journal = journal_for(settings, now)
-    if body.queue_id is not None:
-        await existing_queue(session, body.queue_id)
-        await move_to_queue(
-            session,
-            conversation,
-            body.queue_id,
-            journal,
-            actor=actor,
-            actor_id=actor_id,
-            reason=body.reason or "moved by a supervisor",
-        )
-    else:
-        assert body.agent_id is not None
-        agent = await existing_agent(session, body.agent_id)
-        await hand_to_agent(
-            session,
-            conversation,
-            agent,
-            journal,
-            accepted=True,
-            offer_timeout=timedelta(seconds=settings.offer_timeout_seconds),
-            change=Change.REASSIGNED,
-            actor=actor,
-            actor_id=actor_id,
-            reason=body.reason or "assigned by a supervisor",
-        )
-    await journal.flush(session)
+    await redirect(
+        session,
+        settings,
+        conversation,
+        now,
+        queue_id=body.queue_id,
+        agent_id=body.agent_id,
+        accepted=True,
+        change=Change.REASSIGNED,
+        actor=actor,
+        actor_id=actor_id,
+        reason=body.reason
+        or ("moved by a supervisor" if body.queue_id else "assigned by a supervisor"),
+    )
     return conversation
 
 

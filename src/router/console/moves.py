@@ -150,3 +150,44 @@ async def hand_to_agent(
             "offer_state": conversation.offer_state,
         },
     )
+
+
+async def redirect(
+    session: AsyncSession,
+    settings: Settings,
+    conversation: Conversation,
+    now: datetime,
+    *,
+    queue_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    accepted: bool,
+    change: Change,
+    actor: Actor,
+    actor_id: str,
+    reason: str,
+) -> None:
+    """Send an open conversation to a queue (keeping its place) or to an agent.
+
+    To an agent it is an offer, or accepted work when a supervisor force-assigns it.
+    """
+    journal = journal_for(settings, now)
+    if queue_id is not None:
+        await existing_queue(session, queue_id)
+        await move_to_queue(
+            session, conversation, queue_id, journal, actor=actor, actor_id=actor_id, reason=reason
+        )
+    else:
+        assert agent_id is not None
+        await hand_to_agent(
+            session,
+            conversation,
+            await existing_agent(session, agent_id),
+            journal,
+            accepted=accepted,
+            offer_timeout=timedelta(seconds=settings.offer_timeout_seconds),
+            change=change,
+            actor=actor,
+            actor_id=actor_id,
+            reason=reason,
+        )
+    await journal.flush(session)

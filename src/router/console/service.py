@@ -10,7 +10,7 @@ supervisor) reopens it.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,14 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.errors import Forbidden
 from router.auth.service import Principal
 from router.channels import Channel
-from router.console.moves import (
-    existing_agent,
-    existing_queue,
-    hand_to_agent,
-    journal_for,
-    move_to_queue,
-    take_slot,
-)
+from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
 from router.conversations import service as conversations
@@ -184,34 +177,20 @@ async def transfer(
     _require_open(conversation)
     _require_owner(principal, conversation, "transfers it")
     actor, actor_id = actor_of(principal)
-    journal = journal_for(settings, now)
-    if request.queue_id is not None:
-        await existing_queue(session, request.queue_id)
-        await move_to_queue(
-            session,
-            conversation,
-            request.queue_id,
-            journal,
-            actor=actor,
-            actor_id=actor_id,
-            reason=request.reason or "transferred to a queue",
-        )
-    else:
-        assert request.agent_id is not None
-        agent = await existing_agent(session, request.agent_id)
-        await hand_to_agent(
-            session,
-            conversation,
-            agent,
-            journal,
-            accepted=False,
-            offer_timeout=timedelta(seconds=settings.offer_timeout_seconds),
-            change=Change.TRANSFERRED,
-            actor=actor,
-            actor_id=actor_id,
-            reason=request.reason or "transferred to an agent",
-        )
-    await journal.flush(session)
+    await redirect(
+        session,
+        settings,
+        conversation,
+        now,
+        queue_id=request.queue_id,
+        agent_id=request.agent_id,
+        accepted=False,
+        change=Change.TRANSFERRED,
+        actor=actor,
+        actor_id=actor_id,
+        reason=request.reason
+        or ("transferred to a queue" if request.queue_id else "transferred to an agent"),
+    )
     return conversation
 
 
