@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 class Database:
     url: str
     label: str
+    # Stops an embedded server; a process killed by a signal runs no atexit hook, so the
+    # process that started it stops it on its way out.
+    stop: Callable[[], None] = lambda: None
 
 
 def resolve_database(settings: Settings) -> Database:
@@ -35,8 +38,9 @@ def resolve_database(settings: Settings) -> Database:
     from adapters.postgres.embedded import EmbeddedPostgres
 
     folder = settings.data_dir / "postgres"
-    url = EmbeddedPostgres(folder).start()
-    return Database(url=url, label=f"embedded PostgreSQL (data in {folder})")
+    server = EmbeddedPostgres(folder)
+    url = server.start()
+    return Database(url=url, label=f"embedded PostgreSQL (data in {folder})", stop=server.stop)
 
 
 async def build_publisher(
@@ -68,6 +72,7 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
         publisher = await build_publisher(settings, sessions)
     except BaseException:
         await engine.dispose()
+        database.stop()
         raise
     state = RouterState(settings, engine, sessions, publisher, database.label)
     try:
@@ -85,6 +90,7 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
     finally:
         await state.publisher.close()
         await engine.dispose()
+        database.stop()
 
 
 @asynccontextmanager

@@ -61,3 +61,5 @@ def test_serve_on_embedded_defaults_is_ready_and_keeps_its_data(tmp_path: Path) 
         assert "embedded PostgreSQL" in output
         assert "transport inline" in output
         assert (tmp_path / "var" / "postgres" / "PG_VERSION").exists()
+        # Stopped with the router (even though SIGTERM ends the process without atexit).
+        assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists(), output

@@ -19,6 +19,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from adapters.kafka.producer import stop_producer
 from router.observability.metrics import (
     BATCH_RECORDS,
     BATCH_SECONDS,
@@ -114,8 +115,13 @@ class BatchConsumer(Generic[T]):
     async def stop(self) -> None:
         """Leave the group (after the batch in flight) and flush the dead-letter producer."""
         async with self.applying:
-            await self._consumer.stop()
-        await self._dlq.stop()
+            try:
+                async with asyncio.timeout(self._settings.shutdown_grace_seconds):
+                    await self._consumer.stop()
+            except TimeoutError:
+                # The broker is gone: the group will notice the member left on its own.
+                log.warning("leaving the consumer group timed out")
+        await stop_producer(self._dlq, self._settings.publish_timeout_seconds)
 
     def assigned_partitions(self) -> set[int]:
         return set(self.stats.partitions)

@@ -162,6 +162,7 @@ async def run_consumer(settings: Settings) -> int:
             flush=True,
         )
         await engine.dispose()
+        database.stop()
         return 2
     await consumer.start()
     print(
@@ -191,4 +192,5 @@ async def run_consumer(settings: Settings) -> int:
         await asyncio.wait({serving}, timeout=5)
         await consumer.stop()
         await engine.dispose()
+        database.stop()
     return 0
