@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,7 +35,13 @@ def _run(command: list[str]) -> int:
                 f"{broker.bootstrap_servers} up in {time.monotonic() - started:.1f} s",
                 flush=True,
             )
-        return subprocess.call(command, env=env)
+        child = subprocess.Popen(command, env=env)
+        try:
+            return child.wait()
+        finally:
+            if child.poll() is None:  # we were told to stop: so is the command
+                child.terminate()
+                child.wait(30)
     except KeyboardInterrupt:
         return 130
     finally:
@@ -44,7 +51,13 @@ def _run(command: list[str]) -> int:
             postgres.stop()
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # Turn SIGTERM (a CI timeout, say) into an exception so the servers are stopped.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if len(argv) >= 2 and argv[0] == "run" and argv[1] == "--" and len(argv) > 2:
         return _run(argv[2:])
     if argv == ["fetch"]:
