@@ -1,0 +1,172 @@
+"""Ceiling (b), the bare pipeline, and the routing-only mode: consumers draining a full topic."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench.agents import seed_agents
+from bench.ceilings import PipelinePlan, create_topic, produce, read_records, write_records
+from bench.context import RunContext
+from bench.envelopes import records
+from bench.measure import GroupOffsets, RoutedCounter
+from bench.processes import Child, environment, stop_all
+from bench.service import last_json, router_metrics, snapshot, start_agents, start_consumers
+
+PYTHON = sys.executable
+
+
+def prepare_records(ctx: RunContext) -> None:
+    """Build the run's envelopes once (the same for every repetition and both measurements)."""
+    started = time.monotonic()
+    found = records(ctx.options.records, seed=ctx.options.seed, tag=ctx.tag)
+    path = ctx.folder / "envelopes.bin"
+    write_records(path, [(record.key, record.value) for record in found])
+    ctx.records_file = path
+    ctx.records_count = len(found)
+    ctx.records_messages = sum(record.is_message for record in found)
+    size = sum(len(record.value) for record in found) / len(found)
+    ctx.progress.say(
+        f"built {len(found)} envelopes ({ctx.records_messages} messages, "
+        f"{size:.0f} bytes on average) in {time.monotonic() - started:.1f} s"
+    )
+
+
+async def pipeline_ceiling(ctx: RunContext, rep: int) -> dict[str, Any]:
+    """Ceiling (b): produce, then consume + insert + commit, with no service code."""
+    assert ctx.records_file is not None
+    name = f"bench_r{rep}_pipeline"
+    database = await ctx.stack.fresh_database(name)
+    topics = ctx.topics(f"r{rep}-pipeline")
+    plan = PipelinePlan(
+        bootstrap=ctx.stack.kafka,
+        database=database.dsn,
+        database_host=database.host,
+        topic=topics.inbound,
+        group=topics.group,
+        partitions=12,
+        records=str(ctx.records_file),
+    )
+    plan_file = ctx.write_plan(f"pipeline-{rep}", asdict(plan))
+    child = await Child.start(
+        "pipeline",
+        [PYTHON, "-m", "bench.ceilings", "pipeline", str(plan_file)],
+        environment({}),
+        ctx.folder,
+        pipe=True,
+    )
+    ctx.monitor.watch("pipeline", child.pid)
+    started = time.time()
+    try:
+        while child.alive():
+            await asyncio.sleep(0.5)
+            ctx.check()
+            ctx.progress.update(
+                f"rep {rep} ceiling (b) pipeline: {plan.copies} x {ctx.records_count} envelopes, "
+                f"{time.time() - started:.0f} s"
+            )
+        if await child.wait() != 0:
+            raise RuntimeError(f"the pipeline ceiling failed:\n{child.tail()}")
+    finally:
+        if child.alive():
+            await child.stop(grace=5)
+        await ctx.stack.drop_database(name)
+    result = last_json(child.output)
+    result["processes"] = ctx.monitor.summary(
+        result.get("drain_from", started), result.get("drain_to", time.time())
+    )
+    return result
+
+
+async def routing_only(ctx: RunContext, rep: int) -> dict[str, Any]:
+    """Fill the inbound topic first, then time `router consume` draining it."""
+    assert ctx.records_file is not None
+    options = ctx.options
+    name = f"bench_r{rep}_routing"
+    database = await ctx.stack.fresh_database(name)
+    agents = await seed_agents(database, options.agents, api_keys=False)
+    topics = ctx.topics(f"r{rep}-routing")
+    env = ctx.router_env(database, topics)
+    pairs = await asyncio.to_thread(read_records, ctx.records_file)
+    await create_topic(ctx.stack.kafka, topics.inbound, 12)
+    ctx.progress.update(f"rep {rep} routing-only: filling {topics.inbound}")
+    fill_seconds = await produce(ctx.stack.kafka, topics.inbound, pairs)
+    children: list[Child] = []
+    counter = RoutedCounter(database)
+    offsets = GroupOffsets(ctx.stack.kafka, topics.group, topics.inbound)
+    await offsets.start()
+    await counter.start()
+    try:
+        started = time.time()
+        pool = await start_agents(ctx, database, agents, env, 0, rep, mode="service")
+        children.append(pool)
+        ctx.monitor.watch("agents", pool.pid)
+        consumers = await start_consumers(ctx, env, children)
+        for child in consumers:
+            ctx.monitor.watch(child.name, child.pid)
+        ready = time.time()
+        histograms = await snapshot(consumers)
+        if rep == 1:
+            seconds = min(30.0, max(5.0, len(pairs) / 400))
+            await ctx.profiles.start(f"{consumers[0].name}-routing-only", consumers[0].pid, seconds)
+        first, done, committed = 0.0, 0.0, 0
+        progress: list[tuple[float, int]] = [(ready, 0)]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            committed = await offsets.committed()
+            now = time.time()
+            progress.append((now, committed))
+            if committed and not first:
+                first = now
+            if committed >= len(pairs):
+                done = now
+                break
+            ctx.check()
+            ctx.progress.update(
+                f"rep {rep} routing-only: {committed}/{len(pairs)} records applied, "
+                f"{counter.routed} messages stored, {counter.waiting} waiting for an agent"
+            )
+            await asyncio.sleep(0.25)
+        if not done:
+            raise RuntimeError(f"the consumers did not drain the topic ({committed} applied)")
+        # The steady rate: from 10% to 90% of the records applied, so neither the consumers'
+        # start-up and group join (reported apart) nor the last stragglers distort it.
+        low, high = _crossing(progress, 0.1 * len(pairs)), _crossing(progress, 0.9 * len(pairs))
+        rate = 0.8 * len(pairs) / max(0.25, high - low)
+        drain = done - ready
+        measured = router_metrics(consumers, histograms, await snapshot(consumers))
+        return {
+            "records": len(pairs),
+            "messages": ctx.records_messages,
+            "fill_seconds": round(fill_seconds, 2),
+            "startup_seconds": round(ready - started, 2),
+            "first_commit_after_s": round(first - ready, 2),
+            "drain_seconds": round(drain, 2),
+            "records_per_s": round(rate, 1),
+            "messages_per_s": round(rate * ctx.records_messages / len(pairs), 1),
+            "records_per_s_whole_drain": round(len(pairs) / drain, 1),
+            "processes": ctx.monitor.summary(low, high),
+            "database_sessions": counter.sessions(low, high),
+            "router_metrics": measured,
+            "timeline": {
+                "routed": counter.timeline(started, done),
+                "cpu": ctx.monitor.series(started, done),
+            },
+        }
+    finally:
+        await counter.stop()
+        await offsets.close()
+        await stop_all(children)
+        await ctx.stack.drop_database(name)
+
+
+def _crossing(progress: list[tuple[float, int]], level: float) -> float:
+    """When the applied count passed `level`, interpolated between the two samples around it."""
+    for (t0, n0), (t1, n1) in itertools.pairwise(progress):
+        if n1 >= level:
+            return t0 if n1 == n0 else t0 + (t1 - t0) * (level - n0) / (n1 - n0)
+    return progress[-1][0]
