@@ -21,8 +21,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m devstack run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests devstack migrations
-	$(BIN)/ruff format --check src tests devstack migrations
+	$(BIN)/ruff check src tests devstack migrations bench
+	$(BIN)/ruff format --check src tests devstack migrations bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
