@@ -1,8 +1,10 @@
-"""A batch consumer: apply each partition's records, then commit exactly what was applied.
+"""A batch consumer: apply each poll's records at once, then commit exactly what was applied.
 
-Offsets are committed only after the handler returned, that is after the database
-transaction that applied the records committed. A record that keeps failing is sent to the
-dead-letter topic with the error, so one bad event never stalls its partition.
+One poll (records of every partition the member holds, each partition in its own order) is
+one call of the handler, so one database transaction: its fixed costs are paid once per poll
+rather than once per partition. Offsets are committed only after the handler returned, that
+is after that transaction committed. A record that keeps failing is sent to the dead-letter
+topic with the error, so one bad event never stalls its partition.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchConsumer(Generic[T]):
-    """Consumes a topic in a group, applying one transaction per partition batch."""
+    """Consumes a topic in a group, applying each poll as one batch."""
 
     def __init__(
         self,
@@ -142,34 +144,37 @@ class BatchConsumer(Generic[T]):
             async with self.applying:
                 started = asyncio.get_running_loop().time()
                 self.stats.in_flight = sum(len(records) for records in batches.values())
-                await asyncio.gather(
-                    *(self._apply_partition(tp, records) for tp, records in batches.items())
-                )
+                await self._apply_poll(batches)
                 self.stats.in_flight = 0
                 self.stats.last_batch_seconds = asyncio.get_running_loop().time() - started
 
-    async def _apply_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _apply_poll(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Apply one poll in one call; on repeated failure, find the culprit(s) record by record."""
         decoded: list[Consumed[T]] = []
-        for record in records:
-            try:
-                value = self._decode(record.value)
-            except Exception as error:  # any decoding failure makes the record poison
-                await self._dead_letter(record, error)
-                continue
-            decoded.append(Consumed(value, record.partition, record.offset, record.timestamp))
+        raw: list[ConsumerRecord] = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    value = self._decode(record.value)
+                except Exception as error:  # any decoding failure makes the record poison
+                    await self._dead_letter(record, error)
+                    continue
+                decoded.append(Consumed(value, record.partition, record.offset, record.timestamp))
+                raw.append(record)
         started = time.perf_counter()
         if decoded and await self._apply_with_retries(decoded) is not None:
-            # The batch as a whole keeps failing: find the culprit(s) one record at a time.
-            for item, record in zip(decoded, records_of(records, decoded), strict=True):
+            for item, record in zip(decoded, raw, strict=True):
                 failure = await self._apply_with_retries([item])
                 if failure is not None:
                     await self._dead_letter(record, failure)
+        applied = sum(len(records) for records in batches.values())
         self.stats.batches += 1
-        self.stats.records += len(records)
-        await self._commit(tp, records[-1].offset + 1)
-        BATCH_RECORDS.observe(len(records))
+        self.stats.records += applied
+        await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        BATCH_RECORDS.observe(applied)
         BATCH_SECONDS.observe(time.perf_counter() - started)
-        self._observe_lag(tp, records[-1].offset + 1)
+        for tp, records in batches.items():
+            self._observe_lag(tp, records[-1].offset + 1)
 
     async def _apply_with_retries(self, items: Sequence[Consumed[T]]) -> Exception | None:
         """Apply with backoff; the last error when every attempt failed, else None."""
@@ -196,14 +201,20 @@ class BatchConsumer(Generic[T]):
         if highwater is not None:
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
 
-    async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
+    async def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self._consumer.commit({tp: OffsetAndMetadata(next_offset, "")})
+            await self._consumer.commit(
+                {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
+            )
         except (CommitFailedError, IllegalStateError) as error:
-            # The partition moved to another member mid-batch: it will redeliver, and the
+            # A partition moved to another member mid-batch: it will redeliver, and the
             # unique provider event ids make the replay change nothing.
             log.warning(
-                "offset commit refused", extra={"partition": tp.partition, "error": str(error)}
+                "offset commit refused",
+                extra={
+                    "partitions": sorted(tp.partition for tp in next_offsets),
+                    "error": str(error),
+                },
             )
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException | None) -> None:
@@ -228,11 +239,3 @@ class BatchConsumer(Generic[T]):
             "record sent to the dead-letter topic",
             extra={"partition": record.partition, "offset": record.offset, "error": repr(error)},
         )
-
-
-def records_of(
-    records: list[ConsumerRecord], decoded: Sequence[Consumed[T]]
-) -> list[ConsumerRecord]:
-    """The raw records behind the decoded ones, in the same order."""
-    by_offset = {record.offset: record for record in records}
-    return [by_offset[item.offset] for item in decoded]

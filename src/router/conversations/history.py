@@ -79,6 +79,14 @@ class Journal:
             }
         )
 
+    def discard(self, conversation_id: uuid.UUID, change: Change) -> None:
+        """Forget the last not yet written change of this kind of one conversation."""
+        for index in range(len(self.rows) - 1, -1, -1):
+            row = self.rows[index]
+            if row["conversation_id"] == conversation_id and row["kind"] == change.value:
+                del self.rows[index]
+                return
+
     async def flush(self, session: AsyncSession) -> None:
         """Write the collected changes (and their outbox copies) in the caller's transaction."""
         if not self.rows:

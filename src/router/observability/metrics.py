@@ -29,12 +29,12 @@ CONSUMER_LAG = Gauge(
 )
 BATCH_RECORDS = Histogram(
     "router_batch_records",
-    "Records applied in one partition batch",
+    "Records applied in one batch (one poll)",
     buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
 )
 BATCH_SECONDS = Histogram(
     "router_batch_apply_seconds",
-    "Time to apply one partition batch, commit included",
+    "Time to apply one batch (one poll), commit included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DEAD_LETTERS = Counter("router_dead_letters", "Records sent to the dead-letter topic")

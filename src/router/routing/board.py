@@ -1,19 +1,32 @@
-"""The routing board: contact points as routing sees them, loaded and locked for one transaction.
+"""The routing board: contact points as routing sees them, for one transaction.
 
-Loading locks the online agents (so presence cannot change under a decision) and their
-capacity rows, always agents first, then capacities, each in id order, so the in-memory
-counts stay the truth until the transaction commits: two router processes can never both
-give away an agent's last slot.
+A board is read in one of two ways:
+
+* Unlocked (what the routing engine starts with): decisions are made on a plain snapshot,
+  and `save` then *claims* the slots they took: it locks only the agents it gives work to
+  (in id order), checks they are still online, and adds to each capacity row with a
+  conditional `UPDATE ... WHERE active + taken <= capacity`. A claim that finds the slot gone
+  (another router process took it, or the agent left) is returned to the caller, who takes
+  those offers back and decides them again on a locked board. Routers working side by side
+  contend only on the agents they both give work to, and only from claim to commit.
+* Locked (`lock=True`, the sweeps and the engine's second pass): the online agents and their
+  capacity rows are locked as they are read, agents first, then capacities, each in id
+  order, so the in-memory counts stay the truth until commit and `save` writes them as they
+  are.
+
+Either way two router processes can never both give away an agent's last slot, and no
+offer is ever made to an agent who is not online when the transaction commits.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
@@ -25,6 +38,25 @@ from router.routing.policy import RoutingPolicy as Policy
 DEFAULT_QUEUE = "default"
 BUILT_IN_POLICY = Policy(version=1, rules=(), default_queue=DEFAULT_QUEUE)
 
+Slot = tuple[str, Channel]
+
+_LOCK_AGENTS = text(
+    "SELECT id, presence FROM agents WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"
+)
+# Adds each slot's change to its capacity row, only where the row has room for it; the rows
+# it returns are the slots claimed. Freed slots (negative changes) always apply.
+_CLAIM_SLOTS = text(
+    """
+    UPDATE agent_capacities AS c
+    SET active = GREATEST(c.active + w.change, 0)
+    FROM unnest(CAST(:agents AS uuid[]), CAST(:channels AS text[]), CAST(:changes AS int[]))
+        AS w(agent_id, channel, change)
+    WHERE c.agent_id = w.agent_id AND c.channel = w.channel
+      AND (w.change <= 0 OR c.active + w.change <= c.capacity)
+    RETURNING c.agent_id, c.channel
+    """
+)
+
 
 @dataclass
 class Board:
@@ -33,7 +65,8 @@ class Board:
     queue_ids: dict[str, uuid.UUID]
     agents: dict[str, AgentSnapshot]
     now: datetime
-    _taken: dict[tuple[str, Channel], int] = field(default_factory=dict)
+    locked: bool = False
+    _changes: Counter[Slot] = field(default_factory=Counter)
     _busy: set[str] = field(default_factory=set)
 
     def queue_name(self, queue_id: uuid.UUID) -> str:
@@ -56,11 +89,30 @@ class Board:
         active = {**agent.active, channel: max(0, agent.active.get(channel, 0) + step)}
         idle = self.now if step > 0 else agent.idle_since
         self.agents[agent_id] = replace(agent, active=active, idle_since=idle)
-        self._taken[(agent_id, channel)] = active[channel]
+        self._changes[(agent_id, channel)] += step
 
-    async def save(self, session: AsyncSession) -> None:
-        """Write the changed active counts and idle times back, under the locks still held."""
-        if self._taken:
+    async def save(self, session: AsyncSession) -> set[Slot]:
+        """Write the board's changes; the slots that could not be claimed (unlocked only).
+
+        An offer holding one of the returned slots must be taken back by the caller: the
+        slot went to someone else, or its agent is no longer online.
+        """
+        changes = {slot: step for slot, step in sorted(self._changes.items()) if step}
+        busy = sorted(self._busy)
+        self._changes.clear()
+        self._busy.clear()
+        if not changes and not busy:
+            return set()
+        if self.locked:
+            await self._write_counts(session, changes, busy)
+            return set()
+        return await self._claim(session, changes, busy)
+
+    async def _write_counts(
+        self, session: AsyncSession, changes: dict[Slot, int], busy: list[str]
+    ) -> None:
+        """Under the board's locks the in-memory counts are the truth: write them as they are."""
+        if changes:
             table = cast(Table, AgentCapacity.__table__)
             await session.execute(
                 update(table)
@@ -70,20 +122,54 @@ class Board:
                 )
                 .values(active=bindparam("b_active")),
                 [
-                    {"b_agent": uuid.UUID(agent), "b_channel": channel.value, "b_active": active}
-                    for (agent, channel), active in sorted(self._taken.items())
+                    {
+                        "b_agent": uuid.UUID(agent),
+                        "b_channel": channel.value,
+                        "b_active": self.agents[agent].active[channel],
+                    }
+                    for agent, channel in changes
                 ],
                 execution_options={"synchronize_session": False},
             )
-            self._taken.clear()
-        if self._busy:
-            await session.execute(
-                update(Agent)
-                .where(Agent.id.in_([uuid.UUID(agent) for agent in sorted(self._busy)]))
-                .values(idle_since=self.now)
-                .execution_options(synchronize_session=False)
+        if busy:
+            await self._mark_busy(session, busy)
+
+    async def _claim(
+        self, session: AsyncSession, changes: dict[Slot, int], busy: list[str]
+    ) -> set[Slot]:
+        agents = sorted({agent for agent, _ in changes} | set(busy))
+        presence = {
+            str(agent_id): value
+            for agent_id, value in (
+                await session.execute(_LOCK_AGENTS, {"ids": [uuid.UUID(a) for a in agents]})
+            ).all()
+        }
+        gone = {agent for agent in agents if presence.get(agent) != Presence.ONLINE.value}
+        wanted = {slot: step for slot, step in changes.items() if step <= 0 or slot[0] not in gone}
+        claimed: set[Slot] = set()
+        if wanted:
+            rows = await session.execute(
+                _CLAIM_SLOTS,
+                {
+                    "agents": [uuid.UUID(agent) for agent, _ in wanted],
+                    "channels": [channel.value for _, channel in wanted],
+                    "changes": list(wanted.values()),
+                },
             )
-            self._busy.clear()
+            claimed = {(str(agent_id), Channel(channel)) for agent_id, channel in rows.all()}
+        refused = {slot for slot, step in changes.items() if step > 0 and slot not in claimed}
+        kept = [agent for agent in busy if any(slot[0] == agent for slot in claimed)]
+        if kept:
+            await self._mark_busy(session, kept)
+        return refused
+
+    async def _mark_busy(self, session: AsyncSession, agents: list[str]) -> None:
+        await session.execute(
+            update(Agent)
+            .where(Agent.id.in_([uuid.UUID(agent) for agent in agents]))
+            .values(idle_since=self.now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def active_policy(session: AsyncSession) -> Policy:
@@ -94,8 +180,8 @@ async def active_policy(session: AsyncSession) -> Policy:
     return BUILT_IN_POLICY if document is None else Policy.model_validate(document)
 
 
-async def load_board(session: AsyncSession, now: datetime, *, lock: bool = True) -> Board:
-    """Read queues, the policy and the online agents with their capacities (locked)."""
+async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False) -> Board:
+    """Read queues, the policy and the online agents with their capacities (`lock`: locked)."""
     queue_rows = (await session.execute(select(Queue))).scalars().all()
     members: dict[uuid.UUID, set[str]] = {}
     for queue_id, agent_id in (
@@ -155,6 +241,7 @@ async def load_board(session: AsyncSession, now: datetime, *, lock: bool = True)
         queue_ids={row.name: row.id for row in queue_rows},
         agents=agents,
         now=now,
+        locked=lock,
     )
 
 

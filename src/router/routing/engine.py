@@ -18,8 +18,9 @@ from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
-from router.db import transaction
+from router.db import in_transaction
 from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
 from router.inbound.ports import Event
 from router.models import (
@@ -54,9 +55,15 @@ class RoutingEngine:
         self._clock = clock
 
     async def process(self, events: Sequence[Event]) -> None:
-        """Apply the events in order, in one transaction; replays change nothing."""
-        async with transaction(self._sessions) as session:
+        """Apply the events in order, in one transaction; replays change nothing.
+
+        A deadlock with another router process rolls the batch back and applies it again.
+        """
+
+        async def work(session: AsyncSession) -> None:
             await apply_events(session, events, self._settings, self._clock())
+
+        await in_transaction(self._sessions, work)
 
 
 async def apply_events(
@@ -99,6 +106,8 @@ class _Intake:
         )
         self.offer_timeout = timedelta(seconds=settings.offer_timeout_seconds)
         self._board: Board | None = None
+        # Every conversation this batch offered or queued, with its previous owner.
+        self._routed: dict[uuid.UUID, tuple[Conversation, uuid.UUID | None]] = {}
 
     async def board(self) -> Board:
         if self._board is None:
@@ -157,9 +166,9 @@ class _Intake:
             )
         )
         await self.session.execute(pg_insert(Message), message_rows)
-        await self.journal.flush(self.session)
         if self._board is not None:
-            await self._board.save(self.session)
+            await self._claim_slots(self._board)
+        await self.journal.flush(self.session)
         log.info(
             "inbound batch applied",
             extra={"messages": len(messages), "new_conversations": len(new_conversations)},
@@ -224,6 +233,41 @@ class _Intake:
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
 
+    async def _claim_slots(self, board: Board) -> None:
+        """Claim the slots the offers took; offers whose slot is gone are decided again.
+
+        The decisions were made on an unlocked board. A slot another router process took
+        meanwhile (or whose agent left) is refused: those offers are taken back and decided
+        again on a freshly locked board, where the counts are the truth until commit.
+        """
+        refused = await board.save(self.session)
+        if not refused:
+            return
+        retry = [
+            (conversation, previous)
+            for conversation, previous in self._routed.values()
+            if conversation.agent_id is not None
+            and (str(conversation.agent_id), Channel(conversation.channel)) in refused
+            and conversation.offered_at == self.now
+        ]
+        for conversation, _ in retry:
+            self.journal.discard(conversation.id, Change.OFFERED)
+            conversation.agent_id = None
+            conversation.offer_state = None
+            conversation.offered_at = None
+            conversation.offer_expires_at = None
+        log.info("offers decided again on a locked board", extra={"offers": len(retry)})
+        locked = await load_board(self.session, self.now, lock=True)
+        for conversation, previous in retry:
+            offer(
+                locked,
+                conversation,
+                self.journal,
+                offer_timeout=self.offer_timeout,
+                previous_owner=previous,
+            )
+        await locked.save(self.session)
+
     async def _route(
         self,
         conversation: Conversation,
@@ -243,6 +287,7 @@ class _Intake:
             },
             text=message.stripped_text or message.text,
         )
+        self._routed[conversation.id] = (conversation, previous_owner)
         choose_queue(board, conversation, facts, self.journal)
         offer(
             board,

@@ -43,7 +43,7 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
     ).all()
     if not lapsed:
         return 0
-    board = await load_board(session, now)
+    board = await load_board(session, now, lock=True)
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
     for conversation in lapsed:
@@ -81,7 +81,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     ).all()
     if not waiting:
         return 0
-    board = await load_board(session, now)
+    board = await load_board(session, now, lock=True)
     if not any(
         agent.active.get(channel, 0) < capacity
         for agent in board.agents.values()

@@ -113,7 +113,7 @@ async def relay_forever(
 def build_consumer(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> BatchConsumer[Event]:
-    """The routing engine as a Kafka batch consumer: one transaction per partition batch."""
+    """The routing engine as a Kafka batch consumer: one transaction per poll."""
     from adapters.kafka.consumer import BatchConsumer
 
     routing = RoutingEngine(sessions, settings)
