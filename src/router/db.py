@@ -6,8 +6,9 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -61,6 +62,19 @@ async def ping(engine: AsyncEngine) -> None:
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's transaction.
+
+    For set-based writes of whole batches: one prepared statement fed with arrays
+    (`INSERT ... SELECT FROM unnest(...)`) costs a fraction of rendering rows through the ORM.
+    Pending ORM changes are flushed first, so raw writes never overtake them.
+    """
+    await session.flush()
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 def is_retryable(error: BaseException) -> bool:
     """True for the errors PostgreSQL asks the client to retry (deadlock, serialization)."""
     while error is not None:
@@ -82,7 +96,7 @@ async def in_transaction(
         try:
             async with transaction(sessions) as session:
                 return await work(session)
-        except DBAPIError as error:
+        except (DBAPIError, asyncpg.PostgresError) as error:
             if attempt == attempts or not is_retryable(error):
                 raise
             await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)

@@ -15,10 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.models import ConversationEvent, OutboxEvent
+from router.db import driver_connection
 from router.observability.metrics import CHANGES
 
 
@@ -88,49 +87,72 @@ class Journal:
                 return
 
     async def flush(self, session: AsyncSession) -> None:
-        """Write the collected changes (and their outbox copies) in the caller's transaction."""
+        """Write the collected changes (and their outbox copies) in the caller's transaction.
+
+        One statement per table whatever the number of changes; each change's details are
+        encoded to JSON once, for its row and its outbox event alike.
+        """
         if not self.rows:
             return
-        await session.execute(insert(ConversationEvent), self.rows)
-        for change, count in Counter(row["kind"] for row in self.rows).items():
+        rows = self.rows
+        details = [json.dumps(row["details"], separators=(",", ":"), default=str) for row in rows]
+        connection = await driver_connection(session)
+        await connection.execute(
+            _INSERT_EVENTS,
+            [row["conversation_id"] for row in rows],
+            [row["kind"] for row in rows],
+            [row["actor_kind"] for row in rows],
+            [row["actor_id"] for row in rows],
+            [row["agent_id"] for row in rows],
+            [row["queue_id"] for row in rows],
+            [row["reason"] for row in rows],
+            details,
+            [row["occurred_at"] for row in rows],
+        )
+        for change, count in Counter(row["kind"] for row in rows).items():
             CHANGES.labels(change).inc(count)
         if self.events_topic is not None:
-            await session.execute(
-                insert(OutboxEvent),
-                [
-                    {
-                        "topic": self.events_topic,
-                        "key": str(row["conversation_id"]).encode(),
-                        "value": _cloud_event(row),
-                    }
-                    for row in self.rows
-                ],
+            await connection.execute(
+                _INSERT_OUTBOX,
+                self.events_topic,
+                [str(row["conversation_id"]).encode() for row in rows],
+                [_cloud_event(row, encoded) for row, encoded in zip(rows, details, strict=True)],
             )
-        self.rows.clear()
+        self.rows = []
 
 
-def _cloud_event(row: dict[str, Any]) -> bytes:
-    data = {
-        "conversation_id": str(row["conversation_id"]),
-        "change": row["kind"],
-        "actor": {"kind": row["actor_kind"], "id": row["actor_id"]},
-        "agent_id": str(row["agent_id"]) if row["agent_id"] else None,
-        "queue_id": str(row["queue_id"]) if row["queue_id"] else None,
-        "reason": row["reason"],
-        "details": row["details"],
-        "occurred_at": row["occurred_at"].isoformat(),
-    }
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": "/router",
-            "type": f"router.conversation.{row['kind']}",
-            "time": row["occurred_at"].isoformat(),
-            "subject": str(row["conversation_id"]),
-            "datacontenttype": "application/json",
-            "data": data,
-        },
-        separators=(",", ":"),
-        default=str,
+_INSERT_EVENTS = """
+INSERT INTO conversation_events
+    (conversation_id, kind, actor_kind, actor_id, agent_id, queue_id, reason, details, occurred_at)
+SELECT c, k, ak, ai, ag, q, r, d::jsonb, t
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
+            $8::text[], $9::timestamptz[]) WITH ORDINALITY AS u(c, k, ak, ai, ag, q, r, d, t, n)
+ORDER BY n
+"""
+
+_INSERT_OUTBOX = """
+INSERT INTO outbox (topic, key, value)
+SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(k, v, n)
+ORDER BY n
+"""
+
+
+def _text(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _cloud_event(row: dict[str, Any], details: str) -> bytes:
+    """The change as a CloudEvents 1.0 JSON document; `details` is already JSON."""
+    conversation = str(row["conversation_id"])
+    occurred = _text(row["occurred_at"].isoformat())
+    agent = _text(str(row["agent_id"]) if row["agent_id"] else None)
+    queue = _text(str(row["queue_id"]) if row["queue_id"] else None)
+    return (
+        f'{{"specversion":"1.0","id":"{uuid.uuid4()}","source":"/router",'
+        f'"type":"router.conversation.{row["kind"]}","time":{occurred},'
+        f'"subject":"{conversation}","datacontenttype":"application/json",'
+        f'"data":{{"conversation_id":"{conversation}","change":{_text(row["kind"])},'
+        f'"actor":{{"kind":{_text(row["actor_kind"])},"id":{_text(row["actor_id"])}}},'
+        f'"agent_id":{agent},"queue_id":{queue},"reason":{_text(row["reason"])},'
+        f'"details":{details},"occurred_at":{occurred}}}}}'
     ).encode()

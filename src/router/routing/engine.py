@@ -8,29 +8,28 @@ whatever its size. Kafka's consumer and the inline transport both call `process`
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
-from router.db import in_transaction
+from router.db import driver_connection, in_transaction
 from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
 from router.inbound.ports import Event
 from router.models import (
     Conversation,
     ConversationStatus,
     ConversationThread,
-    Customer,
-    CustomerIdentity,
     Message,
 )
+from router.routing import rows
 from router.routing.assignment import choose_queue, offer
 from router.routing.board import Board, load_board
 from router.routing.policy import RoutingFacts
@@ -86,14 +85,8 @@ async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list
         unique.setdefault((message.provider, message.provider_message_id), message)
     if not unique:
         return []
-    stored = await session.execute(
-        select(Message.provider, Message.provider_message_id).where(
-            tuple_(Message.provider, Message.provider_message_id).in_(list(unique))
-        )
-    )
-    for provider, provider_message_id in stored.all():
-        unique.pop((provider, str(provider_message_id)), None)
-    return list(unique.values())
+    stored = await rows.stored_messages(await driver_connection(session), unique)
+    return [message for key, message in unique.items() if key not in stored]
 
 
 class _Intake:
@@ -115,14 +108,19 @@ class _Intake:
         return self._board
 
     async def apply(self, messages: list[InboundMessage]) -> None:
-        customers = await self._customers(messages)
-        attributes = await self._lock_customers(sorted(set(customers.values())))
+        connection = await driver_connection(self.session)
+        customers = await self._customers(connection, messages)
+        attributes = await rows.lock_customers(connection, sorted(set(customers.values())))
         by_thread = await self._threads({message.conversation_key for message in messages})
         open_by_customer = await self._open_conversations(set(customers.values()))
+        # Loaded rows are written back explicitly, in one statement: no ORM unit of work.
+        for loaded in {*by_thread.values(), *open_by_customer.values()}:
+            self.session.expunge(loaded)
 
         new_conversations: list[Conversation] = []
+        touched: dict[uuid.UUID, Conversation] = {}
         thread_rows: dict[str, uuid.UUID] = {}
-        message_rows: list[dict[str, Any]] = []
+        message_rows: list[list[Any]] = []
         continuity = self.now - timedelta(minutes=self.settings.continuity_window_minutes)
         reopen_after = self.now - timedelta(hours=self.settings.reopen_window_hours)
 
@@ -147,27 +145,22 @@ class _Intake:
             if conversation is None:
                 conversation = await self._open(message, customer_id, attributes[customer_id])
                 new_conversations.append(conversation)
+            else:
+                touched[conversation.id] = conversation
             by_thread[message.conversation_key] = conversation
             open_by_customer[customer_id] = conversation
             thread_rows[message.conversation_key] = conversation.id
             conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
             message_rows.append(_message_row(message, conversation.id))
 
-        self.session.add_all(new_conversations)
-        await self.session.flush()
-        await self.session.execute(
-            pg_insert(ConversationThread)
-            .values(
-                [{"thread_key": key, "conversation_id": cid} for key, cid in thread_rows.items()]
-            )
-            .on_conflict_do_update(
-                index_elements=["thread_key"],
-                set_={"conversation_id": pg_insert(ConversationThread).excluded.conversation_id},
-            )
-        )
-        await self.session.execute(pg_insert(Message), message_rows)
+        if new_conversations:
+            await rows.insert_conversations(connection, new_conversations)
+        if touched:
+            await rows.update_conversations(connection, list(touched.values()))
+        await rows.upsert_threads(connection, thread_rows)
+        await rows.insert_messages(connection, message_rows)
         if self._board is not None:
-            await self._claim_slots(self._board)
+            await self._claim_slots(connection, self._board)
         await self.journal.flush(self.session)
         log.info(
             "inbound batch applied",
@@ -177,10 +170,7 @@ class _Intake:
             for row in message_rows:
                 log.debug(
                     "message routed",
-                    extra={
-                        "event_id": row["event_id"],
-                        "conversation_id": str(row["conversation_id"]),
-                    },
+                    extra={"event_id": row[2], "conversation_id": str(row[1])},
                 )
 
     async def _open(
@@ -195,6 +185,7 @@ class _Intake:
             waiting_since=self.now,
             last_message_at=self.now,
             excluded_agents={},
+            priority=0,
             created_at=self.now,
         )
         self.journal.record(
@@ -233,7 +224,7 @@ class _Intake:
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
 
-    async def _claim_slots(self, board: Board) -> None:
+    async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.
 
         The decisions were made on an unlocked board. A slot another router process took
@@ -267,6 +258,7 @@ class _Intake:
                 previous_owner=previous,
             )
         await locked.save(self.session)
+        await rows.update_conversations(connection, [conversation for conversation, _ in retry])
 
     async def _route(
         self,
@@ -297,79 +289,41 @@ class _Intake:
             previous_owner=previous_owner,
         )
 
-    async def _customers(self, messages: list[InboundMessage]) -> dict[Identity, uuid.UUID]:
+    async def _customers(
+        self, connection: Any, messages: list[InboundMessage]
+    ) -> dict[Identity, uuid.UUID]:
         """Find each sender by their exact identity; create the ones never seen."""
         names: dict[Identity, str | None] = {}
         for message in messages:
             identity = (message.customer.kind.value, message.customer.value)
             names[identity] = names.get(identity) or message.customer.display_name
-        found = await self._identities(list(names))
+        found = await rows.customers_by_identity(connection, list(names))
         missing = [identity for identity in names if identity not in found]
         if missing:
             created = {identity: uuid.uuid4() for identity in missing}
-            await self.session.execute(
-                pg_insert(Customer),
-                [
-                    {"id": cid, "display_name": names[identity], "attributes": {}}
-                    for identity, cid in created.items()
-                ],
-            )
-            await self.session.execute(
-                pg_insert(CustomerIdentity)
-                .values(
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "customer_id": cid,
-                            "kind": identity[0],
-                            "value": identity[1],
-                            "display_name": names[identity],
-                        }
-                        for identity, cid in created.items()
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "value"])
-            )
-            found = await self._identities(list(names))
+            await rows.create_customers(connection, created, names)
+            found = await rows.customers_by_identity(connection, list(names))
             # Another router created some of them first: drop our unused customers.
             unused = [cid for identity, cid in created.items() if found[identity] != cid]
             if unused:
-                await self.session.execute(delete(Customer).where(Customer.id.in_(unused)))
+                await rows.drop_customers(connection, unused)
         return found
 
-    async def _identities(self, identities: list[Identity]) -> dict[Identity, uuid.UUID]:
-        rows = await self.session.execute(
-            select(
-                CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id
-            ).where(tuple_(CustomerIdentity.kind, CustomerIdentity.value).in_(identities))
-        )
-        return {(kind, value): customer_id for kind, value, customer_id in rows.all()}
-
-    async def _lock_customers(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-        """Serialise batches per customer: one of them decides whether to open a conversation."""
-        rows = await self.session.execute(
-            select(Customer.id, Customer.attributes)
-            .where(Customer.id.in_(ids))
-            .order_by(Customer.id)
-            .with_for_update()
-        )
-        return {cid: attributes for cid, attributes in rows.all()}
-
     async def _threads(self, keys: set[str]) -> dict[str, Conversation]:
-        rows = await self.session.execute(
+        found = await self.session.execute(
             select(ConversationThread.thread_key, Conversation)
             .join(Conversation, Conversation.id == ConversationThread.conversation_id)
             .where(ConversationThread.thread_key.in_(keys))
             .order_by(Conversation.id)
             .with_for_update(of=Conversation)
         )
-        return {key: conversation for key, conversation in rows.all()}
+        return {key: conversation for key, conversation in found.all()}
 
     async def _open_conversations(
         self, customer_ids: set[uuid.UUID]
     ) -> dict[uuid.UUID, Conversation]:
         """Each customer's most recently active open conversation."""
-        rows = await self.session.execute(
+        found = await self.session.execute(
             select(Conversation)
             .where(
                 Conversation.customer_id.in_(customer_ids),
@@ -379,33 +333,36 @@ class _Intake:
             .with_for_update()
         )
         latest: dict[uuid.UUID, Conversation] = {}
-        for conversation in rows.scalars():
+        for conversation in found.scalars():
             known = latest.get(conversation.customer_id)
             if known is None or conversation.last_message_at > known.last_message_at:
                 latest[conversation.customer_id] = conversation
         return latest
 
 
-def _message_row(message: InboundMessage, conversation_id: uuid.UUID) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "conversation_id": conversation_id,
-        "event_id": message.event_id,
-        "direction": message.direction.value,
-        "kind": message.kind.value,
-        "channel": message.channel.value,
-        "provider": message.provider,
-        "provider_message_id": message.provider_message_id,
-        "sender": message.customer.value,
-        "recipient": message.recipient,
-        "subject": message.subject,
-        "text": message.text,
-        "stripped_text": message.stripped_text,
-        "attachments": [attachment.model_dump(mode="json") for attachment in message.attachments],
-        "details": {"references": list(message.references), **message.metadata},
-        "provider_timestamp": message.provider_timestamp,
-        "received_at": message.received_at,
-    }
+def _message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any]:
+    """The message's row, in the column order `rows.insert_messages` takes."""
+    attachments = [attachment.model_dump(mode="json") for attachment in message.attachments]
+    details = {"references": list(message.references), **message.metadata}
+    return [
+        uuid.uuid4(),
+        conversation_id,
+        message.event_id,
+        message.direction.value,
+        message.kind.value,
+        message.channel.value,
+        message.provider,
+        message.provider_message_id,
+        message.customer.value,
+        message.recipient,
+        message.subject,
+        message.text,
+        message.stripped_text,
+        json.dumps(attachments, separators=(",", ":")),
+        json.dumps(details, separators=(",", ":"), default=str),
+        message.provider_timestamp,
+        message.received_at,
+    ]
 
 
 # Later news never overwrites newer: "delivered" arriving after "read" is ignored.
@@ -426,13 +383,13 @@ async def _apply_delivery_updates(session: AsyncSession, updates: list[DeliveryU
         known = latest.get(key)
         if known is None or _STATUS_RANK[item.status] >= _STATUS_RANK[known.status]:
             latest[key] = item
-    rows = await session.execute(
+    found = await session.execute(
         select(Message.id, Message.provider, Message.provider_message_id, Message.delivery_status)
         .where(tuple_(Message.provider, Message.provider_message_id).in_(list(latest)))
         .with_for_update()
     )
     changes = []
-    for message_id, provider, provider_message_id, current in rows.all():
+    for message_id, provider, provider_message_id, current in found.all():
         news = latest[(provider, str(provider_message_id))]
         if (
             current is not None

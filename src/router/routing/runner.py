@@ -11,13 +11,12 @@ from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.db import create_engine, create_sessionmaker, in_transaction
+from router.db import create_engine, create_sessionmaker, driver_connection, in_transaction
 from router.inbound.envelope import decode, utcnow
 from router.inbound.ports import Event
-from router.models import OutboxEvent
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
 from router.settings import Settings
@@ -50,6 +49,11 @@ async def sweep_forever(
 
 Record = tuple[str, bytes | None, bytes]
 
+_UNPUBLISHED = (
+    "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
+)
+_MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+
 
 async def relay_outbox(
     sessions: async_sessionmaker[AsyncSession],
@@ -67,22 +71,12 @@ async def relay_outbox(
         leader = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_RELAY_LOCK})"))
         if not leader:
             return 0
-        rows = (
-            await session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(limit)
-            )
-        ).all()
+        connection = await driver_connection(session)
+        rows = await connection.fetch(_UNPUBLISHED, limit)
         if not rows:
             return 0
-        await publish_all([(row.topic, row.key, row.value) for row in rows])
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id.in_([row.id for row in rows]))
-            .values(published_at=utcnow())
-        )
+        await publish_all([(row["topic"], row["key"], row["value"]) for row in rows])
+        await connection.execute(_MARK_PUBLISHED, [row["id"] for row in rows])
         return len(rows)
 
     return await in_transaction(sessions, work)

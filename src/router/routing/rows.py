@@ -1,0 +1,198 @@
+"""The routing engine's reads and writes of a batch, one statement per table.
+
+Each statement is prepared once per connection and fed with arrays (`unnest`), so a batch
+of any size costs the same handful of round trips, and no row goes through the ORM's
+unit of work. Everything runs on the asyncpg connection of the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from router.models import Conversation
+
+Identity = tuple[str, str]
+
+_STORED = """
+SELECT m.provider, m.provider_message_id
+FROM messages AS m
+JOIN unnest($1::text[], $2::text[]) AS u(provider, id)
+  ON m.provider = u.provider AND m.provider_message_id = u.id
+"""
+
+_IDENTITIES = """
+SELECT i.kind, i.value, i.customer_id
+FROM customer_identities AS i
+JOIN unnest($1::text[], $2::text[]) AS u(kind, value) ON i.kind = u.kind AND i.value = u.value
+"""
+
+_INSERT_CUSTOMERS = """
+INSERT INTO customers (id, display_name, attributes)
+SELECT id, name, '{}'::jsonb FROM unnest($1::uuid[], $2::text[]) AS u(id, name)
+"""
+
+# Another router may have created the same identity first: its row wins.
+_INSERT_IDENTITIES = """
+INSERT INTO customer_identities (id, customer_id, kind, value, display_name)
+SELECT gen_random_uuid(), customer, kind, value, name
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(customer, kind, value, name)
+ON CONFLICT (kind, value) DO NOTHING
+"""
+
+_DROP_CUSTOMERS = "DELETE FROM customers WHERE id = ANY($1::uuid[])"
+
+_LOCK_CUSTOMERS = """
+SELECT id, attributes::text FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+"""
+
+# The columns after id, customer and channel follow `_conversation_state`.
+_INSERT_CONVERSATIONS = """
+INSERT INTO conversations (id, customer_id, channel, status, queue_id, agent_id, offer_state,
+                           offered_at, offer_expires_at, excluded_agents, last_agent_id,
+                           priority, waiting_since, last_message_at, resolved_at, subject,
+                           created_at)
+SELECT id, customer, channel, status, queue, agent, offer_state, offered_at, expires,
+       excluded::jsonb, last_agent, priority, waiting_since, last_message_at, resolved_at,
+       subject, created_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
+            $8::timestamptz[], $9::timestamptz[], $10::text[], $11::uuid[], $12::int[],
+            $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[],
+            $17::timestamptz[])
+    AS u(id, customer, channel, status, queue, agent, offer_state, offered_at, expires,
+         excluded, last_agent, priority, waiting_since, last_message_at, resolved_at, subject,
+         created_at)
+"""
+
+_UPDATE_CONVERSATIONS = """
+UPDATE conversations AS c
+SET status = u.status, queue_id = u.queue, agent_id = u.agent, offer_state = u.offer_state,
+    offered_at = u.offered_at, offer_expires_at = u.expires, excluded_agents = u.excluded::jsonb,
+    last_agent_id = u.last_agent, priority = u.priority, waiting_since = u.waiting_since,
+    last_message_at = u.last_message_at, resolved_at = u.resolved_at, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
+            $7::timestamptz[], $8::text[], $9::uuid[], $10::int[], $11::timestamptz[],
+            $12::timestamptz[], $13::timestamptz[])
+    AS u(id, status, queue, agent, offer_state, offered_at, expires, excluded, last_agent,
+         priority, waiting_since, last_message_at, resolved_at)
+WHERE c.id = u.id
+"""
+
+# A thread that moved to another conversation (its old one was resolved long ago) follows it.
+_UPSERT_THREADS = """
+INSERT INTO conversation_threads (thread_key, conversation_id)
+SELECT * FROM unnest($1::text[], $2::uuid[])
+ON CONFLICT (thread_key) DO UPDATE SET conversation_id = excluded.conversation_id
+"""
+
+_INSERT_MESSAGES = """
+INSERT INTO messages (id, conversation_id, event_id, direction, kind, channel, provider,
+                      provider_message_id, sender, recipient, subject, text, stripped_text,
+                      attachments, details, provider_timestamp, received_at)
+SELECT id, conversation, event, direction, kind, channel, provider, provider_id, sender,
+       recipient, subject, body, stripped, attachments::jsonb, details::jsonb, provided_at,
+       received_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+            $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[])
+    AS u(id, conversation, event, direction, kind, channel, provider, provider_id, sender,
+         recipient, subject, body, stripped, attachments, details, provided_at, received_at)
+"""
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column, for `unnest`."""
+    return [[row[index] for row in rows] for index in range(width)]
+
+
+async def stored_messages(connection: Any, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (provider, provider message id) pairs are already stored."""
+    providers, ids = _columns(list(keys), 2)
+    rows = await connection.fetch(_STORED, providers, ids)
+    return {(row[0], row[1]) for row in rows}
+
+
+async def customers_by_identity(
+    connection: Any, identities: Sequence[Identity]
+) -> dict[Identity, uuid.UUID]:
+    kinds, values = _columns(identities, 2)
+    rows = await connection.fetch(_IDENTITIES, kinds, values)
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
+async def create_customers(
+    connection: Any, created: dict[Identity, uuid.UUID], names: dict[Identity, str | None]
+) -> None:
+    """Insert a customer and its identity per new identity (an identity already there wins)."""
+    await connection.execute(
+        _INSERT_CUSTOMERS, list(created.values()), [names[identity] for identity in created]
+    )
+    await connection.execute(
+        _INSERT_IDENTITIES,
+        list(created.values()),
+        [identity[0] for identity in created],
+        [identity[1] for identity in created],
+        [names[identity] for identity in created],
+    )
+
+
+async def drop_customers(connection: Any, ids: list[uuid.UUID]) -> None:
+    await connection.execute(_DROP_CUSTOMERS, ids)
+
+
+async def lock_customers(connection: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Lock the customers in id order; their attributes, for the routing policy."""
+    rows = await connection.fetch(_LOCK_CUSTOMERS, ids)
+    return {row[0]: json.loads(row[1]) for row in rows}
+
+
+def _conversation_state(conversation: Conversation) -> list[Any]:
+    return [
+        conversation.status,
+        conversation.queue_id,
+        conversation.agent_id,
+        conversation.offer_state,
+        conversation.offered_at,
+        conversation.offer_expires_at,
+        _json(conversation.excluded_agents or {}),
+        conversation.last_agent_id,
+        conversation.priority or 0,
+        conversation.waiting_since,
+        conversation.last_message_at,
+        conversation.resolved_at,
+    ]
+
+
+async def insert_conversations(connection: Any, conversations: Sequence[Conversation]) -> None:
+    rows = [
+        [
+            conversation.id,
+            conversation.customer_id,
+            conversation.channel,
+            *_conversation_state(conversation),
+            conversation.subject,
+            conversation.created_at,
+        ]
+        for conversation in conversations
+    ]
+    await connection.execute(_INSERT_CONVERSATIONS, *_columns(rows, 17))
+
+
+async def update_conversations(connection: Any, conversations: Sequence[Conversation]) -> None:
+    rows = [[conversation.id, *_conversation_state(conversation)] for conversation in conversations]
+    await connection.execute(_UPDATE_CONVERSATIONS, *_columns(rows, 13))
+
+
+async def upsert_threads(connection: Any, threads: dict[str, uuid.UUID]) -> None:
+    await connection.execute(_UPSERT_THREADS, list(threads), list(threads.values()))
+
+
+async def insert_messages(connection: Any, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert message rows laid out in `_INSERT_MESSAGES`'s column order."""
+    await connection.execute(_INSERT_MESSAGES, *_columns(rows, 17))
