@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 from router.channels import Channel, Presence
 from router.routing.hours import BusinessHours, is_open
@@ -106,9 +107,11 @@ class WaitingConversation(ConversationToRoute):
         _require_aware("waiting_since", self.waiting_since)
 
 
-@dataclass(frozen=True, kw_only=True)
-class CandidateVerdict:
-    """Whether one agent could take the conversation and, if not, every reason why."""
+class CandidateVerdict(NamedTuple):
+    """Whether one agent could take the conversation and, if not, every reason why.
+
+    A named tuple rather than a dataclass: one is made per agent per decision.
+    """
 
     agent_id: str
     channel: Channel
@@ -125,7 +128,7 @@ class CandidateVerdict:
     def summary(self) -> str:
         """One line for the audit trail, e.g. "eligible (1/3 on chat)" or "offline"."""
         if self.eligible:
-            return f"eligible ({self.active}/{self.capacity} on {self.channel})"
+            return f"eligible ({self.active}/{self.capacity} on {self.channel.value})"
         return "; ".join(self.reasons)
 
 
@@ -170,35 +173,53 @@ def judge_candidate(
     agent: AgentSnapshot, conversation: ConversationToRoute, queue: QueueSnapshot
 ) -> CandidateVerdict:
     """Check one agent against every eligibility rule and collect each rule they fail."""
-    channel = conversation.channel
-    capacity = agent.capacity.get(channel, 0)
-    active = agent.active.get(channel, 0)
-    reasons: list[str] = []
-    if agent.presence is not Presence.ONLINE:
-        reasons.append(agent.presence.value)
-    if agent.agent_id not in queue.agent_ids:
-        reasons.append(f"does not serve queue {queue.name}")
-    for skill, level in sorted(queue.required_skills.items()):
-        held = agent.skills.get(skill)
-        if held is None:
-            reasons.append(f"missing skill {skill}>={level}")
-        elif held < level:
-            reasons.append(f"missing skill {skill}>={level} (has {held})")
-    if queue.language is not None and not speaks(agent.languages, queue.language):
-        reasons.append(f"does not speak {queue.language}")
-    if capacity <= 0:
-        reasons.append(f"no capacity on {channel}")
-    elif active >= capacity:
-        reasons.append(f"full on {channel} ({active}/{capacity})")
-    if agent.agent_id in conversation.excluded:
-        reasons.append(f"excluded: {conversation.excluded[agent.agent_id]}")
-    return CandidateVerdict(
-        agent_id=agent.agent_id,
-        channel=channel,
-        reasons=tuple(reasons),
-        active=active,
-        capacity=capacity,
-    )
+    return _Judge(conversation, queue)(agent)
+
+
+class _Judge:
+    """`judge_candidate` with what depends only on the conversation and queue worked out once.
+
+    A decision judges every agent; this keeps the per-agent work to lookups and comparisons.
+    """
+
+    __slots__ = ("channel", "excluded", "language", "members", "name", "queue", "skills")
+
+    def __init__(self, conversation: ConversationToRoute, queue: QueueSnapshot) -> None:
+        self.channel = conversation.channel
+        self.name = conversation.channel.value
+        self.excluded = conversation.excluded
+        self.members = queue.agent_ids
+        self.queue = queue.name
+        self.skills = sorted(queue.required_skills.items())
+        self.language = queue.language
+
+    def __call__(self, agent: AgentSnapshot) -> CandidateVerdict:
+        channel = self.channel
+        capacity = agent.capacity.get(channel, 0)
+        active = agent.active.get(channel, 0)
+        reasons: list[str] = []
+        if agent.presence is not _ONLINE:
+            reasons.append(agent.presence.value)
+        if agent.agent_id not in self.members:
+            reasons.append(f"does not serve queue {self.queue}")
+        for skill, level in self.skills:
+            held = agent.skills.get(skill)
+            if held is None:
+                reasons.append(f"missing skill {skill}>={level}")
+            elif held < level:
+                reasons.append(f"missing skill {skill}>={level} (has {held})")
+        if self.language is not None and not speaks(agent.languages, self.language):
+            reasons.append(f"does not speak {self.language}")
+        if capacity <= 0:
+            reasons.append(f"no capacity on {self.name}")
+        elif active >= capacity:
+            reasons.append(f"full on {self.name} ({active}/{capacity})")
+        if agent.agent_id in self.excluded:
+            reasons.append(f"excluded: {self.excluded[agent.agent_id]}")
+        return CandidateVerdict(agent.agent_id, channel, tuple(reasons), active, capacity)
+
+
+_ONLINE = Presence.ONLINE
 
 
 def decide_owner(
@@ -214,9 +235,8 @@ def decide_owner(
     """
     _require_aware("now", now)
     by_id = _index_agents(agents)
-    verdicts = tuple(
-        judge_candidate(by_id[agent_id], conversation, queue) for agent_id in sorted(by_id)
-    )
+    judge = _Judge(conversation, queue)
+    verdicts = tuple(judge(by_id[agent_id]) for agent_id in sorted(by_id))
     eligible = {
         verdict.agent_id: by_id[verdict.agent_id] for verdict in verdicts if verdict.eligible
     }
