@@ -7,6 +7,7 @@ only after the transaction that made it has committed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections import Counter
@@ -137,6 +138,12 @@ ORDER BY n
 """
 
 
+# CloudEvents ids need only be unique per source: a random prefix per process and a counter
+# are, and cost nothing next to a fresh UUID per event.
+_EVENT_ID_PREFIX = uuid.uuid4().hex
+_event_numbers = itertools.count(1)
+
+
 def _text(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -148,7 +155,8 @@ def _cloud_event(row: dict[str, Any], details: str) -> bytes:
     agent = _text(str(row["agent_id"]) if row["agent_id"] else None)
     queue = _text(str(row["queue_id"]) if row["queue_id"] else None)
     return (
-        f'{{"specversion":"1.0","id":"{uuid.uuid4()}","source":"/router",'
+        f'{{"specversion":"1.0","id":"{_EVENT_ID_PREFIX}-{next(_event_numbers)}",'
+        f'"source":"/router",'
         f'"type":"router.conversation.{row["kind"]}","time":{occurred},'
         f'"subject":"{conversation}","datacontenttype":"application/json",'
         f'"data":{{"conversation_id":"{conversation}","change":{_text(row["kind"])},'

@@ -170,7 +170,7 @@ class _Intake:
             for row in message_rows:
                 log.debug(
                     "message routed",
-                    extra={"event_id": row[2], "conversation_id": str(row[1])},
+                    extra={"event_id": row[1], "conversation_id": str(row[0])},
                 )
 
     async def _open(
@@ -345,7 +345,6 @@ def _message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[An
     attachments = [attachment.model_dump(mode="json") for attachment in message.attachments]
     details = {"references": list(message.references), **message.metadata}
     return [
-        uuid.uuid4(),
         conversation_id,
         message.event_id,
         message.direction.value,

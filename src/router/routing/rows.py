@@ -91,13 +91,13 @@ _INSERT_MESSAGES = """
 INSERT INTO messages (id, conversation_id, event_id, direction, kind, channel, provider,
                       provider_message_id, sender, recipient, subject, text, stripped_text,
                       attachments, details, provider_timestamp, received_at)
-SELECT id, conversation, event, direction, kind, channel, provider, provider_id, sender,
-       recipient, subject, body, stripped, attachments::jsonb, details::jsonb, provided_at,
-       received_at
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+SELECT gen_random_uuid(), conversation, event, direction, kind, channel, provider, provider_id,
+       sender, recipient, subject, body, stripped, attachments::jsonb, details::jsonb,
+       provided_at, received_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-            $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[])
-    AS u(id, conversation, event, direction, kind, channel, provider, provider_id, sender,
+            $14::text[], $15::timestamptz[], $16::timestamptz[])
+    AS u(conversation, event, direction, kind, channel, provider, provider_id, sender,
          recipient, subject, body, stripped, attachments, details, provided_at, received_at)
 """
 
@@ -195,4 +195,4 @@ async def upsert_threads(connection: Any, threads: dict[str, uuid.UUID]) -> None
 
 async def insert_messages(connection: Any, rows: Sequence[Sequence[Any]]) -> None:
     """Insert message rows laid out in `_INSERT_MESSAGES`'s column order."""
-    await connection.execute(_INSERT_MESSAGES, *_columns(rows, 17))
+    await connection.execute(_INSERT_MESSAGES, *_columns(rows, 16))
