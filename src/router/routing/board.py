@@ -20,17 +20,22 @@ offer is ever made to an agent who is not online when the transaction commits.
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from types import MappingProxyType
+from typing import cast
 
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
-from router.models import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
+from router.db import driver_connection
+from router.models import Agent, AgentCapacity, RoutingPolicy
 from router.routing.decision import AgentSnapshot, QueueSnapshot
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
@@ -180,70 +185,90 @@ async def active_policy(session: AsyncSession) -> Policy:
     return BUILT_IN_POLICY if document is None else Policy.model_validate(document)
 
 
-async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False) -> Board:
-    """Read queues, the policy and the online agents with their capacities (`lock`: locked)."""
-    queue_rows = (await session.execute(select(Queue))).scalars().all()
-    members: dict[uuid.UUID, set[str]] = {}
-    for queue_id, agent_id in (
-        await session.execute(select(QueueAgent.queue_id, QueueAgent.agent_id))
-    ).all():
-        members.setdefault(queue_id, set()).add(str(agent_id))
-    names = {row.id: row.name for row in queue_rows}
-    queues = {
-        row.name: QueueSnapshot(
-            name=row.name,
-            required_skills=_levels(row.required_skills),
-            language=row.language,
-            agent_ids=frozenset(members.get(row.id, ())),
-            hours=BusinessHours.model_validate(row.business_hours) if row.business_hours else None,
-            overflow_queue=names.get(row.overflow_queue_id) if row.overflow_queue_id else None,
-        )
-        for row in queue_rows
-    }
+_QUEUES = """
+SELECT q.id, q.name, q.required_skills::text, q.language, q.business_hours::text,
+       q.overflow_queue_id, array_remove(array_agg(m.agent_id), NULL)
+FROM queues AS q LEFT JOIN queue_agents AS m ON m.queue_id = q.id
+GROUP BY q.id
+"""
+_POLICY = "SELECT document::text FROM routing_policies WHERE active"
+_ONLINE_AGENTS = (
+    "SELECT id, skills::text, languages, idle_since FROM agents WHERE presence = 'online'"
+    " ORDER BY id"
+)
+_CAPACITIES = (
+    "SELECT agent_id, channel, capacity, active FROM agent_capacities"
+    " WHERE agent_id = ANY($1::uuid[]) ORDER BY agent_id, channel"
+)
+# Not a share lock on agents: the board writes `idle_since` back, and upgrading a share lock
+# held by two transactions at once is a deadlock.
+_LOCK_AGENT_ROWS = " FOR NO KEY UPDATE"
+_LOCK_CAPACITY_ROWS = " FOR UPDATE"
 
-    agents_query = (
-        select(Agent.id, Agent.skills, Agent.languages, Agent.idle_since)
-        .where(Agent.presence == Presence.ONLINE.value)
-        .order_by(Agent.id)
-    )
-    if lock:
-        # Not a share lock: the board writes `idle_since` back, and upgrading a share lock
-        # held by two transactions at once is a deadlock.
-        agents_query = agents_query.with_for_update(key_share=True)
-    agent_rows = (await session.execute(agents_query)).all()
-    capacity_query = (
-        select(AgentCapacity)
-        .where(AgentCapacity.agent_id.in_([row.id for row in agent_rows]))
-        .order_by(AgentCapacity.agent_id, AgentCapacity.channel)
-    )
-    if lock:
-        capacity_query = capacity_query.with_for_update()
+
+async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False) -> Board:
+    """Read queues, the policy and the online agents with their capacities (`lock`: locked).
+
+    Plain statements on the driver connection: this runs once per routing batch. Documents
+    (skills, hours, the policy) are parsed once per distinct content and then reused.
+    """
+    connection = await driver_connection(session)
+    queue_rows = await connection.fetch(_QUEUES)
+    names = {row[0]: row[1] for row in queue_rows}
+    queues = {
+        name: QueueSnapshot(
+            name=name,
+            required_skills=_levels(skills),
+            language=language,
+            agent_ids=frozenset(str(member) for member in members),
+            hours=_hours(hours),
+            overflow_queue=names.get(overflow) if overflow else None,
+        )
+        for _, name, skills, language, hours, overflow, members in queue_rows
+    }
+    agent_rows = await connection.fetch(_ONLINE_AGENTS + (_LOCK_AGENT_ROWS if lock else ""))
     capacity: dict[str, dict[Channel, int]] = {}
     active: dict[str, dict[Channel, int]] = {}
-    for row in (await session.execute(capacity_query)).scalars():
-        capacity.setdefault(str(row.agent_id), {})[Channel(row.channel)] = row.capacity
-        active.setdefault(str(row.agent_id), {})[Channel(row.channel)] = row.active
-    agents = {
-        str(row.id): AgentSnapshot(
-            agent_id=str(row.id),
+    for agent_id, channel, slots, taken in await connection.fetch(
+        _CAPACITIES + (_LOCK_CAPACITY_ROWS if lock else ""), [row[0] for row in agent_rows]
+    ):
+        capacity.setdefault(str(agent_id), {})[Channel(channel)] = slots
+        active.setdefault(str(agent_id), {})[Channel(channel)] = taken
+    agents = {}
+    for agent_id, skills, languages, idle_since in agent_rows:
+        key = str(agent_id)
+        agents[key] = AgentSnapshot(
+            agent_id=key,
             presence=Presence.ONLINE,
-            idle_since=row.idle_since,
-            skills=_levels(row.skills),
-            languages=frozenset(row.languages),
-            capacity=capacity.get(str(row.id), {}),
-            active=active.get(str(row.id), {}),
+            idle_since=idle_since,
+            skills=_levels(skills),
+            languages=frozenset(languages),
+            capacity=capacity.get(key, {}),
+            active=active.get(key, {}),
         )
-        for row in agent_rows
-    }
     return Board(
-        policy=await active_policy(session),
+        policy=_policy(await connection.fetchval(_POLICY)),
         queues=queues,
-        queue_ids={row.name: row.id for row in queue_rows},
+        queue_ids={row[1]: row[0] for row in queue_rows},
         agents=agents,
         now=now,
         locked=lock,
     )
 
 
-def _levels(document: dict[str, Any]) -> dict[str, int]:
-    return {str(name): int(level) for name, level in document.items()}
+@functools.lru_cache(maxsize=1024)
+def _levels(document: str) -> Mapping[str, int]:
+    """Skill levels from their JSON; the same mapping object for the same document."""
+    return MappingProxyType({str(name): int(level) for name, level in json.loads(document).items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _hours(document: str | None) -> BusinessHours | None:
+    if document is None or document == "null":  # SQL NULL or a JSON null: always open
+        return None
+    return BusinessHours.model_validate_json(document)
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(document: str | None) -> Policy:
+    return BUILT_IN_POLICY if document is None else Policy.model_validate_json(document)
