@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of topics")
     consumer_group: str = Field(default="router", description="Routing engine consumer group")
     consumer_max_batch: int = Field(default=500, ge=1, description="Records per applied batch")
+    consumer_niceness: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="CPU niceness `router consume` gives itself (on a shared host: webhooks first)",
+    )
     publish_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Deadline for the broker to acknowledge a webhook's event"
     )

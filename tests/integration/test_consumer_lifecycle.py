@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import time
@@ -133,3 +134,20 @@ async def test_readiness_needs_partitions(settings: Settings, tmp_path: Path) ->
     finally:
         codes = [await asyncio.to_thread(router.terminate) for router in routers]
     assert codes == [0, 0]
+
+
+async def test_a_consumer_on_a_shared_host_lowers_its_own_cpu_priority(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await ensure_topics(settings)
+    port = free_port()
+    router = RouterProcess(
+        settings.model_copy(update={"consumer_http_port": port, "consumer_niceness": 7}),
+        tmp_path / "router.log",
+    )
+    try:
+        await _wait_ready(port, 60)
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, router.process.pid) == min(19, ours + 7)
+    finally:
+        assert await asyncio.to_thread(router.terminate) == 0

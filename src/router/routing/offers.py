@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel
@@ -65,14 +65,30 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
     return len(lapsed)
 
 
+# Channels on which some online agent has a free slot right now (read without locks: only
+# to skip conversations that certainly cannot be offered this round).
+_FREE_CHANNELS = text(
+    "SELECT DISTINCT c.channel FROM agent_capacities AS c JOIN agents AS a ON a.id = c.agent_id"
+    " WHERE a.presence = 'online' AND c.active < c.capacity"
+)
+
+
 async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime) -> int:
-    """Offer waiting conversations to free agents: priority first, then longest waiting."""
+    """Offer waiting conversations to free agents: priority first, then longest waiting.
+
+    Only conversations on a channel where someone has room are taken up, so a backlog that
+    cannot move (every voice slot busy) costs nothing each sweep.
+    """
+    free = list((await session.scalars(_FREE_CHANNELS)).all())
+    if not free:
+        return 0
     waiting = (
         await session.scalars(
             select(Conversation)
             .where(
                 Conversation.status == ConversationStatus.OPEN.value,
                 Conversation.agent_id.is_(None),
+                Conversation.channel.in_(free),
             )
             .order_by(Conversation.priority.desc(), Conversation.waiting_since, Conversation.id)
             .limit(SWEEP_LIMIT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -123,6 +124,10 @@ async def run_consumer(settings: Settings) -> int:
     from adapters.kafka.topics import ensure_topics
     from router.bootstrap import resolve_database
 
+    if settings.consumer_niceness:
+        # Sharing a host with `router serve`: routing can wait a moment, a provider waiting
+        # for its webhook's answer should not. The backlog stays safe in Kafka meanwhile.
+        os.nice(settings.consumer_niceness)
     database = resolve_database(settings)
     if settings.migrate_on_start or settings.database_is_embedded():
         from router.migrate import upgrade
