@@ -63,7 +63,8 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--consumer-nice",
         type=int,
-        help="run `router consume` at this niceness (e.g. 10): webhook answers get the CPU first",
+        help="niceness of `router consume` and the agent pool (default 10, as a shared host"
+        " would run them: webhook answers get the CPU first; 0 for none)",
     )
     parser.add_argument(
         "--src",

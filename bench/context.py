@@ -48,7 +48,7 @@ class Options:
     keep_logs: bool = False
     profile: bool = False
     src: Path | None = None
-    consumer_nice: int = 0
+    consumer_nice: int = 10
     seed: int = 20_261_122
 
     @classmethod

@@ -34,12 +34,14 @@ async def start_consumers(
     consumers = []
     for n in range(1, ctx.options.consumers + 1):
         port = free_port()
-        extra = {**env, "ROUTER_CONSUMER_HTTP_PORT": str(port)}
-        command = [ROUTER, "consume"]
-        if ctx.options.consumer_nice:
-            # `nice` execs the router: same process, lower CPU priority than `router serve`.
-            command = ["nice", "-n", str(ctx.options.consumer_nice), *command]
-        child = await Child.start(f"consume-{n}", command, environment(extra), ctx.folder)
+        extra = {
+            **env,
+            "ROUTER_CONSUMER_HTTP_PORT": str(port),
+            "ROUTER_CONSUMER_NICENESS": str(ctx.options.consumer_nice),
+        }
+        child = await Child.start(
+            f"consume-{n}", [ROUTER, "consume"], environment(extra), ctx.folder
+        )
         child.metrics_url = f"http://127.0.0.1:{port}/metrics"
         children.append(child)
         consumers.append((child, port))
@@ -69,9 +71,14 @@ async def start_agents(
         api=f"http://127.0.0.1:{http_port}",
     )
     plan_file = ctx.write_plan(f"agents-plan-{rep}", asdict(plan))
+    command = [PYTHON, "-m", "bench.agents", str(plan_file)]
+    if ctx.options.consumer_nice:
+        # The pool stands in for the consoles' work; on this one host it yields to webhook
+        # answers like the consumers do (`nice` execs it: same process).
+        command = ["nice", "-n", str(ctx.options.consumer_nice), *command]
     return await Child.start(
         "agents",
-        [PYTHON, "-m", "bench.agents", str(plan_file)],
+        command,
         environment(env),
         ctx.folder,
         pipe=True,
