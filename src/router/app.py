@@ -15,8 +15,8 @@ from router.bootstrap import running_router
 from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
+from router.fastpath import WebhookFastPath, fast_routes
 from router.health.endpoints import router as health_router
-from router.observability.metrics import RequestIds, WebhookMetrics
 from router.openapi import build_openapi
 from router.settings import Settings, get_settings
 from router.state import RouterState
@@ -50,12 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     exception_handlers.install(app)
+    webhooks = webhook_routers()
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
-    app.add_middleware(WebhookMetrics)
-    app.add_middleware(RequestIds)
+    # Added last, so outermost: webhooks skip the layers above, every request gets its id.
+    app.add_middleware(WebhookFastPath, routes=fast_routes(webhooks))
     app.include_router(health_router)
-    for webhook_router in webhook_routers():
-        app.include_router(webhook_router)
+    for webhook_router in webhooks:
+        app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
     app.include_router(admin_router)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
@@ -113,68 +111,5 @@ async def exposition(sessions: async_sessionmaker[AsyncSession] | None) -> tuple
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class WebhookMetrics:
-    """ASGI middleware counting webhook answers by channel, provider and status."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/webhooks/"):
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def recording_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            WEBHOOKS.labels(*webhook_labels(path), str(status)).inc()
-
-
 def observe_publish(transport: str, started: float) -> None:
     PUBLISH_SECONDS.labels(transport).observe(time.perf_counter() - started)
-
-
-class RequestIds:
-    """ASGI middleware: a request id per HTTP request, in the logs and the `X-Request-ID` header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        from router.observability.logs import new_request_id, request_id
-
-        presented = None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                presented = value.decode("latin-1")
-                break
-        current = new_request_id(presented)
-        token = request_id.set(current)
-
-        async def with_header(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", current.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, with_header)
-        finally:
-            request_id.reset(token)
