@@ -98,8 +98,9 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
     """What runs beside the HTTP API: sweeps, the outbox relay, optionally the engine.
 
     On the inline transport the API process is the whole router, so it sweeps lapsed offers
-    and waiting queues itself; with Kafka it relays the outbox its own changes write, and
-    with `--with-consumer` it also consumes the inbound topic.
+    and waiting queues itself. With Kafka, `router consume` processes route, sweep and relay
+    the outbox (every process's changes, the API's included), so the API answers webhooks
+    without batch work beside them; with `--with-consumer` it does all of that itself.
     """
     from router.routing.runner import build_consumer, relay_forever, sweep_forever
 
@@ -109,9 +110,8 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
     consumer = None
     if not settings.transport_is_kafka() or settings.serve_with_consumer:
         tasks.append(asyncio.create_task(sweep_forever(state.sessions, settings, stop)))
-    if settings.transport_is_kafka():
-        tasks.append(asyncio.create_task(relay_forever(state.sessions, settings, stop)))
     if settings.transport_is_kafka() and settings.serve_with_consumer:
+        tasks.append(asyncio.create_task(relay_forever(state.sessions, settings, stop)))
         consumer = build_consumer(settings, state.sessions)
         await consumer.start()
         tasks.append(asyncio.create_task(consumer.run(stop)))
