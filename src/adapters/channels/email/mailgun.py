@@ -13,7 +13,6 @@ files in `attachments` (JSON) with URLs instead of posting them.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from adapters.channels.email.parsing import (
 from adapters.channels.webhook import (
     check_fresh,
     hmac_hex,
+    parse_big_off_loop,
     problem_responses,
     publish,
     read_body,
@@ -103,8 +103,8 @@ async def mailgun_inbound(request: Request) -> Response:
     timestamp, token = form.text("timestamp") or "", form.text("token") or ""
     verify_equal(hmac_hex(key, (timestamp + token).encode()), form.text("signature"), "signature")
     signed_at = check_fresh(timestamp, settings.replay_window_seconds)
-    # A `body-mime` post holds a whole message, slow to parse: off the event loop.
-    message = inbound_message("mailgun", await asyncio.to_thread(mailgun_email, form))
+    # A `body-mime` post holds a whole message, slow to parse when big.
+    message = inbound_message("mailgun", await parse_big_off_loop(mailgun_email, form, len(body)))
     if not recent_tokens.claim(token, signed_at + settings.replay_window_seconds):
         raise StaleRequest("this token was already used within the replay window")
     try:

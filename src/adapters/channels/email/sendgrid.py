@@ -9,8 +9,6 @@ credentials whose password is ROUTER_SENDGRID_INBOUND_TOKEN.
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request, Response
 
 from adapters.channels.email.mime import (
@@ -31,6 +29,7 @@ from adapters.channels.email.parsing import (
     recipient_address,
 )
 from adapters.channels.webhook import (
+    parse_big_off_loop,
     problem_responses,
     publish,
     read_body,
@@ -63,9 +62,8 @@ async def sendgrid_inbound(request: Request) -> Response:
     require_media_type(request, "multipart/form-data")
     body = await read_body(request, settings.email_max_body_bytes)
     form = parse_form(body, request.headers.get("content-type", ""))
-    # The standard library needs about a second for a whole 25 MiB MIME message (raw mode);
-    # parsed off the event loop, the other webhooks keep being answered meanwhile.
-    email = await asyncio.to_thread(sendgrid_email, form)
+    # The standard library needs about a second for a whole 25 MiB MIME message (raw mode).
+    email = await parse_big_off_loop(sendgrid_email, form, len(body))
     await publish(request, [inbound_message("sendgrid", email)])
     return Response(status_code=200)
 
