@@ -80,7 +80,7 @@ class Stack:
 
             started = time.monotonic()
             stack.kafka_version = kafka_version(kafka_jars())
-            broker = KafkaBroker(heap="1g")
+            broker = KafkaBroker(heap="1g", production_gc=True)
             stack.kafka = broker.start()
             stack._owned.append(broker)
             stack.kafka_pid = broker.process.pid if broker.process else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
@@ -41,6 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ):
             app.state.router = state
             app.state.console = console
+            # What start-up made (modules, the app, pools) lives as long as the process: keep
+            # it out of the collector's full passes, which otherwise walk all of it while
+            # every webhook in flight waits.
+            gc.freeze()
             yield {"router": state, "console": console}
 
     app = FastAPI(
