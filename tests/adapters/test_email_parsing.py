@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import policy
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,10 @@ from adapters.channels.email.parsing import (
     Mailbox,
     ParsedEmail,
     Threading,
+    _parsed_mailboxes,
+    _simple_mailboxes,
     attachment,
+    decode_header_text,
     html_to_text,
     inbound_message,
     message_ids,
@@ -21,6 +25,7 @@ from adapters.channels.email.parsing import (
     parse_mailbox,
     parse_mailboxes,
     strip_quoted_reply,
+    unfold,
 )
 from router.errors import InvalidPayload
 from router.inbound.envelope import MessageKind
@@ -304,3 +309,50 @@ def test_without_a_message_id_the_dedupe_key_is_a_stable_digest() -> None:
 
 def test_an_overlong_subject_is_cut_not_refused() -> None:
     assert len(inbound_message("postmark", _email(subject="x" * 5000)).subject or "") == 998
+
+
+_ATEXT = "abcxyzABCXYZ0189!#$%&'*+/=?^_`{|}~-"
+_atoms = st.text(_ATEXT, min_size=1, max_size=8)
+_labels = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,6}[A-Za-z0-9])?", fullmatch=True)
+_addr_specs = st.builds(
+    lambda local, labels: ".".join(local) + "@" + ".".join(labels),
+    st.lists(_atoms, min_size=1, max_size=3),
+    st.lists(_labels, min_size=2, max_size=3),
+)
+_names = st.lists(st.text("AdaLovc019'-", min_size=1, max_size=8), min_size=1, max_size=3)
+_mailboxes = st.one_of(
+    _addr_specs,
+    _addr_specs.map(lambda a: f"<{a}>"),
+    st.builds(lambda n, a: f"{' '.join(n)} <{a}>", _names, _addr_specs),
+    st.builds(lambda n, a: f"{' '.join(n)}<{a}>", _names, _addr_specs),
+    st.builds(lambda n, a: f'"{" ".join(n)}." <{a}>', _names, _addr_specs),
+)
+
+
+@given(st.lists(_mailboxes, min_size=1, max_size=3).map(", ".join))
+def test_simple_address_headers_read_exactly_as_the_standard_parser_reads_them(
+    header: str,
+) -> None:
+    assert _simple_mailboxes(header) == _parsed_mailboxes(header)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '"Lovelace, Ada" <ada@example.com>',
+        "=?utf-8?q?Ad=C3=A1?= <ada@example.com>",
+        "Ada (the first) <ada@example.com>",
+        "Ada  Lovelace <ada@example.com>",
+        "ada@example.com,",
+    ],
+)
+def test_other_address_headers_go_to_the_standard_parser(header: str) -> None:
+    assert _simple_mailboxes(header) is None
+
+
+@given(st.text(max_size=60).filter(lambda text: "=?" not in text))
+def test_a_subject_without_encoded_words_reads_as_the_standard_parser_reads_it(
+    text: str,
+) -> None:
+    unfolded = unfold(text)
+    assert decode_header_text(text) == str(policy.default.header_factory("subject", unfolded))

@@ -60,8 +60,15 @@ def parse_mailboxes(raw: str | None) -> list[Mailbox]:
     """Every usable address in an address header (From, To, Cc), in order; [] if none."""
     if not raw:
         return []
+    unfolded = unfold(raw)
+    simple = _simple_mailboxes(unfolded)
+    return simple if simple is not None else _parsed_mailboxes(unfolded)
+
+
+def _parsed_mailboxes(unfolded: str) -> list[Mailbox]:
+    """The standard library's RFC 5322 parser: every form, and slow (0.1 ms and more)."""
     try:
-        header = policy.default.header_factory("to", unfold(raw))
+        header = policy.default.header_factory("to", unfolded)
         addresses = list(getattr(header, "addresses", ()))
     except EMAIL_PARSE_ERRORS:
         return []
@@ -70,6 +77,34 @@ def parse_mailboxes(raw: str | None) -> list[Mailbox]:
         if not address.username or not address.domain or " " in address.domain:
             continue
         found.append(Mailbox(address.addr_spec.lower(), _display_name(address.display_name)))
+    return found
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
+# What nearly every provider sends: `addr`, `<addr>`, `Name <addr>` or `"Name" <addr>`, with
+# a plain ASCII name (words split by single spaces) and a dot-atom address.
+_SIMPLE_MAILBOX = re.compile(
+    rf"(?:(?P<name>[A-Za-z0-9'-]+(?: [A-Za-z0-9'-]+)*) ?|\"(?P<quoted>[A-Za-z0-9 .'-]*)\" ?)?"
+    rf"<(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC})"
+)
+
+
+def _simple_mailboxes(unfolded: str) -> list[Mailbox] | None:
+    """The header's mailboxes when every one has a simple form, else None (use the parser).
+
+    Gives exactly what the standard parser gives for these forms (a property test holds the
+    two together), at a hundredth of the cost.
+    """
+    found: list[Mailbox] = []
+    for part in unfolded.split(","):
+        match = _SIMPLE_MAILBOX.fullmatch(part.strip())
+        if match is None:
+            return None
+        name = match["name"] if match["name"] is not None else match["quoted"]
+        address = match["angle"] or match["bare"]
+        found.append(Mailbox(address.lower(), _display_name(name)))
     return found
 
 
@@ -88,6 +123,8 @@ def decode_header_text(raw: str | None) -> str | None:
     if raw is None:
         return None
     text = unfold(raw)
+    if "=?" not in text:  # no encoded word: the parser would give the text back as it is
+        return text
     try:
         return str(policy.default.header_factory("subject", text))
     except EMAIL_PARSE_ERRORS:
