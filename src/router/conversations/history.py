@@ -87,16 +87,25 @@ class Journal:
                 del self.rows[index]
                 return
 
-    async def flush(self, session: AsyncSession) -> None:
+    async def flush(self, session: AsyncSession, *, hold: Change | None = None) -> None:
         """Write the collected changes (and their outbox copies) in the caller's transaction.
 
         One statement per table whatever the number of changes; each change's details are
-        encoded to JSON once, for its row and its outbox event alike.
+        encoded to JSON once, for its row and its outbox event alike. Changes of the `hold`
+        kind are encoded now but kept for the next flush (routing writes its offers last,
+        after claiming their slots, and keeps its locks for as short as it can).
         """
-        if not self.rows:
+        for row in self.rows:
+            if "encoded" not in row:
+                row["encoded"] = json.dumps(row["details"], separators=(",", ":"), default=str)
+                row["event"] = (
+                    _cloud_event(row, row["encoded"]) if self.events_topic is not None else b""
+                )
+        held = [row for row in self.rows if hold is not None and row["kind"] == hold.value]
+        rows = [row for row in self.rows if hold is None or row["kind"] != hold.value]
+        self.rows = held
+        if not rows:
             return
-        rows = self.rows
-        details = [json.dumps(row["details"], separators=(",", ":"), default=str) for row in rows]
         connection = await driver_connection(session)
         await connection.execute(
             _INSERT_EVENTS,
@@ -107,7 +116,7 @@ class Journal:
             [row["agent_id"] for row in rows],
             [row["queue_id"] for row in rows],
             [row["reason"] for row in rows],
-            details,
+            [row["encoded"] for row in rows],
             [row["occurred_at"] for row in rows],
         )
         for change, count in Counter(row["kind"] for row in rows).items():
@@ -117,9 +126,8 @@ class Journal:
                 _INSERT_OUTBOX,
                 self.events_topic,
                 [str(row["conversation_id"]).encode() for row in rows],
-                [_cloud_event(row, encoded) for row, encoded in zip(rows, details, strict=True)],
+                [row["event"] for row in rows],
             )
-        self.rows = []
 
 
 _INSERT_EVENTS = """

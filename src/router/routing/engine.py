@@ -159,6 +159,9 @@ class _Intake:
             await rows.update_conversations(connection, list(touched.values()))
         await rows.upsert_threads(connection, thread_rows)
         await rows.insert_messages(connection, message_rows)
+        # Everything but the offers goes in before the slots are claimed: from the claim to
+        # the commit, the agents it locked wait for nothing but the offers' own rows.
+        await self.journal.flush(self.session, hold=Change.OFFERED)
         if self._board is not None:
             await self._claim_slots(connection, self._board)
         await self.journal.flush(self.session)
