@@ -107,6 +107,23 @@ async def nothing_published(inbound: Inbound) -> None:
     assert await inbound.records(0) == []
 
 
+async def refused_while_reading(
+    client: httpx.AsyncClient,
+    inbound: Inbound,
+    path: str,
+    oversized: tuple[bytes, dict[str, str]],
+    limit: int,
+) -> None:
+    """An oversized body gets 413, whole or streamed, and is not read far past the limit."""
+    body, headers = oversized
+    problem(await client.post(path, content=body, headers=headers), 413, "payload-too-large")
+    pulled: list[int] = []
+    stream = chunked(body * 4, 16 * 1024, pulled)
+    problem(await client.post(path, content=stream, headers=headers), 413, "payload-too-large")
+    assert len(pulled) * 16 * 1024 <= limit + 2 * 16 * 1024
+    await nothing_published(inbound)
+
+
 def problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
     """Check an RFC 9457 answer's status and type; return its body."""
     assert response.status_code == status, response.text
