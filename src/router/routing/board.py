@@ -30,12 +30,12 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.db import driver_connection
-from router.models import Agent, AgentCapacity, RoutingPolicy
+from router.models import Agent, AgentCapacity
 from router.routing.decision import AgentSnapshot, QueueSnapshot
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
@@ -179,10 +179,8 @@ class Board:
 
 async def active_policy(session: AsyncSession) -> Policy:
     """The active routing policy, or the built-in one that sends everything to `default`."""
-    document = await session.scalar(
-        select(RoutingPolicy.document).where(RoutingPolicy.active.is_(True))
-    )
-    return BUILT_IN_POLICY if document is None else Policy.model_validate(document)
+    connection = await driver_connection(session)
+    return _policy(await connection.fetchval(_POLICY))
 
 
 _QUEUES = """
@@ -247,7 +245,7 @@ async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False
             active=active.get(key, {}),
         )
     return Board(
-        policy=_policy(await connection.fetchval(_POLICY)),
+        policy=await active_policy(session),
         queues=queues,
         queue_ids={row[1]: row[0] for row in queue_rows},
         agents=agents,

@@ -8,7 +8,6 @@ whatever its size. Kafka's consumer and the inline transport both call `process`
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,8 +33,6 @@ from router.routing.assignment import choose_queue, offer
 from router.routing.board import Board, load_board
 from router.routing.policy import RoutingFacts
 from router.settings import Settings
-
-Identity = tuple[str, str]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +148,7 @@ class _Intake:
             open_by_customer[customer_id] = conversation
             thread_rows[message.conversation_key] = conversation.id
             conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
-            message_rows.append(_message_row(message, conversation.id))
+            message_rows.append(rows.message_row(message, conversation.id))
 
         if new_conversations:
             await rows.insert_conversations(connection, new_conversations)
@@ -242,7 +239,6 @@ class _Intake:
             for conversation, previous in self._routed.values()
             if conversation.agent_id is not None
             and (str(conversation.agent_id), Channel(conversation.channel)) in refused
-            and conversation.offered_at == self.now
         ]
         for conversation, _ in retry:
             self.journal.discard(conversation.id, Change.OFFERED)
@@ -294,9 +290,9 @@ class _Intake:
 
     async def _customers(
         self, connection: Any, messages: list[InboundMessage]
-    ) -> dict[Identity, uuid.UUID]:
+    ) -> dict[rows.Identity, uuid.UUID]:
         """Find each sender by their exact identity; create the ones never seen."""
-        names: dict[Identity, str | None] = {}
+        names: dict[rows.Identity, str | None] = {}
         for message in messages:
             identity = (message.customer.kind.value, message.customer.value)
             names[identity] = names.get(identity) or message.customer.display_name
@@ -341,30 +337,6 @@ class _Intake:
             if known is None or conversation.last_message_at > known.last_message_at:
                 latest[conversation.customer_id] = conversation
         return latest
-
-
-def _message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any]:
-    """The message's row, in the column order `rows.insert_messages` takes."""
-    attachments = [attachment.model_dump(mode="json") for attachment in message.attachments]
-    details = {"references": list(message.references), **message.metadata}
-    return [
-        conversation_id,
-        message.event_id,
-        message.direction.value,
-        message.kind.value,
-        message.channel.value,
-        message.provider,
-        message.provider_message_id,
-        message.customer.value,
-        message.recipient,
-        message.subject,
-        message.text,
-        message.stripped_text,
-        json.dumps(attachments, separators=(",", ":")),
-        json.dumps(details, separators=(",", ":"), default=str),
-        message.provider_timestamp,
-        message.received_at,
-    ]
 
 
 # Later news never overwrites newer: "delivered" arriving after "read" is ignored.

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from router.inbound.envelope import InboundMessage
 from router.models import Conversation
 
 Identity = tuple[str, str]
@@ -193,6 +194,29 @@ async def upsert_threads(connection: Any, threads: dict[str, uuid.UUID]) -> None
     await connection.execute(_UPSERT_THREADS, list(threads), list(threads.values()))
 
 
+def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any]:
+    """The message's row for `insert_messages`, in `_INSERT_MESSAGES`'s column order."""
+    attachments = [attachment.model_dump(mode="json") for attachment in message.attachments]
+    return [
+        conversation_id,
+        message.event_id,
+        message.direction.value,
+        message.kind.value,
+        message.channel.value,
+        message.provider,
+        message.provider_message_id,
+        message.customer.value,
+        message.recipient,
+        message.subject,
+        message.text,
+        message.stripped_text,
+        _json(attachments),
+        _json({"references": list(message.references), **message.metadata}),
+        message.provider_timestamp,
+        message.received_at,
+    ]
+
+
 async def insert_messages(connection: Any, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert message rows laid out in `_INSERT_MESSAGES`'s column order."""
+    """Insert rows made by `message_row`."""
     await connection.execute(_INSERT_MESSAGES, *_columns(rows, 16))
