@@ -51,6 +51,12 @@ def parse(argv: Sequence[str]) -> Options:
         choices=["service", "api"],
         help="agents act through the service functions (default) or the /v1 API",
     )
+    parser.add_argument(
+        "--routing-team",
+        choices=["online", "working"],
+        help="routing-only: the agents are online with free slots and do nothing (default, so"
+        " the drain times routing alone), or they accept and resolve as in the service phases",
+    )
     parser.add_argument("--concurrency", type=int, help="connections at maximum rate (32)")
     parser.add_argument("--output", type=Path, help="folder of the results (bench/results)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
@@ -85,6 +91,7 @@ def parse(argv: Sequence[str]) -> Options:
             "consumers": args.consumers,
             "agents": args.agents,
             "agents_via": args.agents_via,
+            "routing_team": args.routing_team,
             "concurrency": args.concurrency,
             "output": args.output,
             "chart": False if args.no_chart else None,

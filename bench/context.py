@@ -43,6 +43,9 @@ class Options:
     consumers: int = 2
     agents: int = 40
     agents_via: str = "service"
+    # Routing-only: "online" agents only hold slots (the drain times routing alone); a
+    # "working" team accepts and resolves, its transactions sharing PostgreSQL with routing.
+    routing_team: str = "online"
     output: Path = Path("bench/results")
     chart: bool = True
     keep_logs: bool = False

@@ -82,7 +82,12 @@ async def pipeline_ceiling(ctx: RunContext, rep: int) -> dict[str, Any]:
 
 
 async def routing_only(ctx: RunContext, rep: int) -> dict[str, Any]:
-    """Fill the inbound topic first, then time `router consume` draining it."""
+    """Fill the inbound topic first, then time `router consume` draining it.
+
+    The agents are online with free slots, so every decision judges the whole team and offers
+    go out until their slots are full; by default nobody accepts or resolves, so the drain
+    times routing alone (`--routing-team working` adds the team's transactions).
+    """
     assert ctx.records_file is not None
     options = ctx.options
     name = f"bench_r{rep}_routing"
@@ -111,9 +116,10 @@ async def routing_only(ctx: RunContext, rep: int) -> dict[str, Any]:
     watcher = asyncio.create_task(watch_offsets())
     try:
         started = time.time()
-        pool = await start_agents(ctx, database, agents, env, 0, rep, mode="service")
-        children.append(pool)
-        ctx.monitor.watch("agents", pool.pid)
+        if options.routing_team == "working":
+            pool = await start_agents(ctx, database, agents, env, 0, rep, mode="service")
+            children.append(pool)
+            ctx.monitor.watch("agents", pool.pid)
         consumers = await start_consumers(ctx, env, children)
         for child in consumers:
             ctx.monitor.watch(child.name, child.pid)
@@ -154,6 +160,7 @@ async def routing_only(ctx: RunContext, rep: int) -> dict[str, Any]:
         return {
             "records": len(pairs),
             "messages": ctx.records_messages,
+            "team": options.routing_team,
             "fill_seconds": round(fill_seconds, 2),
             "startup_seconds": round(ready - started, 2),
             "first_commit_after_start_s": round(first - started, 2),

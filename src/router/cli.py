@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from router.observability import logs
 from router.settings import Settings, get_settings
@@ -37,7 +37,21 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     from router.routing.runner import run_consumer
 
-    return asyncio.run(run_consumer(settings))
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        return runner.run(run_consumer(settings))
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (as `router serve` runs on it), else asyncio's own loop.
+
+    The consumer's batch is mostly socket writes to PostgreSQL and Kafka, which uvloop does
+    in C.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
