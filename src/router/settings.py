@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of topics")
     consumer_group: str = Field(default="router", description="Routing engine consumer group")
     consumer_max_batch: int = Field(default=500, ge=1, description="Records per applied batch")
+    consumer_fetch_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Bytes a consumer fetch waits for (up to the fetch wait) before answering",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        le=60_000,
+        description="Longest a consumer fetch waits on the broker for its minimum bytes",
+    )
     consumer_niceness: int = Field(
         default=0,
         ge=0,

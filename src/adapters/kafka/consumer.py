@@ -100,6 +100,10 @@ class BatchConsumer(Generic[T]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.consumer_max_batch,
+            # A steady trickle of events would otherwise cost the broker one fetch per
+            # event or two; waiting briefly for a fuller answer costs routing at most the wait.
+            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             isolation_level="read_committed",
         )
         self._dlq = AIOKafkaProducer(
