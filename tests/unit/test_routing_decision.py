@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from itertools import pairwise
 from typing import Any
 
@@ -261,7 +260,7 @@ def test_least_loaded_and_its_tie_breaks(agents: list[AgentSnapshot], chosen: st
 
 def test_load_rank_orders_share_then_count_then_idle_then_id() -> None:
     ada = agent("ada", capacity={Channel.CHAT: 4}, active={Channel.CHAT: 2})
-    assert load_rank(ada, Channel.CHAT) == (Fraction(1, 2), 2, EARLIER, "ada")
+    assert load_rank(ada, Channel.CHAT) == (0.5, 2, EARLIER, "ada")
     bob = agent("bob", capacity={Channel.CHAT: 2}, active={Channel.CHAT: 1}, idle_since=NOW)
     assert sorted([ada, bob], key=lambda a: load_rank(a, Channel.CHAT)) == [bob, ada]
 
@@ -562,3 +561,30 @@ def test_order_waiting_is_a_sorted_permutation(items: list[WaitingConversation])
             later.conversation_id,
         )
     assert order_waiting(list(reversed(items))) == ordered
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=waiting_strategy, agents=agents_strategy, queues=queues_strategy)
+def test_plan_is_deciding_each_waiting_conversation_in_turn(
+    items: list[WaitingConversation],
+    agents: list[AgentSnapshot],
+    queues: dict[str, QueueSnapshot],
+) -> None:
+    """Skipping the conversations nobody has room for changes no offer."""
+    board = {a.agent_id: a for a in agents}
+    expected = []
+    for item in order_waiting(items):
+        chosen = decide_owner(item, queues[item.queue], board.values(), NOW).agent_id
+        if chosen is not None:
+            expected.append((item.conversation_id, chosen))
+            agent = board[chosen]
+            active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
+            board[chosen] = replace(agent, active=active, idle_since=NOW)
+    assert plan_assignments(items, agents, queues, NOW) == expected
+
+
+@given(st.integers(0, 1000), st.integers(1, 1000), st.integers(0, 1000), st.integers(1, 1000))
+def test_load_shares_compare_like_exact_fractions(a: int, b: int, c: int, d: int) -> None:
+    """Capacities are at most 1,000 slots: the float share ties and orders exactly."""
+    assert (a / b == c / d) == (a * d == c * b)
+    assert (a / b < c / d) == (a * d < c * b)

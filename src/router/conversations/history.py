@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -152,8 +153,18 @@ _EVENT_ID_PREFIX = uuid.uuid4().hex
 _event_numbers = itertools.count(1)
 
 
-def _text(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# Strings with none of these need no escaping in JSON: most of an event's fields (ids, kinds,
+# reasons) are such plain text, and quoting them directly skips the encoder.
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
+
+
+def _text(value: str | None) -> str:
+    """`value` as a JSON string (or null), as `json.dumps` writes it."""
+    if value is None:
+        return "null"
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value)
 
 
 def _cloud_event(row: dict[str, Any], details: str) -> bytes:

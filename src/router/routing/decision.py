@@ -16,11 +16,11 @@ A closed queue makes no offers: its conversations wait until it opens.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from fractions import Fraction
 from typing import NamedTuple
 
 from router.channels import Channel, Presence
@@ -262,14 +262,17 @@ def decide_owner(
     return decision(Outcome.OFFER, chosen.agent_id, DecisionReason.LEAST_LOADED)
 
 
-def load_rank(agent: AgentSnapshot, channel: Channel) -> tuple[Fraction, int, datetime, str]:
+def load_rank(agent: AgentSnapshot, channel: Channel) -> tuple[float, int, datetime, str]:
     """The sort key of "least loaded": share of capacity used, active count, idle since, id.
 
-    The share is an exact fraction so that 1/2 and 2/4 tie and fall through to the absolute
-    count (fewer active conversations wins). Only meaningful for capacity > 0.
+    Equal shares must tie, so that 1/2 and 2/4 fall through to the absolute count (fewer
+    active conversations wins). A float division keeps that exactly for counts like these:
+    equal fractions round to the same float, and two different ones with denominators below
+    2**26 differ by far more than a rounding step, so their order is kept too. Only
+    meaningful for capacity > 0.
     """
     active = agent.active.get(channel, 0)
-    return (Fraction(active, agent.capacity[channel]), active, agent.idle_since, agent.agent_id)
+    return (active / agent.capacity[channel], active, agent.idle_since, agent.agent_id)
 
 
 def resolve_queue_for_hours(
@@ -318,17 +321,36 @@ def plan_assignments(
     ordered = order_waiting(waiting)
     if len({item.conversation_id for item in ordered}) != len(ordered):
         raise ValueError("a conversation is listed twice among the waiting")
-    plan: list[tuple[str, str]] = []
     for item in ordered:
         if item.queue not in queues:
             raise ValueError(f"conversation {item.conversation_id}: unknown queue {item.queue}")
+    # Online agents with a free slot, per channel: a conversation on a channel where nobody
+    # has room cannot be offered, so it is not judged (a sweep after one freed slot would
+    # otherwise judge the whole team for every waiting conversation).
+    room: Counter[Channel] = Counter(
+        channel
+        for agent in board.values()
+        if agent.presence is _ONLINE
+        for channel, capacity in agent.capacity.items()
+        if agent.active.get(channel, 0) < capacity
+    )
+    plan: list[tuple[str, str]] = []
+    for item in ordered:
+        if not room[item.channel]:
+            if not any(room.values()):
+                break
+            continue
         chosen = decide_owner(item, queues[item.queue], board.values(), now).agent_id
         if chosen is None:
             continue
         plan.append((item.conversation_id, chosen))
         agent = board[chosen]
-        active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
-        board[chosen] = dataclasses.replace(agent, active=active, idle_since=now)
+        taken = agent.active.get(item.channel, 0) + 1
+        board[chosen] = dataclasses.replace(
+            agent, active={**agent.active, item.channel: taken}, idle_since=now
+        )
+        if taken >= agent.capacity.get(item.channel, 0):
+            room[item.channel] -= 1
     return plan
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -174,7 +174,7 @@ class _Intake:
                 )
 
     async def _open(
-        self, message: InboundMessage, customer_id: uuid.UUID, attributes: dict[str, Any]
+        self, message: InboundMessage, customer_id: uuid.UUID, attributes: Mapping[str, Any]
     ) -> Conversation:
         conversation = Conversation(
             id=uuid.uuid4(),
@@ -203,7 +203,7 @@ class _Intake:
         return conversation
 
     async def _reopen(
-        self, conversation: Conversation, message: InboundMessage, attributes: dict[str, Any]
+        self, conversation: Conversation, message: InboundMessage, attributes: Mapping[str, Any]
     ) -> None:
         conversation.status = ConversationStatus.OPEN.value
         conversation.resolved_at = None
@@ -263,7 +263,7 @@ class _Intake:
         self,
         conversation: Conversation,
         message: InboundMessage,
-        attributes: dict[str, Any],
+        attributes: Mapping[str, Any],
         *,
         previous_owner: uuid.UUID | None,
     ) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from router.inbound.envelope import InboundMessage
@@ -147,10 +148,19 @@ async def drop_customers(connection: Any, ids: list[uuid.UUID]) -> None:
     await connection.execute(_DROP_CUSTOMERS, ids)
 
 
-async def lock_customers(connection: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+# Most customers have no attributes (every one the router creates starts so).
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+
+
+async def lock_customers(
+    connection: Any, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Mapping[str, Any]]:
     """Lock the customers in id order; their attributes, for the routing policy."""
     rows = await connection.fetch(_LOCK_CUSTOMERS, ids)
-    return {row[0]: json.loads(row[1]) for row in rows}
+    return {
+        customer: _NO_ATTRIBUTES if document == "{}" else json.loads(document)
+        for customer, document in rows
+    }
 
 
 def _conversation_state(conversation: Conversation) -> list[Any]:

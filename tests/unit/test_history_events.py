@@ -1,0 +1,46 @@
+"""The conversation events' JSON, written without the encoder where it is plain text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.conversations.history import _cloud_event, _text
+
+
+@given(st.one_of(st.none(), st.text()))
+def test_text_is_what_the_json_encoder_writes(value: str | None) -> None:
+    assert _text(value) == json.dumps(value)
+
+
+@given(reason=st.text(), actor=st.one_of(st.none(), st.text()))
+def test_cloud_event_is_valid_json_with_the_change(reason: str, actor: str | None) -> None:
+    conversation, agent = uuid.uuid4(), uuid.uuid4()
+    occurred = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    row = {
+        "conversation_id": conversation,
+        "kind": "offered",
+        "actor_kind": "system",
+        "actor_id": actor,
+        "agent_id": agent,
+        "queue_id": None,
+        "reason": reason,
+        "occurred_at": occurred,
+    }
+    event = json.loads(_cloud_event(row, '{"rule":"vip"}'))
+    assert event["type"] == "router.conversation.offered"
+    assert event["subject"] == str(conversation)
+    assert event["data"] == {
+        "conversation_id": str(conversation),
+        "change": "offered",
+        "actor": {"kind": "system", "id": actor},
+        "agent_id": str(agent),
+        "queue_id": None,
+        "reason": reason,
+        "details": {"rule": "vip"},
+        "occurred_at": occurred.isoformat(),
+    }
