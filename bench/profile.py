@@ -3,7 +3,8 @@
 py-spy (the `bench` extra) records the process from outside, without changing it, at 100
 samples a second (pausing it for each sample, which costs it a few per cent: the profiled
 repetition runs a little slower, so `--profile` is for finding hot paths, not for the
-figures). The raw stacks are kept beside
+figures). Native frames are sampled too, so time in C (the event loop, asyncpg's protocol,
+socket writes, the garbage collector) shows under its own name. The raw stacks are kept beside
 the results, with a summary: where the time goes by package, by function (self) and through
 the router's own functions (inclusive). SQLAlchemy runs its asyncio work on greenlets, whose
 stacks py-spy shows as separate roots; they count into the totals all the same.
@@ -26,6 +27,8 @@ _WAITING = {
     "_worker (concurrent/futures/thread.py)",
     "EpollSelector.select (selectors.py)",
     "Condition.wait (threading.py)",
+    "epoll_pwait (libc.so.6)",
+    "epoll_wait (libc.so.6)",
 }
 _FILE = re.compile(r"\((.*?)(?::\d+)?\)$")
 
@@ -44,6 +47,7 @@ async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Proc
     return await asyncio.create_subprocess_exec(
         executable,
         "record",
+        "--native",
         "--pid",
         str(pid),
         "--duration",
