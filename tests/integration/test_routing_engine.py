@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Presence
@@ -235,3 +235,78 @@ async def test_going_offline_hands_offers_back_and_waiting_drains_priority_first
             )
         ).all()
     assert "offer_revoked" in history
+
+
+async def test_of_two_equally_loaded_agents_the_one_who_finished_work_last_is_not_chosen(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    default = await seed.queue_id(sessions, "default")
+    since = NOW - timedelta(hours=1)
+    ada = await seed.add_agent(
+        sessions, "ada", capacity={"sms": 1}, queues=[default], idle_since=since
+    )
+    bob = await seed.add_agent(
+        sessions, "bob", capacity={"sms": 1}, queues=[default], idle_since=since
+    )
+    settings = _settings(database_url)
+    clock = Clock(NOW)
+    engine = RoutingEngine(sessions, settings, clock=clock)
+    await engine.process([factories.sms(sender="+14155550001")])
+    await engine.process([factories.sms(sender="+14155550002")])
+    owned = {c.agent_id: c.id for c in await _conversations(sessions)}
+    assert set(owned) == {ada, bob}
+    # An exact tie goes to the lower id: that agent finishes last, so only the slots'
+    # `last_work_at` can send the next offer to the other one.
+    finishes_first, finishes_last = max(ada, bob), min(ada, bob)
+    for agent, minutes in ((finishes_first, 1), (finishes_last, 2)):
+        clock.now = NOW + timedelta(minutes=minutes)
+        async with transaction(sessions) as session:
+            await service.accept_offer(session, settings, owned[agent], agent, clock())
+            await service.resolve(session, settings, owned[agent], agent, clock())
+    clock.now = NOW + timedelta(minutes=3)
+    await engine.process([factories.sms(sender="+14155550003")])
+    [latest] = [c for c in await _conversations(sessions) if c.status == "open"]
+    assert latest.agent_id == finishes_first
+
+
+async def test_resolving_frees_the_slot_and_marks_its_last_work_without_writing_the_agent(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    default = await seed.queue_id(sessions, "default")
+    agent = await seed.add_agent(
+        sessions, "ada", capacity={"sms": 1}, queues=[default], idle_since=NOW - timedelta(hours=1)
+    )
+    settings = _settings(database_url)
+    await RoutingEngine(sessions, settings, clock=Clock(NOW)).process([factories.sms()])
+    [conversation] = await _conversations(sessions)
+
+    async def agent_row() -> tuple[str, datetime]:
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    text("SELECT xmin::text, idle_since FROM agents WHERE id = :id"),
+                    {"id": agent},
+                )
+            ).one()
+        return row[0], row[1]
+
+    async def slot() -> tuple[int, datetime | None]:
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    select(AgentCapacity.active, AgentCapacity.last_work_at).where(
+                        AgentCapacity.agent_id == agent
+                    )
+                )
+            ).one()
+        return row[0], row[1]
+
+    assert await slot() == (1, NOW)  # the offer's claim
+    async with transaction(sessions) as session:
+        await service.accept_offer(session, settings, conversation.id, agent, NOW)
+    before = await agent_row()
+    finished = NOW + timedelta(minutes=5)
+    async with transaction(sessions) as session:
+        await service.resolve(session, settings, conversation.id, agent, finished)
+    assert await agent_row() == before
+    assert await slot() == (0, finished)

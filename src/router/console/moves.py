@@ -1,7 +1,10 @@
 """Moving a conversation between owners, shared by agents' transfers and supervisors' moves.
 
 Capacity is taken with a conditional `UPDATE ... WHERE active < capacity`, the same guard the
-routing board relies on, so a transfer can never push an agent past their capacity.
+routing board relies on, so a transfer can never push an agent past their capacity. Locks
+follow the order of `router.routing.board`: the conversation, then the capacity rows in
+(agent, channel) order; an offer reads the agent's presence only once the slot is locked,
+as a routing claim does.
 """
 
 from __future__ import annotations
@@ -120,11 +123,19 @@ async def hand_to_agent(
         raise Conflict("the agent already owns this conversation")
     if not accepted and agent.presence != Presence.ONLINE.value:
         raise Conflict(f"agent {agent.handle} is {agent.presence}; offers go to online agents")
+    previous = conversation.agent_id
+    if previous is not None and previous < agent.id:
+        await release_slot(session, str(previous), channel)
     if not await take_slot(session, agent.id, channel):
         raise Conflict(f"agent {agent.handle} has no free capacity on {channel.value}")
-    previous = conversation.agent_id
-    if previous is not None:
+    if previous is not None and previous > agent.id:
         await release_slot(session, str(previous), channel)
+    if not accepted:
+        # Read again now the slot is locked: an agent leaving `online` either committed
+        # before (seen here) or waits for this slot and then takes the offer back.
+        presence = await session.scalar(select(Agent.presence).where(Agent.id == agent.id))
+        if presence != Presence.ONLINE.value:
+            raise Conflict(f"agent {agent.handle} is {presence}; offers go to online agents")
     now = journal.now
     conversation.agent_id = agent.id
     conversation.offered_at = now

@@ -1,7 +1,8 @@
 """What agents and supervisors do to conversations: accept, decline, resolve, presence.
 
 Each function works inside the caller's transaction and locks the rows it changes; it never
-commits. Capacity freed here is offered to waiting conversations by the next sweep.
+commits. Capacity freed here is offered to waiting conversations by the next sweep. Locks are
+taken in the order of `router.routing.board`: conversations, the agent row, capacity rows.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.conversations.history import Actor, Change, Journal
 from router.errors import Conflict, NotFound
-from router.models import Agent, Conversation, ConversationStatus, OfferState
+from router.models import Agent, AgentCapacity, Conversation, ConversationStatus, OfferState
 from router.routing.assignment import take_back
 from router.routing.offers import release_slot
 from router.settings import Settings
@@ -105,9 +106,9 @@ async def resolve(
         raise Conflict("the conversation is already resolved")
     owner = conversation.agent_id
     if owner is not None:
-        # Agent row before capacity row: the order every transaction takes them in.
-        await session.execute(update(Agent).where(Agent.id == owner).values(idle_since=now))
-        await release_slot(session, str(owner), Channel(conversation.channel))
+        # The finished work is kept on the slot's own row, never on the agent's: routing
+        # locks capacity rows only, so resolving waits for nothing but this slot.
+        await release_slot(session, str(owner), Channel(conversation.channel), finished_at=now)
         if conversation.offer_state == OfferState.ACCEPTED:
             conversation.last_agent_id = owner
     conversation.status = ConversationStatus.RESOLVED.value
@@ -139,6 +140,11 @@ async def set_presence(
     """Change an agent's presence; leaving `online` hands unaccepted offers back to the queue.
 
     Accepted work stays with the agent. Returns the conversations taken back.
+
+    Leaving `online`, the agent's capacity rows are locked after the new presence is written
+    and before the offers are read again: a routing claim that locked them first has
+    committed by then, and its offers are taken back here; one that locks them after reads
+    the new presence and refuses the slots (see `router.routing.board`).
     """
     offered_to_agent = (
         select(Conversation)
@@ -151,9 +157,13 @@ async def set_presence(
         .with_for_update()
     )
     if presence is not Presence.ONLINE:
-        # Conversations before the agent row: the order routing batches take them in.
+        # Conversations first: the order routing batches and agents' actions take them in.
         await session.scalars(offered_to_agent)
-    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    # No key update: a routing batch naming the agent in a conversation (its foreign key
+    # check takes a key share lock) does not wait for the presence change.
+    agent = await session.scalar(
+        select(Agent).where(Agent.id == agent_id).with_for_update(key_share=True)
+    )
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
     if agent.presence == presence.value:
@@ -163,7 +173,14 @@ async def set_presence(
     if presence is Presence.ONLINE:
         agent.idle_since = now
         return []
-    # Again under the agent's lock: an offer made just before it was taken counts too.
+    await session.flush()
+    await session.execute(
+        select(AgentCapacity.channel)
+        .where(AgentCapacity.agent_id == agent_id)
+        .order_by(AgentCapacity.channel)
+        .with_for_update()
+    )
+    # Again under the capacity locks: an offer claimed just before they were taken counts too.
     offered = (await session.scalars(offered_to_agent)).all()
     journal = _journal(settings, now)
     for conversation in offered:

@@ -36,7 +36,8 @@ class Agent(Timestamped, Base):
     display_name: Mapped[str] = mapped_column(String(200))
     presence: Mapped[str] = mapped_column(String(16), server_default="offline")
     presence_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    # The last time the agent got or finished work: ties between equally loaded agents go to
+    # When the agent last came online. Routing reads the agent as idle since the latest of
+    # this and their capacity rows' `last_work_at`: ties between equally loaded agents go to
     # whoever has been idle longest.
     idle_since: Mapped[datetime] = mapped_column(server_default=func.now())
     skills: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
@@ -53,7 +54,9 @@ class AgentCapacity(Base):
     """How many active conversations an agent takes on one channel, and how many they hold.
 
     `active` only ever grows through `UPDATE ... WHERE active < capacity`, so two router
-    processes can never both hand out an agent's last slot.
+    processes can never both hand out an agent's last slot. `last_work_at` is when the slot
+    last got work from routing or finished it (a resolve); it lives here, not on the agent,
+    so that routing and agents' actions write only the slot's own row.
     """
 
     __tablename__ = "agent_capacities"
@@ -68,6 +71,7 @@ class AgentCapacity(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     capacity: Mapped[int] = mapped_column(Integer)
     active: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_work_at: Mapped[datetime | None] = mapped_column()
 
 
 class Queue(Timestamped, Base):

@@ -3,19 +3,52 @@
 A board is read in one of two ways:
 
 * Unlocked (what the routing engine starts with): decisions are made on a plain snapshot,
-  and `save` then *claims* the slots they took: it locks only the agents it gives work to
-  (in id order), checks they are still online, and adds to each capacity row with a
-  conditional `UPDATE ... WHERE active + taken <= capacity`. A claim that finds the slot gone
-  (another router process took it, or the agent left) is returned to the caller, who takes
-  those offers back and decides them again on a locked board. Routers working side by side
-  contend only on the agents they both give work to, and only from claim to commit.
-* Locked (`lock=True`, the sweeps and the engine's second pass): the online agents and their
-  capacity rows are locked as they are read, agents first, then capacities, each in id
-  order, so the in-memory counts stay the truth until commit and `save` writes them as they
-  are.
+  and `save` then *claims* the slots they took, in three statements: it locks the capacity
+  rows it adds to (in agent, channel order), reads which of their agents are online, and
+  adds to the rows of online agents with a conditional `UPDATE ... WHERE active + taken <=
+  capacity`. A claim that finds the slot gone (another router process took it, or the agent
+  left) is returned to the caller, who takes those offers back and decides them again.
+  Routers working side by side contend only on the slots they both give out, and only from
+  claim to commit.
+* Locked (`lock=True`, the sweeps and the engine's last resort): the capacity rows of the
+  online agents are locked as they are read (in agent, channel order), then a new statement
+  reads which of those agents are still online; only they are on the board. While the rows
+  are locked nobody else changes their counts, so the in-memory counts stay the truth until
+  commit and `save` writes them as they are; nor can an agent on the board leave `online`
+  before it commits (leaving locks the same rows). An agent who came online meanwhile is
+  simply not on this board.
 
-Either way two router processes can never both give away an agent's last slot, and no
-offer is ever made to an agent who is not online when the transaction commits.
+Neither way locks or writes an `agents` row: routing and agents' actions (resolve, decline,
+going offline) contend only on the capacity row of the slot itself.
+
+No offer is ever left with an agent who is not online when the transaction commits. An
+agent leaving `online` (`set_presence`) writes the agent row, then locks all of the agent's
+capacity rows, and only then reads the offers it must take back. Under READ COMMITTED each
+statement sees every commit made before it started, so of a claim (or a locked board) and
+that presence change on the same agent, whichever locks the capacity rows second waits for
+the other to commit:
+
+* the claim first: `set_presence` waits for it, then reads its offers and takes them back;
+* the presence change first: the claim waits for it, then reads the agent as not online
+  (the read comes after the lock, in a statement of its own) and refuses the agent's slots.
+
+And since `active` grows only under the row's lock (the conditional update, or the locked
+board's counts), two router processes can never both give away an agent's last slot.
+
+Lock order, so that waits do not form cycles: customers, conversations, the agent row, then
+capacity rows in (agent, channel) order.
+
+* routing batches: customers, conversations, capacity rows;
+* the sweeps: conversations (skip locked), capacity rows;
+* accept: the conversation; resolve, decline, transfers, supervisors' moves and reopening:
+  the conversation, then the capacity rows of the slots freed or taken;
+* `set_presence`: the agent's offered conversations, the agent row, its capacity rows;
+  an administrator's edit of an agent: the agent row, its capacity rows.
+
+The order bends in two places. A routing batch whose claim was refused locks more capacity
+rows (another claim, or a locked board) after those it holds; and `set_presence`, after the
+capacity rows, locks the offers claimed while it waited for them. PostgreSQL breaks the rare
+cycle this allows, and the batch or the request starts again from scratch.
 """
 
 from __future__ import annotations
@@ -24,18 +57,16 @@ import functools
 import json
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import cast
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.db import driver_connection
-from router.models import Agent, AgentCapacity
 from router.routing.decision import AgentSnapshot, QueueSnapshot
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
@@ -45,20 +76,41 @@ BUILT_IN_POLICY = Policy(version=1, rules=(), default_queue=DEFAULT_QUEUE)
 
 Slot = tuple[str, Channel]
 
-_LOCK_AGENTS = text(
-    "SELECT id, presence FROM agents WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"
+_LOCK_SLOTS = text(
+    """
+    SELECT c.agent_id, c.channel FROM agent_capacities AS c
+    WHERE (c.agent_id, c.channel) IN (
+        SELECT * FROM unnest(CAST(:agents AS uuid[]), CAST(:channels AS text[]))
+    )
+    ORDER BY c.agent_id, c.channel
+    FOR UPDATE
+    """
 )
+_ONLINE_AMONG = text("SELECT id FROM agents WHERE id = ANY(:ids) AND presence = 'online'")
 # Adds each slot's change to its capacity row, only where the row has room for it; the rows
-# it returns are the slots claimed. Freed slots (negative changes) always apply.
+# it returns are the slots claimed. Freed slots (negative changes) always apply. A slot that
+# gets work records the time: the agent's last work, for the "idle longest" tie-break.
 _CLAIM_SLOTS = text(
     """
     UPDATE agent_capacities AS c
-    SET active = GREATEST(c.active + w.change, 0)
+    SET active = GREATEST(c.active + w.change, 0),
+        last_work_at = CASE WHEN w.change > 0 THEN CAST(:now AS timestamptz)
+                            ELSE c.last_work_at END
     FROM unnest(CAST(:agents AS uuid[]), CAST(:channels AS text[]), CAST(:changes AS int[]))
         AS w(agent_id, channel, change)
     WHERE c.agent_id = w.agent_id AND c.channel = w.channel
       AND (w.change <= 0 OR c.active + w.change <= c.capacity)
     RETURNING c.agent_id, c.channel
+    """
+)
+_WRITE_COUNTS = text(
+    """
+    UPDATE agent_capacities AS c
+    SET active = w.active,
+        last_work_at = CASE WHEN w.took THEN CAST(:now AS timestamptz) ELSE c.last_work_at END
+    FROM unnest(CAST(:agents AS uuid[]), CAST(:channels AS text[]), CAST(:active AS int[]),
+                CAST(:took AS boolean[])) AS w(agent_id, channel, active, took)
+    WHERE c.agent_id = w.agent_id AND c.channel = w.channel
     """
 )
 
@@ -72,7 +124,7 @@ class Board:
     now: datetime
     locked: bool = False
     _changes: Counter[Slot] = field(default_factory=Counter)
-    _busy: set[str] = field(default_factory=set)
+    _taken: set[Slot] = field(default_factory=set)
 
     def queue_name(self, queue_id: uuid.UUID) -> str:
         for name, known in self.queue_ids.items():
@@ -83,7 +135,7 @@ class Board:
     def take(self, agent_id: str, channel: Channel) -> None:
         """Count one more active conversation on the agent's channel."""
         self._adjust(agent_id, channel, +1)
-        self._busy.add(agent_id)
+        self._taken.add((agent_id, channel))
 
     def release(self, agent_id: str, channel: Channel) -> None:
         """Count one active conversation less (an offer lapsed or was declined)."""
@@ -103,54 +155,59 @@ class Board:
         slot went to someone else, or its agent is no longer online.
         """
         changes = {slot: step for slot, step in sorted(self._changes.items()) if step}
-        busy = sorted(self._busy)
+        taken = set(self._taken)
         self._changes.clear()
-        self._busy.clear()
-        if not changes and not busy:
-            return set()
+        self._taken.clear()
         if self.locked:
-            await self._write_counts(session, changes, busy)
+            await self._write_counts(session, changes, taken)
             return set()
-        return await self._claim(session, changes, busy)
+        if not changes:
+            return set()
+        return await self._claim(session, changes)
 
     async def _write_counts(
-        self, session: AsyncSession, changes: dict[Slot, int], busy: list[str]
+        self, session: AsyncSession, changes: dict[Slot, int], taken: set[Slot]
     ) -> None:
-        """Under the board's locks the in-memory counts are the truth: write them as they are."""
-        if changes:
-            table = cast(Table, AgentCapacity.__table__)
-            await session.execute(
-                update(table)
-                .where(
-                    table.c.agent_id == bindparam("b_agent"),
-                    table.c.channel == bindparam("b_channel"),
-                )
-                .values(active=bindparam("b_active")),
-                [
-                    {
-                        "b_agent": uuid.UUID(agent),
-                        "b_channel": channel.value,
-                        "b_active": self.agents[agent].active[channel],
-                    }
-                    for agent, channel in changes
-                ],
-                execution_options={"synchronize_session": False},
-            )
-        if busy:
-            await self._mark_busy(session, busy)
+        """Under the board's locks the in-memory counts are the truth: write them as they are.
 
-    async def _claim(
-        self, session: AsyncSession, changes: dict[Slot, int], busy: list[str]
-    ) -> set[Slot]:
-        agents = sorted({agent for agent, _ in changes} | set(busy))
-        presence = {
-            str(agent_id): value
-            for agent_id, value in (
-                await session.execute(_LOCK_AGENTS, {"ids": [uuid.UUID(a) for a in agents]})
-            ).all()
-        }
-        gone = {agent for agent in agents if presence.get(agent) != Presence.ONLINE.value}
-        wanted = {slot: step for slot, step in changes.items() if step <= 0 or slot[0] not in gone}
+        A slot that got work records the time, even where a release on the same slot (an
+        offer that moved on) leaves its count as it was.
+        """
+        slots = sorted(changes.keys() | taken)
+        if not slots:
+            return
+        await session.execute(
+            _WRITE_COUNTS,
+            {
+                "agents": [uuid.UUID(agent) for agent, _ in slots],
+                "channels": [channel.value for _, channel in slots],
+                "active": [self.agents[agent].active[channel] for agent, channel in slots],
+                "took": [slot in taken for slot in slots],
+                "now": self.now,
+            },
+        )
+
+    async def _claim(self, session: AsyncSession, changes: dict[Slot, int]) -> set[Slot]:
+        """Lock the slots' rows, then read who is online, then add where there is room.
+
+        The presence read must come after the locks, in a statement of its own: see the
+        module docstring for the race with an agent going offline.
+        """
+        await session.execute(
+            _LOCK_SLOTS,
+            {
+                "agents": [uuid.UUID(agent) for agent, _ in changes],
+                "channels": [channel.value for _, channel in changes],
+            },
+        )
+        growing = sorted({agent for (agent, _), step in changes.items() if step > 0})
+        online: set[str] = set()
+        if growing:
+            found = await session.scalars(
+                _ONLINE_AMONG, {"ids": [uuid.UUID(agent) for agent in growing]}
+            )
+            online = {str(agent_id) for agent_id in found}
+        wanted = {slot: step for slot, step in changes.items() if step <= 0 or slot[0] in online}
         claimed: set[Slot] = set()
         if wanted:
             rows = await session.execute(
@@ -159,22 +216,11 @@ class Board:
                     "agents": [uuid.UUID(agent) for agent, _ in wanted],
                     "channels": [channel.value for _, channel in wanted],
                     "changes": list(wanted.values()),
+                    "now": self.now,
                 },
             )
             claimed = {(str(agent_id), Channel(channel)) for agent_id, channel in rows.all()}
-        refused = {slot for slot, step in changes.items() if step > 0 and slot not in claimed}
-        kept = [agent for agent in busy if any(slot[0] == agent for slot in claimed)]
-        if kept:
-            await self._mark_busy(session, kept)
-        return refused
-
-    async def _mark_busy(self, session: AsyncSession, agents: list[str]) -> None:
-        await session.execute(
-            update(Agent)
-            .where(Agent.id.in_([uuid.UUID(agent) for agent in agents]))
-            .values(idle_since=self.now)
-            .execution_options(synchronize_session=False)
-        )
+        return {slot for slot, step in changes.items() if step > 0 and slot not in claimed}
 
 
 async def active_policy(session: AsyncSession) -> Policy:
@@ -195,17 +241,26 @@ _ONLINE_AGENTS = (
     " ORDER BY id"
 )
 _CAPACITIES = (
-    "SELECT agent_id, channel, capacity, active FROM agent_capacities"
+    "SELECT agent_id, channel, capacity, active, last_work_at FROM agent_capacities"
     " WHERE agent_id = ANY($1::uuid[]) ORDER BY agent_id, channel"
 )
-# Not a share lock on agents: the board writes `idle_since` back, and upgrading a share lock
-# held by two transactions at once is a deadlock.
-_LOCK_AGENT_ROWS = " FOR NO KEY UPDATE"
 _LOCK_CAPACITY_ROWS = " FOR UPDATE"
+_STILL_ONLINE = "SELECT id FROM agents WHERE id = ANY($1::uuid[]) AND presence = 'online'"
 
 
-async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False) -> Board:
+async def load_board(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    lock: bool = False,
+    also_lock: Collection[uuid.UUID] = (),
+) -> Board:
     """Read queues, the policy and the online agents with their capacities (`lock`: locked).
+
+    Locked, the capacity rows of the agents in `also_lock` are locked in the same ordered
+    statement, whether or not those agents are online (the caller frees their slots outside
+    the board). An agent is idle since the latest of coming online (`agents.idle_since`)
+    and their slots' last work.
 
     Plain statements on the driver connection: this runs once per routing batch. Documents
     (skills, hours, the policy) are parsed once per distinct content and then reused.
@@ -224,21 +279,34 @@ async def load_board(session: AsyncSession, now: datetime, *, lock: bool = False
         )
         for _, name, skills, language, hours, overflow, members in queue_rows
     }
-    agent_rows = await connection.fetch(_ONLINE_AGENTS + (_LOCK_AGENT_ROWS if lock else ""))
+    agent_rows = await connection.fetch(_ONLINE_AGENTS)
+    candidates = [row[0] for row in agent_rows]
+    if lock:
+        locked = sorted({*candidates, *also_lock})
+        capacity_rows = await connection.fetch(_CAPACITIES + _LOCK_CAPACITY_ROWS, locked)
+        # A new statement after the locks: whoever left `online` before they were taken
+        # has committed by now and is left off; nobody can leave while they are held.
+        online = {row[0] for row in await connection.fetch(_STILL_ONLINE, candidates)}
+        agent_rows = [row for row in agent_rows if row[0] in online]
+    else:
+        capacity_rows = await connection.fetch(_CAPACITIES, candidates)
     capacity: dict[str, dict[Channel, int]] = {}
     active: dict[str, dict[Channel, int]] = {}
-    for agent_id, channel, slots, taken in await connection.fetch(
-        _CAPACITIES + (_LOCK_CAPACITY_ROWS if lock else ""), [row[0] for row in agent_rows]
-    ):
-        capacity.setdefault(str(agent_id), {})[Channel(channel)] = slots
-        active.setdefault(str(agent_id), {})[Channel(channel)] = taken
+    last_work: dict[str, datetime] = {}
+    for agent_id, channel, slots, taken, worked in capacity_rows:
+        key = str(agent_id)
+        capacity.setdefault(key, {})[Channel(channel)] = slots
+        active.setdefault(key, {})[Channel(channel)] = taken
+        if worked is not None and (key not in last_work or worked > last_work[key]):
+            last_work[key] = worked
     agents = {}
     for agent_id, skills, languages, idle_since in agent_rows:
         key = str(agent_id)
+        worked = last_work.get(key)
         agents[key] = AgentSnapshot(
             agent_id=key,
             presence=Presence.ONLINE,
-            idle_since=idle_since,
+            idle_since=idle_since if worked is None else max(idle_since, worked),
             skills=_levels(skills),
             languages=frozenset(languages),
             capacity=capacity.get(key, {}),

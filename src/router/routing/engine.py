@@ -30,7 +30,7 @@ from router.models import (
 )
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer
-from router.routing.board import Board, load_board
+from router.routing.board import Board, Slot, load_board
 from router.routing.policy import RoutingFacts
 from router.settings import Settings
 
@@ -157,7 +157,7 @@ class _Intake:
         await rows.upsert_threads(connection, thread_rows)
         await rows.insert_messages(connection, message_rows)
         # Everything but the offers goes in before the slots are claimed: from the claim to
-        # the commit, the agents it locked wait for nothing but the offers' own rows.
+        # the commit, the batch holds the slots' locks only while the offers' rows go in.
         await self.journal.flush(self.session, hold=Change.OFFERED)
         if self._board is not None:
             await self._claim_slots(connection, self._board)
@@ -228,36 +228,55 @@ class _Intake:
         """Claim the slots the offers took; offers whose slot is gone are decided again.
 
         The decisions were made on an unlocked board. A slot another router process took
-        meanwhile (or whose agent left) is refused: those offers are taken back and decided
-        again on a freshly locked board, where the counts are the truth until commit.
+        meanwhile (or whose agent left) is refused: those offers are taken back, decided
+        again on a fresh unlocked board and claimed once more. Only offers refused a second
+        time are decided on a locked board, where the counts are the truth until commit.
         """
         refused = await board.save(self.session)
         if not refused:
             return
-        retry = [
+        retry = self._take_back(list(self._routed.values()), refused)
+        log.info("offers decided again on a fresh board", extra={"offers": len(retry)})
+        fresh = await load_board(self.session, self.now)
+        self._offer_again(fresh, retry)
+        refused = await fresh.save(self.session)
+        if refused:
+            again = self._take_back(retry, refused)
+            log.info("offers decided again on a locked board", extra={"offers": len(again)})
+            locked = await load_board(self.session, self.now, lock=True)
+            self._offer_again(locked, again)
+            await locked.save(self.session)
+        await rows.update_conversations(connection, [conversation for conversation, _ in retry])
+
+    def _take_back(
+        self, routed: list[tuple[Conversation, uuid.UUID | None]], refused: set[Slot]
+    ) -> list[tuple[Conversation, uuid.UUID | None]]:
+        """Undo the offers holding refused slots; a refused offer leaves no trace in history."""
+        taken = [
             (conversation, previous)
-            for conversation, previous in self._routed.values()
+            for conversation, previous in routed
             if conversation.agent_id is not None
             and (str(conversation.agent_id), Channel(conversation.channel)) in refused
         ]
-        for conversation, _ in retry:
+        for conversation, _ in taken:
             self.journal.discard(conversation.id, Change.OFFERED)
             conversation.agent_id = None
             conversation.offer_state = None
             conversation.offered_at = None
             conversation.offer_expires_at = None
-        log.info("offers decided again on a locked board", extra={"offers": len(retry)})
-        locked = await load_board(self.session, self.now, lock=True)
-        for conversation, previous in retry:
+        return taken
+
+    def _offer_again(
+        self, board: Board, routed: list[tuple[Conversation, uuid.UUID | None]]
+    ) -> None:
+        for conversation, previous in routed:
             offer(
-                locked,
+                board,
                 conversation,
                 self.journal,
                 offer_timeout=self.offer_timeout,
                 previous_owner=previous,
             )
-        await locked.save(self.session)
-        await rows.update_conversations(connection, [conversation for conversation, _ in retry])
 
     async def _route(
         self,

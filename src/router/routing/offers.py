@@ -1,19 +1,20 @@
 """Offers over time: lapsed offers move on, waiting queues drain as capacity frees.
 
 Both sweeps take their conversations with `FOR UPDATE SKIP LOCKED`, so several router
-processes can sweep side by side without doing the same work twice.
+processes can sweep side by side without doing the same work twice, and then read a locked
+board, which locks capacity rows (the lock order is in `router.routing.board`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel
 from router.conversations.history import Change, Journal
-from router.models import Conversation, ConversationStatus, OfferState
+from router.models import AgentCapacity, Conversation, ConversationStatus, OfferState
 from router.routing.assignment import give_offer, offer, take_back
 from router.routing.board import load_board
 from router.routing.decision import WaitingConversation, plan_assignments
@@ -43,7 +44,10 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
     ).all()
     if not lapsed:
         return 0
-    board = await load_board(session, now, lock=True)
+    # The capacity rows of the agents holding the lapsed offers are locked in the board's
+    # ordered statement, even an agent's no longer online, whose slot is freed below.
+    holders = {c.agent_id for c in lapsed if c.agent_id is not None}
+    board = await load_board(session, now, lock=True, also_lock=holders)
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
     for conversation in lapsed:
@@ -146,14 +150,24 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     return len(plan)
 
 
-async def release_slot(session: AsyncSession, agent_id: str, channel: Channel) -> None:
-    """Free one of an agent's slots on a channel (never below zero)."""
-    from sqlalchemy import func, update
+async def release_slot(
+    session: AsyncSession,
+    agent_id: str,
+    channel: Channel,
+    *,
+    finished_at: datetime | None = None,
+) -> None:
+    """Free one of an agent's slots on a channel (never below zero).
 
-    from router.models import AgentCapacity
-
+    `finished_at` is given when the agent finished the work (a resolve), not when an offer
+    went back: routing then reads the agent as idle only since that time, as after work it
+    has just given.
+    """
+    values: dict[str, object] = {"active": func.greatest(AgentCapacity.active - 1, 0)}
+    if finished_at is not None:
+        values["last_work_at"] = finished_at
     await session.execute(
         update(AgentCapacity)
         .where(AgentCapacity.agent_id == agent_id, AgentCapacity.channel == channel.value)
-        .values(active=func.greatest(AgentCapacity.active - 1, 0))
+        .values(values)
     )
