@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,3 +62,44 @@ async def test_changes_are_published_in_order_keyed_by_conversation(
     for event in events:
         per_conversation.setdefault(event["subject"], []).append(event["data"]["change"])
     assert all(changes[0] == "created" for changes in per_conversation.values())
+
+
+async def test_published_batches_keep_the_producers_partitioning_and_order(
+    settings: Settings,
+) -> None:
+    """Whole batches per partition: each key where the producer's partitioner puts it."""
+    await ensure_topics(settings)
+    topic = settings.topic_events
+    keys = [f"conversation-{n}".encode() for n in range(7)]
+    records = [(topic, keys[n % 7], f"{n:05d}".encode() + b"x" * 2000) for n in range(400)]
+    publisher = RecordPublisher(settings, "batch-test")
+    await publisher.start()
+    try:
+        await publisher.publish_all(records)
+    finally:
+        await publisher.close()
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = list(range(settings.topic_partitions))  # as ensure_topics made them
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        found: list[tuple[int, bytes, bytes]] = []
+        while len(found) < len(records):
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, f"only {len(found)} of {len(records)} records arrived"
+            found.extend(
+                (tp.partition, record.key, record.value)
+                for tp, items in batch.items()
+                for record in items
+                if record.key in keys
+            )
+    finally:
+        await consumer.stop()
+    for key in keys:
+        expected = DefaultPartitioner()(key, partitions, partitions)
+        arrived = [(partition, value) for partition, k, value in found if k == key]
+        assert {partition for partition, _ in arrived} == {expected}
+        assert [value for _, value in arrived] == [v for _, k, v in records if k == key]
