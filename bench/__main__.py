@@ -2,7 +2,8 @@
 
 Each repetition runs, in this order (so slow drift of the machine touches every phase):
 ceiling (a) bare FastAPI, ceiling (a) bare ASGI, ceiling (b) pipeline, the service at a fixed
-rate then at maximum rate, routing-only. The results (every repetition, the medians with
+rate then at maximum rate, routing-only. A short unmeasured pass of the service and
+routing-only comes first (`--no-warm-up` skips it). The results (every repetition, the medians with
 their spread, the ratios, the machine) go to `bench/results/<UTC timestamp>.json`, the chart
 of the median repetition beside it as `.png`.
 """
@@ -73,6 +74,11 @@ def parse(argv: Sequence[str]) -> Options:
         " would run them: webhook answers get the CPU first; 0 for none)",
     )
     parser.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="skip the short unmeasured pass that warms the broker, database and processes",
+    )
+    parser.add_argument(
         "--src",
         type=Path,
         help="run the router from this source tree (a patched copy) to measure a change first",
@@ -99,6 +105,7 @@ def parse(argv: Sequence[str]) -> Options:
             "profile": args.profile or None,
             "src": args.src,
             "consumer_nice": args.consumer_nice,
+            "warm_up": False if args.no_warm_up else None,
         }.items()
         if value is not None
     }
@@ -156,6 +163,29 @@ async def repetition(ctx: RunContext, rep: int) -> dict[str, Any]:
     return found
 
 
+async def warm_up(ctx: RunContext) -> None:
+    """One short pass that is not measured, before the first repetition.
+
+    A fresh broker compiles its request paths while the first phases run (its JIT compiler
+    took up to half a core at 500 webhooks/s, and the broker used 0.41 cores there in the
+    first repetition against 0.2 in the next ones), and the first processes fill
+    PostgreSQL's and the OS's caches: without this the first repetition measured the
+    start-up of the stack.
+    """
+    from bench.http_phases import service
+    from bench.routing_phases import routing_only
+
+    options = ctx.options
+    ctx.progress.say("warm-up pass (not measured)")
+    ctx.options = replace(options, duration=10.0, max_duration=5.0, profile=False)
+    try:
+        if not options.routing_only:
+            await service(ctx, 0)
+        await routing_only(ctx, 0)
+    finally:
+        ctx.options = options
+
+
 def _median_repetition(repetitions: list[dict[str, Any]], routing: bool) -> dict[str, Any]:
     def key(rep: dict[str, Any]) -> float:
         if routing:
@@ -198,6 +228,8 @@ async def run(options: Options) -> int:
         ctx.watch_stack()
         ctx.monitor.start()
         await asyncio.to_thread(prepare_records, ctx)
+        if options.warm_up:
+            await warm_up(ctx)
         repetitions = []
         for rep in range(1, options.repetitions + 1):
             ctx.check()

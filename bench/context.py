@@ -52,6 +52,7 @@ class Options:
     profile: bool = False
     src: Path | None = None
     consumer_nice: int = 10
+    warm_up: bool = True
     seed: int = 20_261_122
 
     @classmethod
