@@ -96,6 +96,13 @@ async def stop_producer(producer: AIOKafkaProducer, deadline: float) -> None:
         stopping.cancel()
 
 
+def _partition(partitions: list[int], key: bytes | None) -> int:
+    """The partition of a record among the topic's sorted partitions."""
+    if key is None:
+        return random.choice(partitions)
+    return partitions[_partition_index(key, len(partitions))]
+
+
 @functools.lru_cache(maxsize=65_536)
 def _partition_index(key: bytes, partitions: int) -> int:
     """Where Kafka's default partitioner puts a key among the sorted partitions (murmur2).
@@ -133,8 +140,11 @@ class RecordPublisher:
         async with asyncio.timeout(self._deadline):
             pending: list[asyncio.Future[object]] = []
             open_batches: dict[tuple[str, int], BatchBuilder] = {}
+            partitions: dict[str, list[int]] = {}
             for topic, key, value in records:
-                partition = await self._partition(topic, key)
+                if topic not in partitions:
+                    partitions[topic] = sorted(await self._producer.partitions_for(topic))
+                partition = _partition(partitions[topic], key)
                 batch = open_batches.get((topic, partition))
                 if batch is None:
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
@@ -149,12 +159,6 @@ class RecordPublisher:
             for (topic, partition), batch in open_batches.items():
                 pending.append(await self._producer.send_batch(batch, topic, partition=partition))
             await asyncio.gather(*pending)
-
-    async def _partition(self, topic: str, key: bytes | None) -> int:
-        partitions: list[int] = sorted(await self._producer.partitions_for(topic))
-        if key is None:
-            return random.choice(partitions)
-        return partitions[_partition_index(key, len(partitions))]
 
     async def close(self) -> None:
         await stop_producer(self._producer, self._deadline)
