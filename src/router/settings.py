@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         le=19,
         description="CPU niceness `router consume` gives itself (on a shared host: webhooks first)",
     )
+    publish_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="How long a webhook's event waits for others to share its produce request",
+    )
     publish_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Deadline for the broker to acknowledge a webhook's event"
     )
