@@ -8,6 +8,7 @@ no longer free and the engine decides those offers again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from router.db import transaction
 from router.models import Agent, AgentCapacity, Conversation, ConversationEvent
 from router.routing.board import load_board
 from router.routing.engine import RoutingEngine
+from router.routing.offers import drain_waiting
 from router.settings import Settings
 from tests import factories, seed
 
@@ -124,3 +126,53 @@ async def test_a_refused_offer_is_decided_again_and_goes_to_an_agent_with_room(
     assert list(kinds) == ["created", "queued", "offered"]
     assert await _active(sessions, first) == 1
     assert await _active(sessions, second) == 1
+
+
+async def test_a_drain_whose_slot_is_taken_meanwhile_leaves_the_conversation_waiting(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The drain plans on an unlocked board; a slot given away before its claim is refused,
+    and the conversation keeps waiting with no trace of the offer it planned."""
+    settings = Settings(database_url=database_url)  # type: ignore[call-arg]
+    await RoutingEngine(sessions, settings, clock=lambda: NOW).process([factories.sms()])
+    default = await seed.queue_id(sessions, "default")
+    agent = await seed.add_agent(sessions, "last-slot", capacity={"sms": 1}, queues=[default])
+
+    async with transaction(sessions) as other:
+        # Another router process gives the slot away: the drain still reads it as free (not
+        # committed yet), plans the offer, and waits for this transaction at its claim.
+        await other.execute(
+            update(AgentCapacity).where(AgentCapacity.agent_id == agent).values(active=1)
+        )
+        drain = asyncio.create_task(_drain(sessions, settings))
+        await _until_waiting_on_capacity(sessions)
+    assert await drain == 0
+
+    async with sessions() as session:
+        [conversation] = (await session.scalars(select(Conversation))).all()
+        kinds = (await session.scalars(select(ConversationEvent.kind))).all()
+    assert conversation.agent_id is None
+    assert (conversation.offer_state, conversation.offered_at) == (None, None)
+    assert "offered" not in kinds
+    assert await _active(sessions, agent) == 1
+
+
+async def _drain(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+    async with transaction(sessions) as session:
+        return await drain_waiting(session, settings, NOW)
+
+
+async def _until_waiting_on_capacity(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Until some session waits for a lock in a statement on agent_capacities."""
+    for _ in range(200):
+        async with sessions() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query ILIKE '%agent_capacities%'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the second drain never waited for the first one's claim")

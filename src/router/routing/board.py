@@ -10,9 +10,9 @@ A board is read in one of two ways:
   left) is returned to the caller, who takes those offers back and decides them again.
   Routers working side by side contend only on the slots they both give out, and only from
   claim to commit.
-* Locked (`lock=True`, the sweeps and the engine's last resort): the capacity rows of the
-  online agents are locked as they are read (in agent, channel order), then a new statement
-  reads which of those agents are still online; only they are on the board. While the rows
+* Locked (`lock=True`, the offer-expiry sweep and the engine's last resort): the capacity
+  rows of the online agents are locked as they are read (in agent, channel order), then a
+  new statement reads which of those agents are still online; only they are on the board. While the rows
   are locked nobody else changes their counts, so the in-memory counts stay the truth until
   commit and `save` writes them as they are; nor can an agent on the board leave `online`
   before it commits (leaving locks the same rows). An agent who came online meanwhile is
@@ -39,7 +39,7 @@ Lock order, so that waits do not form cycles: customers, conversations, the agen
 capacity rows in (agent, channel) order.
 
 * routing batches: customers, conversations, capacity rows;
-* the sweeps: conversations (skip locked), capacity rows;
+* the sweeps (expiry and the drain): conversations (skip locked), capacity rows;
 * accept: the conversation; resolve, decline, transfers, supervisors' moves and reopening:
   the conversation, then the capacity rows of the slots freed or taken;
 * `set_presence`: the agent's offered conversations, the agent row, its capacity rows;

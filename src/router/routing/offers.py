@@ -1,8 +1,10 @@
 """Offers over time: lapsed offers move on, waiting queues drain as capacity frees.
 
 Both sweeps take their conversations with `FOR UPDATE SKIP LOCKED`, so several router
-processes can sweep side by side without doing the same work twice, and then read a locked
-board, which locks capacity rows (the lock order is in `router.routing.board`).
+processes can sweep side by side without doing the same work twice. Expiry then reads a
+locked board; the drain, which runs after every resolve, plans on an unlocked board and
+claims its slots as a routing batch does, so it never holds every agent's capacity rows
+while it plans (the lock order is in `router.routing.board`).
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     """Offer waiting conversations to free agents: priority first, then longest waiting.
 
     Only conversations on a channel where someone has room are taken up, so a backlog that
-    cannot move (every voice slot busy) costs nothing each sweep.
+    cannot move (every voice slot busy) costs nothing each sweep. An offer whose slot was
+    given away between the board's read and its claim is dropped without a trace: the
+    conversation waits for the next drain. Returns the offers made.
     """
     free = list((await session.scalars(_FREE_CHANNELS)).all())
     if not free:
@@ -101,7 +105,9 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     ).all()
     if not waiting:
         return 0
-    board = await load_board(session, now, lock=True)
+    # Planned on an unlocked board, then claimed: holding every online agent's capacity rows
+    # while planning would make each resolve and routing claim wait for the whole drain.
+    board = await load_board(session, now)
     if not any(
         agent.active.get(channel, 0) < capacity
         for agent in board.agents.values()
@@ -131,6 +137,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     )
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
+    before = {conversation_id: _offer_fields(by_id[conversation_id]) for conversation_id, _ in plan}
     for conversation_id, agent in plan:
         conversation = by_id[conversation_id]
         give_offer(
@@ -145,9 +152,30 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
             },
             offer_timeout=timeout,
         )
+    refused = await board.save(session)
+    offered = len(plan)
+    for conversation_id, agent in plan:
+        conversation = by_id[conversation_id]
+        if (agent, Channel(conversation.channel)) in refused:
+            # The slot went to someone else (or its agent left) since the board was read:
+            # the conversation keeps waiting, for the next drain, with no trace of the offer.
+            journal.discard(conversation.id, Change.OFFERED)
+            _restore_offer_fields(conversation, before[conversation_id])
+            offered -= 1
     await journal.flush(session)
-    await board.save(session)
-    return len(plan)
+    return offered
+
+
+_OFFER_FIELDS = ("agent_id", "offer_state", "offered_at", "offer_expires_at")
+
+
+def _offer_fields(conversation: Conversation) -> tuple[object, ...]:
+    return tuple(getattr(conversation, name) for name in _OFFER_FIELDS)
+
+
+def _restore_offer_fields(conversation: Conversation, values: tuple[object, ...]) -> None:
+    for name, value in zip(_OFFER_FIELDS, values, strict=True):
+        setattr(conversation, name, value)
 
 
 async def release_slot(
