@@ -12,11 +12,11 @@ A board is read in one of two ways:
   claim to commit.
 * Locked (`lock=True`, the offer-expiry sweep and the engine's last resort): the capacity
   rows of the online agents are locked as they are read (in agent, channel order), then a
-  new statement reads which of those agents are still online; only they are on the board. While the rows
-  are locked nobody else changes their counts, so the in-memory counts stay the truth until
-  commit and `save` writes them as they are; nor can an agent on the board leave `online`
-  before it commits (leaving locks the same rows). An agent who came online meanwhile is
-  simply not on this board.
+  new statement reads which of those agents are still online; only they are on the board.
+  While the rows are locked nobody else changes their counts, so the in-memory counts stay
+  the truth until commit and `save` writes them as they are; nor can an agent on the board
+  leave `online` before it commits (leaving locks the same rows). An agent who came online
+  meanwhile is simply not on this board.
 
 Neither way locks or writes an `agents` row: routing and agents' actions (resolve, decline,
 going offline) contend only on the capacity row of the slot itself.
