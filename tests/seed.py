@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -70,3 +70,20 @@ async def add_agent(
         for queue in queues:
             session.add(QueueAgent(queue_id=queue, agent_id=agent_id))
     return agent_id
+
+
+async def two_sms_agents(
+    sessions: async_sessionmaker[AsyncSession], first: str, second: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two online agents of the default queue with one SMS slot each; routing picks `first`
+    (idle longest) while both have room."""
+    default = await queue_id(sessions, "default")
+    picked = await add_agent(
+        sessions,
+        first,
+        capacity={"sms": 1},
+        queues=[default],
+        idle_since=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    other = await add_agent(sessions, second, capacity={"sms": 1}, queues=[default])
+    return picked, other

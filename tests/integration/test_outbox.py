@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,19 +36,7 @@ async def test_changes_are_published_in_order_keyed_by_conversation(
     finally:
         await publisher.close()
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(settings.topic_events, p) for p in range(4)])
-        found = []
-        while len(found) < written:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, f"only {len(found)} of {written} events arrived"
-            found.extend(record for records in batch.values() for record in records)
-    finally:
-        await consumer.stop()
+    found = await _read_back(settings, settings.topic_events, written)
     events = [json.loads(record.value) for record in found]
     assert {event["type"] for event in events} >= {
         "router.conversation.created",
@@ -79,27 +67,28 @@ async def test_published_batches_keep_the_producers_partitioning_and_order(
     finally:
         await publisher.close()
 
+    found = await _read_back(settings, topic, len(records))
+    partitions = list(range(settings.topic_partitions))  # as ensure_topics made them
+    for key in keys:
+        expected = DefaultPartitioner()(key, partitions, partitions)
+        arrived = [record for record in found if record.key == key]
+        assert {record.partition for record in arrived} == {expected}
+        assert [record.value for record in arrived] == [v for _, k, v in records if k == key]
+
+
+async def _read_back(settings: Settings, topic: str, count: int) -> list[ConsumerRecord]:
+    """The topic's first `count` records, from all its partitions."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        partitions = list(range(settings.topic_partitions))  # as ensure_topics made them
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        found: list[tuple[int, bytes, bytes]] = []
-        while len(found) < len(records):
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
+        found: list[ConsumerRecord] = []
+        while len(found) < count:
             batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, f"only {len(found)} of {len(records)} records arrived"
-            found.extend(
-                (tp.partition, record.key, record.value)
-                for tp, items in batch.items()
-                for record in items
-                if record.key in keys
-            )
+            assert batch, f"only {len(found)} of {count} records arrived"
+            found.extend(record for records in batch.values() for record in records)
     finally:
         await consumer.stop()
-    for key in keys:
-        expected = DefaultPartitioner()(key, partitions, partitions)
-        arrived = [(partition, value) for partition, k, value in found if k == key]
-        assert {partition for partition, _ in arrived} == {expected}
-        assert [value for _, value in arrived] == [v for _, k, v in records if k == key]
+    return found

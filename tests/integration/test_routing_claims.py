@@ -76,16 +76,8 @@ async def test_a_claim_refuses_every_slot_of_an_agent_who_went_offline(
 async def test_a_refused_offer_is_decided_again_and_goes_to_an_agent_with_room(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    default = await seed.queue_id(sessions, "default")
     # The idlest agent is picked first on the unlocked board ...
-    first = await seed.add_agent(
-        sessions,
-        "first",
-        capacity={"sms": 1},
-        queues=[default],
-        idle_since=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    second = await seed.add_agent(sessions, "second", capacity={"sms": 1}, queues=[default])
+    first, second = await seed.two_sms_agents(sessions, "first", "second")
     async with transaction(sessions) as session:
         # ... and while the batch is applied, another process takes that agent's only slot
         # (here: a trigger on the batch's message insert, in the batch's own transaction).

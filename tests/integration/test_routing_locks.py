@@ -101,16 +101,8 @@ async def test_routing_and_a_locked_board_never_wait_for_an_agent_row(
 async def test_a_claim_waiting_for_an_agent_going_offline_refuses_the_agent_afterwards(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    default = await seed.queue_id(sessions, "default")
-    # Idle longest: routing picks this agent first.
-    leaving = await seed.add_agent(
-        sessions,
-        "leaving",
-        capacity={"sms": 1},
-        queues=[default],
-        idle_since=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    staying = await seed.add_agent(sessions, "staying", capacity={"sms": 1}, queues=[default])
+    # Idle longest: routing picks the leaving agent first.
+    leaving, staying = await seed.two_sms_agents(sessions, "leaving", "staying")
     settings = _settings(database_url)
     engine = RoutingEngine(sessions, settings, clock=lambda: NOW)
     async with transaction(sessions) as session:
