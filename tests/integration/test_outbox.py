@@ -59,7 +59,11 @@ async def test_published_batches_keep_the_producers_partitioning_and_order(
     await ensure_topics(settings)
     topic = settings.topic_events
     keys = [f"conversation-{n}".encode() for n in range(7)]
-    records = [(topic, keys[n % 7], f"{n:05d}".encode() + b"x" * 2000) for n in range(400)]
+    # One record larger than a whole batch (a decision's audit over a large team can be).
+    records = [
+        (topic, keys[n % 7], f"{n:05d}".encode() + b"x" * (40_000 if n == 9 else 2_000))
+        for n in range(400)
+    ]
     publisher = RecordPublisher(settings, "batch-test")
     await publisher.start()
     try:

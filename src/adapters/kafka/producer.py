@@ -151,13 +151,13 @@ class RecordPublisher:
                 if batch is None:
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    # Full: send it and start the partition's next batch with this record.
+                    # Full: send it and start the partition's next batch with this record
+                    # (an empty batch takes its first record whatever its size).
                     pending.append(
                         await self._producer.send_batch(batch, topic, partition=partition)
                     )
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"a record of {len(value)} bytes fits in no batch")
+                    batch.append(key=key, value=value, timestamp=None)
             for (topic, partition), batch in open_batches.items():
                 pending.append(await self._producer.send_batch(batch, topic, partition=partition))
             await asyncio.gather(*pending)
