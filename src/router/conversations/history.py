@@ -91,10 +91,11 @@ class Journal:
     async def flush(self, session: AsyncSession, *, hold: Change | None = None) -> None:
         """Write the collected changes (and their outbox copies) in the caller's transaction.
 
-        One statement per table whatever the number of changes; each change's details are
-        encoded to JSON once, for its row and its outbox event alike. Changes of the `hold`
-        kind are encoded now but kept for the next flush (routing writes its offers last,
-        after claiming their slots, and keeps its locks for as short as it can).
+        One statement whatever the number of changes (the history rows and their outbox
+        copies together, in one round trip); each change's details are encoded to JSON once,
+        for its row and its outbox event alike. Changes of the `hold` kind are encoded now but
+        kept for the next flush (routing writes its offers last, after claiming their slots,
+        and keeps its locks for as short as it can).
         """
         for row in self.rows:
             if "encoded" not in row:
@@ -107,9 +108,7 @@ class Journal:
         self.rows = held
         if not rows:
             return
-        connection = await driver_connection(session)
-        await connection.execute(
-            _INSERT_EVENTS,
+        columns = (
             [row["conversation_id"] for row in rows],
             [row["kind"] for row in rows],
             [row["actor_kind"] for row in rows],
@@ -120,15 +119,20 @@ class Journal:
             [row["encoded"] for row in rows],
             [row["occurred_at"] for row in rows],
         )
-        for change, count in Counter(row["kind"] for row in rows).items():
-            CHANGES.labels(change).inc(count)
-        if self.events_topic is not None:
+        connection = await driver_connection(session)
+        if self.events_topic is None:
+            await connection.execute(_INSERT_EVENTS, *columns)
+        else:
+            # The history rows and their outbox copies in one statement: one round trip.
             await connection.execute(
-                _INSERT_OUTBOX,
+                _INSERT_EVENTS_AND_OUTBOX,
+                *columns,
                 self.events_topic,
                 [str(row["conversation_id"]).encode() for row in rows],
                 [row["event"] for row in rows],
             )
+        for change, count in Counter(row["kind"] for row in rows).items():
+            CHANGES.labels(change).inc(count)
 
 
 _INSERT_EVENTS = """
@@ -139,10 +143,10 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid
             $8::text[], $9::timestamptz[]) WITH ORDINALITY AS u(c, k, ak, ai, ag, q, r, d, t, n)
 ORDER BY n
 """
-
-_INSERT_OUTBOX = """
+_INSERT_EVENTS_AND_OUTBOX = f"""
+WITH history AS ({_INSERT_EVENTS})
 INSERT INTO outbox (topic, key, value)
-SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(k, v, n)
+SELECT $10, k, v FROM unnest($11::bytea[], $12::bytea[]) WITH ORDINALITY AS u(k, v, n)
 ORDER BY n
 """
 
