@@ -87,3 +87,13 @@ async def two_sms_agents(
     )
     other = await add_agent(sessions, second, capacity={"sms": 1}, queues=[default])
     return picked, other
+
+
+async def active(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -> int:
+    """Conversations the agent holds on their (only) channel."""
+    async with sessions() as session:
+        value = await session.scalar(
+            select(AgentCapacity.active).where(AgentCapacity.agent_id == agent)
+        )
+    assert value is not None
+    return value

@@ -9,7 +9,6 @@ no longer free and the engine decides those offers again.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text, update
@@ -25,15 +24,6 @@ from router.settings import Settings
 from tests import factories, seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-async def _active(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -> int:
-    async with sessions() as session:
-        value = await session.scalar(
-            select(AgentCapacity.active).where(AgentCapacity.agent_id == agent)
-        )
-    assert value is not None
-    return value
 
 
 async def test_a_claim_refuses_a_slot_taken_meanwhile_and_keeps_the_ones_still_free(
@@ -54,8 +44,8 @@ async def test_a_claim_refuses_a_slot_taken_meanwhile_and_keeps_the_ones_still_f
             )
         refused = await board.save(session)
     assert refused == {(str(full), Channel.SMS)}
-    assert await _active(sessions, full) == 1
-    assert await _active(sessions, free) == 2
+    assert await seed.active(sessions, full) == 1
+    assert await seed.active(sessions, free) == 2
 
 
 async def test_a_claim_refuses_every_slot_of_an_agent_who_went_offline(
@@ -70,7 +60,7 @@ async def test_a_claim_refuses_every_slot_of_an_agent_who_went_offline(
             await other.execute(update(Agent).where(Agent.id == leaving).values(presence="away"))
         refused = await board.save(session)
     assert refused == {(str(leaving), Channel.SMS)}
-    assert await _active(sessions, leaving) == 0
+    assert await seed.active(sessions, leaving) == 0
 
 
 async def test_a_refused_offer_is_decided_again_and_goes_to_an_agent_with_room(
@@ -116,8 +106,8 @@ async def test_a_refused_offer_is_decided_again_and_goes_to_an_agent_with_room(
     assert conversation.offer_state == "offered"
     # The refused offer left no trace: one offer, to the agent who got the slot.
     assert list(kinds) == ["created", "queued", "offered"]
-    assert await _active(sessions, first) == 1
-    assert await _active(sessions, second) == 1
+    assert await seed.active(sessions, first) == 1
+    assert await seed.active(sessions, second) == 1
 
 
 async def test_a_drain_whose_slot_is_taken_meanwhile_leaves_the_conversation_waiting(
@@ -146,7 +136,7 @@ async def test_a_drain_whose_slot_is_taken_meanwhile_leaves_the_conversation_wai
     assert conversation.agent_id is None
     assert (conversation.offer_state, conversation.offered_at) == (None, None)
     assert "offered" not in kinds
-    assert await _active(sessions, agent) == 1
+    assert await seed.active(sessions, agent) == 1
 
 
 async def _drain(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> int:

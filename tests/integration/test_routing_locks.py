@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Channel, Presence
 from router.conversations import service
 from router.db import transaction
-from router.models import AgentCapacity, Conversation, ConversationEvent
+from router.models import Conversation, ConversationEvent
 from router.routing.board import load_board
 from router.routing.engine import RoutingEngine, apply_events
 from router.settings import Settings
@@ -68,15 +68,6 @@ async def _history(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -
         return list(kinds.all())
 
 
-async def _active(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -> int:
-    async with sessions() as session:
-        value = await session.scalar(
-            select(AgentCapacity.active).where(AgentCapacity.agent_id == agent)
-        )
-    assert value is not None
-    return value
-
-
 async def test_routing_and_a_locked_board_never_wait_for_an_agent_row(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -95,7 +86,7 @@ async def test_routing_and_a_locked_board_never_wait_for_an_agent_row(
     conversation = await _only_conversation(sessions)
     assert conversation.agent_id == held
     assert conversation.offer_state == "offered"
-    assert await _active(sessions, held) == 1
+    assert await seed.active(sessions, held) == 1
 
 
 async def test_a_claim_waiting_for_an_agent_going_offline_refuses_the_agent_afterwards(
@@ -118,8 +109,8 @@ async def test_a_claim_waiting_for_an_agent_going_offline_refuses_the_agent_afte
     assert conversation.offer_state == "offered"
     # The refused offer left no trace.
     assert await _history(sessions, conversation.id) == ["created", "queued", "offered"]
-    assert await _active(sessions, leaving) == 0
-    assert await _active(sessions, staying) == 1
+    assert await seed.active(sessions, leaving) == 0
+    assert await seed.active(sessions, staying) == 1
 
 
 async def test_an_agent_going_offline_after_a_claim_takes_the_new_offer_back(
@@ -151,4 +142,4 @@ async def test_an_agent_going_offline_after_a_claim_takes_the_new_offer_back(
         "offered",
         "offer_revoked",
     ]
-    assert await _active(sessions, leaving) == 0
+    assert await seed.active(sessions, leaving) == 0
