@@ -1,4 +1,5 @@
-"""Contact points for tests: agents with capacities, queues and who serves them."""
+"""Contact points for tests (agents with capacities, queues and who serves them), and reads
+of their load and of conversations' history."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.models import Agent, AgentCapacity, Queue, QueueAgent
+from router.models import Agent, AgentCapacity, ConversationEvent, Queue, QueueAgent
 
 
 async def queue_id(sessions: async_sessionmaker[AsyncSession], name: str) -> uuid.UUID:
@@ -97,3 +98,14 @@ async def active(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -
         )
     assert value is not None
     return value
+
+
+async def history(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> list[str]:
+    """The kinds of a conversation's changes, oldest first."""
+    async with sessions() as session:
+        kinds = await session.scalars(
+            select(ConversationEvent.kind)
+            .where(ConversationEvent.conversation_id == cid)
+            .order_by(ConversationEvent.id)
+        )
+        return list(kinds.all())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -45,16 +44,6 @@ async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> list[Con
         return list((await session.scalars(select(Conversation))).all())
 
 
-async def _history(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> list[str]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(ConversationEvent.kind)
-            .where(ConversationEvent.conversation_id == cid)
-            .order_by(ConversationEvent.id)
-        )
-        return list(rows.all())
-
-
 async def test_a_message_with_no_agents_is_owned_by_the_default_queue(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -64,7 +53,7 @@ async def test_a_message_with_no_agents_is_owned_by_the_default_queue(
     assert conversation.queue_id == await seed.queue_id(sessions, "default")
     assert conversation.agent_id is None
     assert conversation.status == "open"
-    assert await _history(sessions, conversation.id) == ["created", "queued", "queued"]
+    assert await seed.history(sessions, conversation.id) == ["created", "queued", "queued"]
 
 
 async def test_offer_goes_to_least_loaded_then_sticks_and_replays_change_nothing(
@@ -109,7 +98,7 @@ async def test_offer_goes_to_least_loaded_then_sticks_and_replays_change_nothing
     assert reopened.id == conversation.id
     assert reopened.status == "open"
     assert reopened.agent_id == idle
-    history = await _history(sessions, conversation.id)
+    history = await seed.history(sessions, conversation.id)
     assert history[-4:] == ["resolved", "reopened", "queued", "offered"]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Channel, Presence
 from router.conversations import service
 from router.db import transaction
-from router.models import Conversation, ConversationEvent
+from router.models import Conversation
 from router.routing.board import load_board
 from router.routing.engine import RoutingEngine, apply_events
 from router.settings import Settings
@@ -56,16 +56,6 @@ async def _only_conversation(sessions: async_sessionmaker[AsyncSession]) -> Conv
     async with sessions() as session:
         [conversation] = (await session.scalars(select(Conversation))).all()
     return conversation
-
-
-async def _history(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> list[str]:
-    async with sessions() as session:
-        kinds = await session.scalars(
-            select(ConversationEvent.kind)
-            .where(ConversationEvent.conversation_id == cid)
-            .order_by(ConversationEvent.id)
-        )
-        return list(kinds.all())
 
 
 async def test_routing_and_a_locked_board_never_wait_for_an_agent_row(
@@ -108,7 +98,7 @@ async def test_a_claim_waiting_for_an_agent_going_offline_refuses_the_agent_afte
     assert conversation.agent_id == staying
     assert conversation.offer_state == "offered"
     # The refused offer left no trace.
-    assert await _history(sessions, conversation.id) == ["created", "queued", "offered"]
+    assert await seed.history(sessions, conversation.id) == ["created", "queued", "offered"]
     assert await seed.active(sessions, leaving) == 0
     assert await seed.active(sessions, staying) == 1
 
@@ -136,7 +126,7 @@ async def test_an_agent_going_offline_after_a_claim_takes_the_new_offer_back(
     assert conversation.agent_id is None
     assert conversation.offer_state is None
     assert conversation.queue_id == default
-    assert await _history(sessions, conversation.id) == [
+    assert await seed.history(sessions, conversation.id) == [
         "created",
         "queued",
         "offered",
