@@ -128,6 +128,19 @@ def give_offer(
     )
 
 
+def withdraw_unclaimed(conversation: Conversation, journal: Journal) -> None:
+    """Undo an offer whose slot could not be claimed, as if it was never made.
+
+    Its `offered` change is not yet written: it is dropped from the journal, so the history
+    keeps no trace of it. The conversation is left waiting with its queue.
+    """
+    journal.discard(conversation.id, Change.OFFERED)
+    conversation.agent_id = None
+    conversation.offer_state = None
+    conversation.offered_at = None
+    conversation.offer_expires_at = None
+
+
 def take_back(
     board: Board | None,
     conversation: Conversation,

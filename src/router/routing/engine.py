@@ -29,7 +29,7 @@ from router.models import (
     Message,
 )
 from router.routing import rows
-from router.routing.assignment import choose_queue, offer
+from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.board import Board, Slot, load_board
 from router.routing.policy import RoutingFacts
 from router.settings import Settings
@@ -259,11 +259,7 @@ class _Intake:
             and (str(conversation.agent_id), Channel(conversation.channel)) in refused
         ]
         for conversation, _ in taken:
-            self.journal.discard(conversation.id, Change.OFFERED)
-            conversation.agent_id = None
-            conversation.offer_state = None
-            conversation.offered_at = None
-            conversation.offer_expires_at = None
+            withdraw_unclaimed(conversation, self.journal)
         return taken
 
     def _offer_again(

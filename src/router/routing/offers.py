@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.channels import Channel
 from router.conversations.history import Change, Journal
 from router.models import AgentCapacity, Conversation, ConversationStatus, OfferState
-from router.routing.assignment import give_offer, offer, take_back
+from router.routing.assignment import give_offer, offer, take_back, withdraw_unclaimed
 from router.routing.board import load_board
 from router.routing.decision import WaitingConversation, plan_assignments
 from router.settings import Settings
@@ -137,7 +137,6 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     )
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
-    before = {conversation_id: _offer_fields(by_id[conversation_id]) for conversation_id, _ in plan}
     for conversation_id, agent in plan:
         conversation = by_id[conversation_id]
         give_offer(
@@ -159,23 +158,10 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
         if (agent, Channel(conversation.channel)) in refused:
             # The slot went to someone else (or its agent left) since the board was read:
             # the conversation keeps waiting, for the next drain, with no trace of the offer.
-            journal.discard(conversation.id, Change.OFFERED)
-            _restore_offer_fields(conversation, before[conversation_id])
+            withdraw_unclaimed(conversation, journal)
             offered -= 1
     await journal.flush(session)
     return offered
-
-
-_OFFER_FIELDS = ("agent_id", "offer_state", "offered_at", "offer_expires_at")
-
-
-def _offer_fields(conversation: Conversation) -> tuple[object, ...]:
-    return tuple(getattr(conversation, name) for name in _OFFER_FIELDS)
-
-
-def _restore_offer_fields(conversation: Conversation, values: tuple[object, ...]) -> None:
-    for name, value in zip(_OFFER_FIELDS, values, strict=True):
-        setattr(conversation, name, value)
 
 
 async def release_slot(
