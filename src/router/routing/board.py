@@ -86,7 +86,6 @@ _LOCK_SLOTS = text(
     FOR UPDATE
     """
 )
-_ONLINE_AMONG = text("SELECT id FROM agents WHERE id = ANY(:ids) AND presence = 'online'")
 # Adds each slot's change to its capacity row, only where the row has room for it; the rows
 # it returns are the slots claimed. Freed slots (negative changes) always apply. A slot that
 # gets work records the time: the agent's last work, for the "idle longest" tie-break.
@@ -203,10 +202,9 @@ class Board:
         growing = sorted({agent for (agent, _), step in changes.items() if step > 0})
         online: set[str] = set()
         if growing:
-            found = await session.scalars(
-                _ONLINE_AMONG, {"ids": [uuid.UUID(agent) for agent in growing]}
-            )
-            online = {str(agent_id) for agent_id in found}
+            connection = await driver_connection(session)
+            found = await connection.fetch(_STILL_ONLINE, [uuid.UUID(a) for a in growing])
+            online = {str(row[0]) for row in found}
         wanted = {slot: step for slot, step in changes.items() if step <= 0 or slot[0] in online}
         claimed: set[Slot] = set()
         if wanted:
