@@ -19,6 +19,7 @@ from router.routing.decision import (
     ConversationToRoute,
     Decision,
     DecisionReason,
+    Judgements,
     Outcome,
     QueueSnapshot,
     WaitingConversation,
@@ -299,10 +300,25 @@ def test_candidates_are_listed_by_id_and_audit_is_json_ready() -> None:
         "reason": "least loaded",
         "decided_at": "2025-06-02T10:00:00+00:00",
         "candidates": {
-            "ada": "offline",
-            "bob": "eligible (0/3 on chat)",
-            "cyd": "excluded: declined",
+            "offline": ["ada"],
+            "eligible (0/3 on chat)": ["bob"],
+            "excluded: declined": ["cyd"],
         },
+    }
+
+
+def test_audit_names_each_verdict_once_with_its_agents() -> None:
+    team = [
+        agent("dee"),
+        agent("bob", presence=Presence.AWAY),
+        agent("cyd", active={Channel.CHAT: 3}),
+        agent("ada"),
+    ]
+    audit = decide_owner(chat(), queue(), team, NOW).audit()
+    assert audit["candidates"] == {
+        "eligible (0/3 on chat)": ["ada", "dee"],
+        "away": ["bob"],
+        "full on chat (3/3)": ["cyd"],
     }
 
 
@@ -588,3 +604,22 @@ def test_load_shares_compare_like_exact_fractions(a: int, b: int, c: int, d: int
     """Capacities are at most 1,000 slots: the float share ties and orders exactly."""
     assert (a / b == c / d) == (a * d == c * b)
     assert (a / b < c / d) == (a * d < c * b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=waiting_strategy, agents=agents_strategy, queues=queues_strategy)
+def test_kept_judgements_decide_as_judging_afresh(
+    items: list[WaitingConversation],
+    agents: list[AgentSnapshot],
+    queues: dict[str, QueueSnapshot],
+) -> None:
+    """Verdicts kept across decisions on a changing board: the same decisions, audits too."""
+    board = {a.agent_id: a for a in agents}
+    judgements = Judgements()
+    for item in order_waiting(items):
+        kept = decide_owner(item, queues[item.queue], board.values(), NOW, judgements=judgements)
+        assert kept == decide_owner(item, queues[item.queue], board.values(), NOW)
+        if kept.agent_id is not None:
+            agent = board[kept.agent_id]
+            active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
+            board[kept.agent_id] = replace(agent, active=active, idle_since=NOW)

@@ -78,6 +78,7 @@ def offer(
         queue,
         board.agents.values(),
         board.now,
+        judgements=board.judgements,
     )
     if decision.outcome is not Outcome.OFFER or decision.agent_id is None:
         if record_wait:

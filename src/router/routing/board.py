@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.db import driver_connection
-from router.routing.decision import AgentSnapshot, QueueSnapshot
+from router.routing.decision import AgentSnapshot, Judgements, QueueSnapshot
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
 
@@ -122,6 +122,9 @@ class Board:
     agents: dict[str, AgentSnapshot]
     now: datetime
     locked: bool = False
+    # Verdicts kept between the decisions made on this board (an agent is judged again
+    # only once an offer or a release replaced their snapshot).
+    judgements: Judgements = field(default_factory=Judgements)
     _changes: Counter[Slot] = field(default_factory=Counter)
     _taken: set[Slot] = field(default_factory=set)
 

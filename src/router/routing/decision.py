@@ -110,7 +110,9 @@ class WaitingConversation(ConversationToRoute):
 class CandidateVerdict(NamedTuple):
     """Whether one agent could take the conversation and, if not, every reason why.
 
-    A named tuple rather than a dataclass: one is made per agent per decision.
+    A named tuple rather than a dataclass: one is made per agent per decision. `summary` is
+    the verdict in one line, as the audit trail shows it: "eligible (1/3 on chat)" or
+    "offline; full on chat (3/3)".
     """
 
     agent_id: str
@@ -118,18 +120,12 @@ class CandidateVerdict(NamedTuple):
     reasons: tuple[str, ...]
     active: int
     capacity: int
+    summary: str
 
     @property
     def eligible(self) -> bool:
         """True when nothing speaks against offering this agent the conversation."""
         return not self.reasons
-
-    @property
-    def summary(self) -> str:
-        """One line for the audit trail, e.g. "eligible (1/3 on chat)" or "offline"."""
-        if self.eligible:
-            return f"eligible ({self.active}/{self.capacity} on {self.channel.value})"
-        return "; ".join(self.reasons)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +141,20 @@ class Decision:
     decided_at: datetime
 
     def audit(self) -> dict[str, object]:
-        """Return the decision as JSON-ready data for the conversation's event row."""
+        """Return the decision as JSON-ready data for the conversation's event row.
+
+        `candidates` groups every agent judged by their verdict: `{"eligible (0/3 on chat)":
+        ["ada", "bob"], "offline": ["cyd"]}`, agents in id order within a verdict and verdicts
+        in the order of their first agent. A team mostly shares a handful of verdicts, so the
+        audit stays small however large the team: each agent's id once, each verdict once.
+        """
+        groups: dict[str, list[str]] = {}
+        for verdict in self.candidates:
+            members = groups.get(verdict.summary)
+            if members is None:
+                groups[verdict.summary] = [verdict.agent_id]
+            else:
+                members.append(verdict.agent_id)
         return {
             "conversation_id": self.conversation_id,
             "queue": self.queue,
@@ -153,7 +162,7 @@ class Decision:
             "agent_id": self.agent_id,
             "reason": self.reason.value,
             "decided_at": self.decided_at.isoformat(),
-            "candidates": {verdict.agent_id: verdict.summary for verdict in self.candidates},
+            "candidates": groups,
         }
 
 
@@ -216,10 +225,71 @@ class _Judge:
             reasons.append(f"full on {self.name} ({active}/{capacity})")
         if agent.agent_id in self.excluded:
             reasons.append(f"excluded: {self.excluded[agent.agent_id]}")
-        return CandidateVerdict(agent.agent_id, channel, tuple(reasons), active, capacity)
+        summary = (
+            "; ".join(reasons) if reasons else f"eligible ({active}/{capacity} on {self.name})"
+        )
+        return CandidateVerdict(agent.agent_id, channel, tuple(reasons), active, capacity, summary)
 
 
 _ONLINE = Presence.ONLINE
+
+
+class Judgements:
+    """Verdicts kept from one decision to the next, for decisions made on one board.
+
+    A verdict depends only on the agent's snapshot, the queue and the conversation's channel
+    and exclusions. Snapshots are immutable and a board replaces an agent's whenever their
+    counts change, so a kept verdict (with the agent's load rank) is reused while its agent's
+    snapshot is the very one it was judged from, and the agent is judged again otherwise.
+    Conversations with exclusions are judged afresh. A batch deciding a hundred
+    conversations for a team of fifty judges each agent once, and again only when an offer
+    changed their load.
+    """
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, Channel], tuple[QueueSnapshot, _Judge, dict[str, _Kept]]] = {}
+
+    def judge(
+        self, conversation: ConversationToRoute, queue: QueueSnapshot, agents: list[AgentSnapshot]
+    ) -> tuple[tuple[CandidateVerdict, ...], dict[str, Rank]]:
+        """The verdicts on `agents` (in their order) and the eligible ones' load ranks."""
+        if conversation.excluded:
+            return _judged(_Judge(conversation, queue), agents)
+        key = (queue.name, conversation.channel)
+        kept = self._kept.get(key)
+        if kept is None or kept[0] is not queue:
+            kept = self._kept[key] = (queue, _Judge(conversation, queue), {})
+        _, judge, by_agent = kept
+        verdicts = []
+        ranks = {}
+        for agent in agents:
+            known = by_agent.get(agent.agent_id)
+            if known is None or known[0] is not agent:
+                verdict = judge(agent)
+                rank = load_rank(agent, judge.channel) if verdict.eligible else None
+                known = by_agent[agent.agent_id] = (agent, verdict, rank)
+            verdicts.append(known[1])
+            if known[2] is not None:
+                ranks[agent.agent_id] = known[2]
+        return tuple(verdicts), ranks
+
+
+Rank = tuple[float, int, datetime, str]
+_Kept = tuple[AgentSnapshot, CandidateVerdict, Rank | None]
+
+
+def _judged(
+    judge: _Judge, agents: list[AgentSnapshot]
+) -> tuple[tuple[CandidateVerdict, ...], dict[str, Rank]]:
+    verdicts = tuple(judge(agent) for agent in agents)
+    ranks = {
+        agent.agent_id: load_rank(agent, judge.channel)
+        for agent, verdict in zip(agents, verdicts, strict=True)
+        if verdict.eligible
+    }
+    return verdicts, ranks
 
 
 def decide_owner(
@@ -227,19 +297,22 @@ def decide_owner(
     queue: QueueSnapshot,
     agents: Iterable[AgentSnapshot],
     now: datetime,
+    *,
+    judgements: Judgements | None = None,
 ) -> Decision:
     """Choose who owns the conversation now: an agent to offer it to, or the queue.
 
     Every candidate is judged (and listed, by agent id) even when the queue is closed, so the
-    audit trail shows who could have taken it.
+    audit trail shows who could have taken it. `judgements` keeps verdicts between decisions
+    on the same board (see `Judgements`); the decision is the same with or without it.
     """
     _require_aware("now", now)
     by_id = _index_agents(agents)
-    judge = _Judge(conversation, queue)
-    verdicts = tuple(judge(by_id[agent_id]) for agent_id in sorted(by_id))
-    eligible = {
-        verdict.agent_id: by_id[verdict.agent_id] for verdict in verdicts if verdict.eligible
-    }
+    ordered = [by_id[agent_id] for agent_id in sorted(by_id)]
+    if judgements is None:
+        verdicts, eligible = _judged(_Judge(conversation, queue), ordered)
+    else:
+        verdicts, eligible = judgements.judge(conversation, queue, ordered)
 
     def decision(outcome: Outcome, agent_id: str | None, reason: DecisionReason) -> Decision:
         return Decision(
@@ -258,11 +331,11 @@ def decide_owner(
         return decision(Outcome.OFFER, conversation.previous_owner, DecisionReason.STICKY)
     if not eligible:
         return decision(Outcome.WAIT, None, DecisionReason.NO_ELIGIBLE_AGENT)
-    chosen = min(eligible.values(), key=lambda agent: load_rank(agent, conversation.channel))
-    return decision(Outcome.OFFER, chosen.agent_id, DecisionReason.LEAST_LOADED)
+    chosen = min(eligible, key=eligible.__getitem__)
+    return decision(Outcome.OFFER, chosen, DecisionReason.LEAST_LOADED)
 
 
-def load_rank(agent: AgentSnapshot, channel: Channel) -> tuple[float, int, datetime, str]:
+def load_rank(agent: AgentSnapshot, channel: Channel) -> Rank:
     """The sort key of "least loaded": share of capacity used, active count, idle since, id.
 
     Equal shares must tie, so that 1/2 and 2/4 fall through to the absolute count (fewer
@@ -335,12 +408,15 @@ def plan_assignments(
         if agent.active.get(channel, 0) < capacity
     )
     plan: list[tuple[str, str]] = []
+    judgements = Judgements()
     for item in ordered:
         if not room[item.channel]:
             if not any(room.values()):
                 break
             continue
-        chosen = decide_owner(item, queues[item.queue], board.values(), now).agent_id
+        chosen = decide_owner(
+            item, queues[item.queue], board.values(), now, judgements=judgements
+        ).agent_id
         if chosen is None:
             continue
         plan.append((item.conversation_id, chosen))
