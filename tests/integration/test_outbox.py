@@ -35,6 +35,9 @@ async def test_changes_are_published_in_order_keyed_by_conversation(
         assert await relay_outbox(sessions, publisher.publish_all) == 0  # published once only
     finally:
         await publisher.close()
+    async with sessions() as session:
+        # Published rows leave the outbox; the history keeps the record.
+        assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
 
     found = await _read_back(settings, settings.topic_events, written)
     events = [json.loads(record.value) for record in found]

@@ -170,16 +170,15 @@ class ConversationEvent(Base):
 
 
 class OutboxEvent(Base):
-    """An event to publish on Kafka once the transaction that wrote it has committed."""
+    """An event to publish on Kafka once the transaction that wrote it has committed.
+
+    A row leaves the table once the broker has acknowledged it: the history keeps the record.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (
-        Index("ix_outbox_unpublished", "id", postgresql_where=sql("published_at IS NULL")),
-    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     topic: Mapped[str] = mapped_column(String(255))
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    published_at: Mapped[datetime | None] = mapped_column()

@@ -51,10 +51,8 @@ async def sweep_forever(
 
 Record = tuple[str, bytes | None, bytes]
 
-_UNPUBLISHED = (
-    "SELECT id, topic, key, value FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
-)
-_MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+_OLDEST = "SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1"
+_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
 
 async def relay_outbox(
@@ -63,7 +61,7 @@ async def relay_outbox(
     *,
     limit: int = 500,
 ) -> int:
-    """Publish unpublished outbox rows in id order; mark them published once acknowledged.
+    """Publish the outbox's rows in id order; delete them once they are acknowledged.
 
     A failure leaves the rows unpublished, to be sent again: delivery is at least once, and
     each event carries its own id for consumers to recognise a repeat.
@@ -74,11 +72,11 @@ async def relay_outbox(
         if not leader:
             return 0
         connection = await driver_connection(session)
-        rows = await connection.fetch(_UNPUBLISHED, limit)
+        rows = await connection.fetch(_OLDEST, limit)
         if not rows:
             return 0
         await publish_all([(row["topic"], row["key"], row["value"]) for row in rows])
-        await connection.execute(_MARK_PUBLISHED, [row["id"] for row in rows])
+        await connection.execute(_PUBLISHED, [row["id"] for row in rows])
         return len(rows)
 
     return await in_transaction(sessions, work)
