@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.db import driver_connection
+from router.jsontext import compact_json
 from router.observability.metrics import CHANGES
 
 
@@ -99,7 +100,7 @@ class Journal:
         """
         for row in self.rows:
             if "encoded" not in row:
-                row["encoded"] = json.dumps(row["details"], separators=(",", ":"), default=str)
+                row["encoded"] = compact_json(row["details"])
                 row["event"] = (
                     _cloud_event(row, row["encoded"]) if self.events_topic is not None else b""
                 )

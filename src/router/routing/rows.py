@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from router.inbound.envelope import InboundMessage
+from router.jsontext import compact_json
 from router.models import Conversation
 
 Identity = tuple[str, str]
@@ -104,10 +105,6 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 """
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows to one list per column, for `unnest`."""
     return [[row[index] for row in rows] for index in range(width)]
@@ -171,7 +168,7 @@ def _conversation_state(conversation: Conversation) -> list[Any]:
         conversation.offer_state,
         conversation.offered_at,
         conversation.offer_expires_at,
-        _json(conversation.excluded_agents or {}),
+        compact_json(conversation.excluded_agents or {}),
         conversation.last_agent_id,
         conversation.priority or 0,
         conversation.waiting_since,
@@ -220,8 +217,8 @@ def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any
         message.subject,
         message.text,
         message.stripped_text,
-        _json(attachments),
-        _json({"references": list(message.references), **message.metadata}),
+        compact_json(attachments),
+        compact_json({"references": list(message.references), **message.metadata}),
         message.provider_timestamp,
         message.received_at,
     ]
