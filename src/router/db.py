@@ -68,11 +68,24 @@ async def driver_connection(session: AsyncSession) -> Any:
     For set-based writes of whole batches: one prepared statement fed with arrays
     (`INSERT ... SELECT FROM unnest(...)`) costs a fraction of rendering rows through the ORM.
     Pending ORM changes are flushed first, so raw writes never overtake them.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it runs itself:
+    a statement sent straight to the driver before that would commit on its own (and any
+    lock it took would be gone at once). The transaction is begun here when it has not been.
     """
     await session.flush()
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():
+        begin = getattr(raw.dbapi_connection, "_start_transaction", None)
+        if begin is not None:
+            await begin()  # the adapter's own BEGIN, so its commit and rollback end it
+        else:
+            await connection.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():
+            raise RuntimeError("the session's transaction did not begin on its connection")
+    return driver
 
 
 def is_retryable(error: BaseException) -> bool:
