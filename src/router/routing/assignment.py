@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from router.channels import Channel
 from router.conversations.history import Change, Journal
-from router.models import Conversation, OfferState
+from router.models import OfferState
 from router.routing.board import DEFAULT_QUEUE, Board
 from router.routing.decision import (
     ConversationToRoute,
@@ -21,10 +21,11 @@ from router.routing.decision import (
 )
 from router.routing.hours import is_open
 from router.routing.policy import RoutingFacts, match_policy
+from router.routing.records import Routable
 
 
 def choose_queue(
-    board: Board, conversation: Conversation, facts: RoutingFacts, journal: Journal
+    board: Board, conversation: Routable, facts: RoutingFacts, journal: Journal
 ) -> None:
     """Send the conversation to the queue the policy picks (or its open overflow)."""
 
@@ -54,7 +55,7 @@ def choose_queue(
 
 def offer(
     board: Board,
-    conversation: Conversation,
+    conversation: Routable,
     journal: Journal,
     *,
     offer_timeout: timedelta,
@@ -104,7 +105,7 @@ def offer(
 
 def give_offer(
     board: Board,
-    conversation: Conversation,
+    conversation: Routable,
     agent: str,
     journal: Journal,
     *,
@@ -129,7 +130,7 @@ def give_offer(
     )
 
 
-def withdraw_unclaimed(conversation: Conversation, journal: Journal) -> None:
+def withdraw_unclaimed(conversation: Routable, journal: Journal) -> None:
     """Undo an offer whose slot could not be claimed, as if it was never made.
 
     Its `offered` change is not yet written: it is dropped from the journal, so the history
@@ -144,7 +145,7 @@ def withdraw_unclaimed(conversation: Conversation, journal: Journal) -> None:
 
 def take_back(
     board: Board | None,
-    conversation: Conversation,
+    conversation: Routable,
     journal: Journal,
     change: Change,
     reason: str,

@@ -22,16 +22,12 @@ from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
 from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
 from router.inbound.ports import Event
-from router.models import (
-    Conversation,
-    ConversationStatus,
-    ConversationThread,
-    Message,
-)
+from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.board import Board, Slot, load_board
 from router.routing.policy import RoutingFacts
+from router.routing.records import ConversationRecord
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +93,7 @@ class _Intake:
         self.offer_timeout = timedelta(seconds=settings.offer_timeout_seconds)
         self._board: Board | None = None
         # Every conversation this batch offered or queued, with its previous owner.
-        self._routed: dict[uuid.UUID, tuple[Conversation, uuid.UUID | None]] = {}
+        self._routed: dict[uuid.UUID, tuple[ConversationRecord, uuid.UUID | None]] = {}
 
     async def board(self) -> Board:
         if self._board is None:
@@ -108,14 +104,17 @@ class _Intake:
         connection = await driver_connection(self.session)
         customers = await self._customers(connection, messages)
         attributes = await rows.lock_customers(connection, sorted(set(customers.values())))
-        by_thread = await self._threads({message.conversation_key for message in messages})
-        open_by_customer = await self._open_conversations(set(customers.values()))
-        # Loaded rows are written back explicitly, in one statement: no ORM unit of work.
-        for loaded in {*by_thread.values(), *open_by_customer.values()}:
-            self.session.expunge(loaded)
+        # One record per conversation, however it was found; all are written back by the
+        # batch's own statements.
+        known: rows.Known = {}
+        keys = {message.conversation_key for message in messages}
+        by_thread = await rows.lock_by_thread(connection, keys, known)
+        open_by_customer = _latest_by_customer(
+            await rows.lock_open(connection, set(customers.values()), known)
+        )
 
-        new_conversations: list[Conversation] = []
-        touched: dict[uuid.UUID, Conversation] = {}
+        new_conversations: list[ConversationRecord] = []
+        touched: dict[uuid.UUID, ConversationRecord] = {}
         thread_rows: dict[str, uuid.UUID] = {}
         message_rows: list[list[Any]] = []
         continuity = self.now - timedelta(minutes=self.settings.continuity_window_minutes)
@@ -175,8 +174,8 @@ class _Intake:
 
     async def _open(
         self, message: InboundMessage, customer_id: uuid.UUID, attributes: Mapping[str, Any]
-    ) -> Conversation:
-        conversation = Conversation(
+    ) -> ConversationRecord:
+        conversation = ConversationRecord(
             id=uuid.uuid4(),
             customer_id=customer_id,
             channel=message.channel.value,
@@ -184,8 +183,6 @@ class _Intake:
             subject=message.subject,
             waiting_since=self.now,
             last_message_at=self.now,
-            excluded_agents={},
-            priority=0,
             created_at=self.now,
         )
         self.journal.record(
@@ -203,7 +200,10 @@ class _Intake:
         return conversation
 
     async def _reopen(
-        self, conversation: Conversation, message: InboundMessage, attributes: Mapping[str, Any]
+        self,
+        conversation: ConversationRecord,
+        message: InboundMessage,
+        attributes: Mapping[str, Any],
     ) -> None:
         conversation.status = ConversationStatus.OPEN.value
         conversation.resolved_at = None
@@ -249,8 +249,8 @@ class _Intake:
         await rows.update_conversations(connection, [conversation for conversation, _ in retry])
 
     def _take_back(
-        self, routed: list[tuple[Conversation, uuid.UUID | None]], refused: set[Slot]
-    ) -> list[tuple[Conversation, uuid.UUID | None]]:
+        self, routed: list[tuple[ConversationRecord, uuid.UUID | None]], refused: set[Slot]
+    ) -> list[tuple[ConversationRecord, uuid.UUID | None]]:
         """Undo the offers holding refused slots; a refused offer leaves no trace in history."""
         taken = [
             (conversation, previous)
@@ -263,7 +263,7 @@ class _Intake:
         return taken
 
     def _offer_again(
-        self, board: Board, routed: list[tuple[Conversation, uuid.UUID | None]]
+        self, board: Board, routed: list[tuple[ConversationRecord, uuid.UUID | None]]
     ) -> None:
         for conversation, previous in routed:
             offer(
@@ -276,7 +276,7 @@ class _Intake:
 
     async def _route(
         self,
-        conversation: Conversation,
+        conversation: ConversationRecord,
         message: InboundMessage,
         attributes: Mapping[str, Any],
         *,
@@ -323,35 +323,17 @@ class _Intake:
                 await rows.drop_customers(connection, unused)
         return found
 
-    async def _threads(self, keys: set[str]) -> dict[str, Conversation]:
-        found = await self.session.execute(
-            select(ConversationThread.thread_key, Conversation)
-            .join(Conversation, Conversation.id == ConversationThread.conversation_id)
-            .where(ConversationThread.thread_key.in_(keys))
-            .order_by(Conversation.id)
-            .with_for_update(of=Conversation)
-        )
-        return {key: conversation for key, conversation in found.all()}
 
-    async def _open_conversations(
-        self, customer_ids: set[uuid.UUID]
-    ) -> dict[uuid.UUID, Conversation]:
-        """Each customer's most recently active open conversation."""
-        found = await self.session.execute(
-            select(Conversation)
-            .where(
-                Conversation.customer_id.in_(customer_ids),
-                Conversation.status == ConversationStatus.OPEN.value,
-            )
-            .order_by(Conversation.id)
-            .with_for_update()
-        )
-        latest: dict[uuid.UUID, Conversation] = {}
-        for conversation in found.scalars():
-            known = latest.get(conversation.customer_id)
-            if known is None or conversation.last_message_at > known.last_message_at:
-                latest[conversation.customer_id] = conversation
-        return latest
+def _latest_by_customer(
+    conversations: list[ConversationRecord],
+) -> dict[uuid.UUID, ConversationRecord]:
+    """Each customer's most recently active open conversation."""
+    latest: dict[uuid.UUID, ConversationRecord] = {}
+    for conversation in conversations:
+        known = latest.get(conversation.customer_id)
+        if known is None or conversation.last_message_at > known.last_message_at:
+            latest[conversation.customer_id] = conversation
+    return latest
 
 
 # Later news never overwrites newer: "delivered" arriving after "read" is ignored.

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from router.inbound.envelope import InboundMessage
 from router.jsontext import compact_json
-from router.models import Conversation
+from router.routing.records import ConversationRecord, Routable
 
 Identity = tuple[str, str]
 
@@ -160,7 +160,7 @@ async def lock_customers(
     }
 
 
-def _conversation_state(conversation: Conversation) -> list[Any]:
+def _conversation_state(conversation: Routable) -> list[Any]:
     return [
         conversation.status,
         conversation.queue_id,
@@ -177,7 +177,9 @@ def _conversation_state(conversation: Conversation) -> list[Any]:
     ]
 
 
-async def insert_conversations(connection: Any, conversations: Sequence[Conversation]) -> None:
+async def insert_conversations(
+    connection: Any, conversations: Sequence[ConversationRecord]
+) -> None:
     rows = [
         [
             conversation.id,
@@ -192,9 +194,75 @@ async def insert_conversations(connection: Any, conversations: Sequence[Conversa
     await connection.execute(_INSERT_CONVERSATIONS, *_columns(rows, 17))
 
 
-async def update_conversations(connection: Any, conversations: Sequence[Conversation]) -> None:
+async def update_conversations(connection: Any, conversations: Sequence[Routable]) -> None:
     rows = [[conversation.id, *_conversation_state(conversation)] for conversation in conversations]
     await connection.execute(_UPDATE_CONVERSATIONS, *_columns(rows, 13))
+
+
+_CONVERSATION = """
+    c.id, c.customer_id, c.channel, c.status, c.waiting_since, c.last_message_at, c.created_at,
+    c.queue_id, c.agent_id, c.offer_state, c.offered_at, c.offer_expires_at,
+    c.excluded_agents::text, c.last_agent_id, c.priority, c.subject, c.resolved_at
+"""
+_LOCK_BY_THREAD = f"""
+SELECT t.thread_key, {_CONVERSATION}
+FROM conversation_threads AS t JOIN conversations AS c ON c.id = t.conversation_id
+WHERE t.thread_key = ANY($1::text[])
+ORDER BY c.id
+FOR UPDATE OF c
+"""
+_LOCK_OPEN = f"""
+SELECT NULL, {_CONVERSATION}
+FROM conversations AS c
+WHERE c.customer_id = ANY($1::uuid[]) AND c.status = 'open'
+ORDER BY c.id
+FOR UPDATE
+"""
+
+Known = dict[uuid.UUID, ConversationRecord]
+
+
+async def lock_by_thread(
+    connection: Any, keys: Collection[str], known: Known
+) -> dict[str, ConversationRecord]:
+    """The conversation of each thread key that has one, locked (in id order)."""
+    found = await connection.fetch(_LOCK_BY_THREAD, list(keys))
+    return {row[0]: _record(row, known) for row in found}
+
+
+async def lock_open(
+    connection: Any, customer_ids: Collection[uuid.UUID], known: Known
+) -> list[ConversationRecord]:
+    """The customers' open conversations, locked (in id order)."""
+    found = await connection.fetch(_LOCK_OPEN, list(customer_ids))
+    return [_record(row, known) for row in found]
+
+
+def _record(row: Sequence[Any], known: Known) -> ConversationRecord:
+    """The row as a record; a conversation read twice in a batch is one record."""
+    found = known.get(row[1])
+    if found is None:
+        excluded = row[13]
+        found = known[row[1]] = ConversationRecord(
+            id=row[1],
+            customer_id=row[2],
+            channel=row[3],
+            status=row[4],
+            waiting_since=row[5],
+            last_message_at=row[6],
+            created_at=row[7],
+            queue_id=row[8],
+            agent_id=row[9],
+            offer_state=row[10],
+            offered_at=row[11],
+            offer_expires_at=row[12],
+            excluded_agents={} if excluded == "{}" else json.loads(excluded),
+            last_agent_id=row[14],
+            priority=row[15],
+            subject=row[16],
+            resolved_at=row[17],
+        )
+    return found
 
 
 async def upsert_threads(connection: Any, threads: dict[str, uuid.UUID]) -> None:
