@@ -593,10 +593,15 @@ def test_plan_is_deciding_each_waiting_conversation_in_turn(
         chosen = decide_owner(item, queues[item.queue], board.values(), NOW).agent_id
         if chosen is not None:
             expected.append((item.conversation_id, chosen))
-            agent = board[chosen]
-            active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
-            board[chosen] = replace(agent, active=active, idle_since=NOW)
+            _count_offer(board, chosen, item.channel)
     assert plan_assignments(items, agents, queues, NOW) == expected
+
+
+def _count_offer(board: dict[str, AgentSnapshot], agent_id: str, channel: Channel) -> None:
+    """One more conversation on the agent's channel, busy since now: as an offer counts."""
+    agent = board[agent_id]
+    active = {**agent.active, channel: agent.active.get(channel, 0) + 1}
+    board[agent_id] = replace(agent, active=active, idle_since=NOW)
 
 
 @given(st.integers(0, 1000), st.integers(1, 1000), st.integers(0, 1000), st.integers(1, 1000))
@@ -620,6 +625,4 @@ def test_kept_judgements_decide_as_judging_afresh(
         kept = decide_owner(item, queues[item.queue], board.values(), NOW, judgements=judgements)
         assert kept == decide_owner(item, queues[item.queue], board.values(), NOW)
         if kept.agent_id is not None:
-            agent = board[kept.agent_id]
-            active = {**agent.active, item.channel: agent.active.get(item.channel, 0) + 1}
-            board[kept.agent_id] = replace(agent, active=active, idle_since=NOW)
+            _count_offer(board, kept.agent_id, item.channel)
