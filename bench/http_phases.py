@@ -100,6 +100,7 @@ async def service(ctx: RunContext, rep: int) -> dict[str, Any]:
     env = ctx.router_env(database, topics, ROUTER_HTTP_PORT=str(http_port))
     children: list[Child] = []
     counter = RoutedCounter(database)
+    reniced = False
     try:
         serve = await Child.start("serve", [ROUTER, "serve"], environment(env), ctx.folder)
         serve.metrics_url = f"http://127.0.0.1:{http_port}/metrics"
@@ -108,6 +109,11 @@ async def service(ctx: RunContext, rep: int) -> dict[str, Any]:
         consumers = await start_consumers(ctx, env, children)
         pool = await start_agents(ctx, database, agents, env, http_port, rep)
         children.append(pool)
+        # PostgreSQL works for the consumers and the pool alone (`serve` only publishes):
+        # it yields to webhook answers as they do. Back to normal for the other phases.
+        reniced = bool(options.consumer_nice) and ctx.stack.set_postgres_niceness(
+            options.consumer_nice
+        )
         _watch(ctx, serve, consumers, pool)
         await counter.start()
 
@@ -132,6 +138,8 @@ async def service(ctx: RunContext, rep: int) -> dict[str, Any]:
             phase["timeline"]["assignment"] = per_second(sent, start, end, offered_ms)
         return {"rate": rate, "max": peak, "agents": last_json(pool.output)}
     finally:
+        if reniced and not ctx.stack.set_postgres_niceness(0):
+            ctx.progress.say("could not give PostgreSQL its normal priority back")
         await counter.stop()
         await stop_all(children)
         await ctx.stack.drop_database(name)

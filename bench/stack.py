@@ -96,6 +96,26 @@ class Stack:
             part.stop()
         self._owned.clear()
 
+    def set_postgres_niceness(self, niceness: int) -> bool:
+        """Run the server and all its processes at `niceness`; False where that is refused.
+
+        Backends are forked from the server process and inherit its niceness, so those
+        started later follow too. Raising niceness needs no privilege; lowering it back
+        does (root, or CAP_SYS_NICE).
+        """
+        if self.postgres_pid is None:
+            return False
+        try:
+            server = psutil.Process(self.postgres_pid)
+            for process in [server, *server.children(recursive=True)]:
+                try:
+                    process.nice(niceness)
+                except psutil.NoSuchProcess:
+                    continue  # a backend that ended meanwhile
+        except psutil.Error:
+            return False
+        return True
+
     def database(self, name: str) -> Database:
         """The database `name` on the server (it may not exist yet)."""
         return _database(self.server_url, name)
