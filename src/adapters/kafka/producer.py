@@ -6,11 +6,11 @@ import asyncio
 import functools
 import logging
 import random
+import struct
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from router.errors import TransportUnavailable
@@ -31,7 +31,19 @@ def create_producer(settings: Settings) -> AIOKafkaProducer:
         # answers fewer requests, on the same cores that answer the webhooks.
         linger_ms=settings.publish_linger_ms,
         request_timeout_ms=max(1000, int(settings.publish_timeout_seconds * 1000)),
+        partitioner=_key_partitioner,
     )
+
+
+def _key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """The producer's default partitioner (murmur2 of the key), with the hash cached.
+
+    aiokafka passes the topic's partitions as its metadata has them now, so a topic that
+    grew is seen at once; a record without a key goes to any available partition.
+    """
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_partition_index(key, len(all_partitions))]
 
 
 class KafkaPublisher:
@@ -58,7 +70,10 @@ class KafkaPublisher:
                     )
                     for event in events
                 ]
-                await asyncio.gather(*pending)
+                if len(pending) == 1:  # most webhooks carry one event: no gathering needed
+                    await pending[0]
+                else:
+                    await asyncio.gather(*pending)
         except TimeoutError:
             raise TransportUnavailable(
                 f"the broker did not acknowledge within {self._deadline:g} s"
@@ -112,8 +127,30 @@ def _partition_index(key: bytes, partitions: int) -> int:
     The same as the producer's own partitioner and Java clients. Cached: a conversation's
     changes share its key, and the hash is pure Python.
     """
-    index: int = (murmur2(key) & 0x7FFFFFFF) % partitions
-    return index
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+_MURMUR_SEED = 0x9747B28C
+_MURMUR_MIX = 0x5BD1E995
+_WORD = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of `data` (unsigned 32 bits), equal to aiokafka's `murmur2`.
+
+    Reads the data four bytes at a time rather than byte by byte, in about half the time:
+    the first event of every new conversation has a key not hashed before.
+    """
+    length = len(data)
+    whole = length & ~3
+    h = _MURMUR_SEED ^ length
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = k * _MURMUR_MIX & _WORD
+        h = (h * _MURMUR_MIX & _WORD) ^ ((k ^ k >> 24) * _MURMUR_MIX & _WORD)
+    if whole < length:
+        h = (h ^ int.from_bytes(data[whole:], "little")) * _MURMUR_MIX & _WORD
+    h = (h ^ h >> 13) * _MURMUR_MIX & _WORD
+    return h ^ h >> 15
 
 
 class RecordPublisher:
