@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.observability.logs import new_request_id, request_id
-from router.observability.metrics import WEBHOOKS, webhook_labels
+from router.observability.metrics import count_webhook, webhook_labels
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 WEBHOOK_PREFIX = "/webhooks/"
@@ -115,7 +115,7 @@ class WebhookFastPath:
             status = response.status_code
             await response(scope, receive, _with_request_id(send, current))
         finally:
-            WEBHOOKS.labels(route.channel, route.provider, str(status)).inc()
+            count_webhook(route.channel, route.provider, status)
 
     async def _forward(self, current: str, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -134,7 +134,7 @@ class WebhookFastPath:
         try:
             await self.app(scope, receive, counting)
         finally:
-            WEBHOOKS.labels(*webhook_labels(path), str(status)).inc()
+            count_webhook(*webhook_labels(path), status)
 
 
 async def _error_answer(request: Request, error: Exception) -> Response:

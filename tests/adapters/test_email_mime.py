@@ -47,6 +47,24 @@ def test_a_filename_star_parameter_still_marks_a_file() -> None:
     assert [(f.field, f.size) for f in form.files] == [("attachment1", 3)]
 
 
+def test_parts_read_the_same_every_time_whatever_their_file_names() -> None:
+    long_name = "x" * 400 + ".pdf"
+    body, content_type = multipart(
+        [("text", "hi")],
+        [
+            FilePart("attachment1", "a.pdf", "application/pdf", b"1234"),
+            FilePart("attachment2", long_name, "application/pdf", b"12"),
+        ],
+    )
+    for _ in range(3):
+        form = parse_form(body, content_type)
+        assert form.fields == {"text": b"hi"}
+        assert [(f.field, f.filename, f.size) for f in form.files] == [
+            ("attachment1", "a.pdf", 4),
+            ("attachment2", long_name, 2),
+        ]
+
+
 def test_a_truncated_multipart_body_is_refused() -> None:
     body, content_type = multipart([("from", "a@b.c"), ("text", "hello")])
     with pytest.raises(InvalidPayload, match="truncated"):

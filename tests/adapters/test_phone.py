@@ -62,3 +62,13 @@ def test_any_text_gives_e164_or_value_error(raw: str, region: str | None) -> Non
     assert number.startswith("+")
     assert number[1:].isdigit()
     assert to_e164(number) == number
+
+
+def test_a_refused_number_is_refused_every_time_and_an_answer_stays_the_same() -> None:
+    for _ in range(3):
+        with pytest.raises(ValueError, match="phone number"):
+            to_e164("+1415555019")
+        assert to_e164("+1 (415) 555-0199") == "+14155550199"
+        assert to_e164("(415) 555-0199", "US") == "+14155550199"
+        with pytest.raises(ValueError, match="phone number"):
+            to_e164("(415) 555-0199")  # the same text without a region is not a number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -14,6 +15,10 @@ _LONGEST_INPUT = 64
 _NUMBER_TEXT = re.compile(r"(?:tel:)?[+(]?[0-9][0-9 ()./\-]*", re.IGNORECASE)
 
 
+# Parsing takes tens of microseconds, and the same numbers come back: our own lines in every
+# message, a customer's number in each message of the conversation. Only answers are
+# cached; a string that is not a number is refused (parsed again) every time it comes.
+@functools.lru_cache(maxsize=8192)
 def to_e164(raw: str, default_region: str | None = None) -> str:
     """`raw` as E.164 (`+14155550199`); `ValueError` when it is not a phone number.
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -75,4 +75,4 @@ def new_request_id(presented: str | None) -> str:
     """The caller's X-Request-ID when it is sane, else a new one."""
     if presented and len(presented) <= 128 and presented.isprintable():
         return presented
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()

@@ -111,5 +111,23 @@ async def exposition(sessions: async_sessionmaker[AsyncSession] | None) -> tuple
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+# The labelled children of the per-webhook metrics, looked up once: `labels()` costs more than
+# the count itself. Their label values are bounded (channels, providers, statuses, transports).
+_webhook_counts: dict[tuple[str, str, int], Counter] = {}
+_publish_seconds: dict[str, Histogram] = {}
+
+
+def count_webhook(channel: str, provider: str, status: int) -> None:
+    """Count one answered webhook."""
+    counter = _webhook_counts.get((channel, provider, status))
+    if counter is None:
+        counter = WEBHOOKS.labels(channel, provider, str(status))
+        _webhook_counts[(channel, provider, status)] = counter
+    counter.inc()
+
+
 def observe_publish(transport: str, started: float) -> None:
-    PUBLISH_SECONDS.labels(transport).observe(time.perf_counter() - started)
+    histogram = _publish_seconds.get(transport)
+    if histogram is None:
+        histogram = _publish_seconds[transport] = PUBLISH_SECONDS.labels(transport)
+    histogram.observe(time.perf_counter() - started)

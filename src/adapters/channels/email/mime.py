@@ -8,6 +8,7 @@ Mailgun `body-mime`) is parsed with the standard library's `email` package.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -100,6 +101,28 @@ class _Part:
         self.size = 0
 
 
+# RFC 7578 forbids `filename*=`, but mail systems send it; it still marks a file.
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*")
+# A provider posts the same few fields every time (`form-data; name="text"`): their
+# Content-Disposition is parsed once. Long ones (odd file names) are parsed each time.
+_MOST_CACHED_DISPOSITION = 256
+
+
+def _disposition(raw: bytes) -> tuple[str | None, str | None, bool]:
+    """(field name, file name, whether it is a file) of a part's Content-Disposition."""
+    disposition = raw.decode("latin-1")
+    _, options = parse_options_header(disposition)
+    name, filename = options.get(b"name"), options.get(b"filename")
+    return (
+        name.decode("utf-8", errors="replace") if name is not None else None,
+        filename.decode("utf-8", errors="replace") if filename else None,
+        filename is not None or bool(_EXTENDED_FILENAME.search(disposition)),
+    )
+
+
+_known_disposition = functools.lru_cache(maxsize=1024)(_disposition)
+
+
 def _multipart(body: bytes, content_type: str) -> FormData:
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
@@ -126,13 +149,11 @@ def _multipart(body: bytes, content_type: str) -> FormData:
         part.header_field = part.header_value = b""
 
     def on_headers_finished() -> None:
-        disposition = part.headers.get(b"content-disposition", b"").decode("latin-1")
-        _, options = parse_options_header(disposition)
-        name, filename = options.get(b"name"), options.get(b"filename")
-        part.name = name.decode("utf-8", errors="replace") if name is not None else None
-        part.filename = filename.decode("utf-8", errors="replace") if filename else None
-        # RFC 7578 forbids `filename*=`, but mail systems send it; it still marks a file.
-        part.is_file = filename is not None or bool(re.search(r";\s*filename\*", disposition))
+        disposition = part.headers.get(b"content-disposition", b"")
+        if len(disposition) <= _MOST_CACHED_DISPOSITION:
+            part.name, part.filename, part.is_file = _known_disposition(disposition)
+        else:
+            part.name, part.filename, part.is_file = _disposition(disposition)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part.size += end - start
