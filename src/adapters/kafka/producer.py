@@ -96,7 +96,7 @@ async def stop_producer(producer: AIOKafkaProducer, deadline: float) -> None:
 
     With the broker gone, batches that can never be acknowledged would hold shutdown forever.
     A webhook whose events were not acknowledged was answered 503, so the provider retries
-    it, and an outbox row is marked published only after its send was acknowledged: ending
+    it, and an outbox row leaves the outbox only after its send was acknowledged: ending
     the sender loses nothing that was promised.
     """
     stopping = asyncio.create_task(producer.stop())
