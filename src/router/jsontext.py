@@ -12,6 +12,7 @@ standard encoder instead.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import orjson
 
@@ -23,4 +24,17 @@ def compact_json(value: object) -> str:
     try:
         return orjson.dumps(value, default=str, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return standard_json(value)
+
+
+def standard_json(value: object) -> str:
+    """`value` as compact JSON by the standard encoder, for text orjson refuses.
+
+    Non-ASCII characters (and lone surrogates) are `\\u`-escaped; datetimes are written as
+    orjson writes them (RFC 3339), anything else unknown as its `str`.
+    """
+    return json.dumps(value, separators=(",", ":"), default=_as_text)
+
+
+def _as_text(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)

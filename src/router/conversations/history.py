@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,10 +16,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.db import driver_connection
-from router.jsontext import compact_json
+from router.jsontext import compact_json, standard_json
 from router.observability.metrics import CHANGES
 
 
@@ -158,33 +158,31 @@ _EVENT_ID_PREFIX = uuid.uuid4().hex
 _event_numbers = itertools.count(1)
 
 
-# Strings with none of these need no escaping in JSON: most of an event's fields (ids, kinds,
-# reasons) are such plain text, and quoting them directly skips the encoder.
-_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
-
-
-def _text(value: str | None) -> str:
-    """`value` as a JSON string (or null), as `json.dumps` writes it."""
-    if value is None:
-        return "null"
-    if _PLAIN.fullmatch(value):
-        return f'"{value}"'
-    return json.dumps(value)
-
-
 def _cloud_event(row: dict[str, Any], details: str) -> bytes:
     """The change as a CloudEvents 1.0 JSON document; `details` is already JSON."""
     conversation = str(row["conversation_id"])
-    occurred = _text(row["occurred_at"].isoformat())
-    agent = _text(str(row["agent_id"]) if row["agent_id"] else None)
-    queue = _text(str(row["queue_id"]) if row["queue_id"] else None)
-    return (
-        f'{{"specversion":"1.0","id":"{_EVENT_ID_PREFIX}-{next(_event_numbers)}",'
-        f'"source":"/router",'
-        f'"type":"router.conversation.{row["kind"]}","time":{occurred},'
-        f'"subject":"{conversation}","datacontenttype":"application/json",'
-        f'"data":{{"conversation_id":"{conversation}","change":{_text(row["kind"])},'
-        f'"actor":{{"kind":{_text(row["actor_kind"])},"id":{_text(row["actor_id"])}}},'
-        f'"agent_id":{agent},"queue_id":{queue},"reason":{_text(row["reason"])},'
-        f'"details":{details},"occurred_at":{occurred}}}}}'
-    ).encode()
+    occurred = row["occurred_at"]
+    document: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": f"{_EVENT_ID_PREFIX}-{next(_event_numbers)}",
+        "source": "/router",
+        "type": f"router.conversation.{row['kind']}",
+        "time": occurred,
+        "subject": conversation,
+        "datacontenttype": "application/json",
+        "data": {
+            "conversation_id": conversation,
+            "change": row["kind"],
+            "actor": {"kind": row["actor_kind"], "id": row["actor_id"]},
+            "agent_id": row["agent_id"],
+            "queue_id": row["queue_id"],
+            "reason": row["reason"],
+            "details": orjson.Fragment(details),
+            "occurred_at": occurred,
+        },
+    }
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:  # text orjson refuses, such as a lone surrogate
+        document["data"]["details"] = json.loads(details)
+        return standard_json(document).encode()
