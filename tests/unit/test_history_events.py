@@ -56,3 +56,22 @@ def test_text_the_fast_encoder_refuses_is_still_published() -> None:
     assert event["data"]["reason"] == "queue a\ud800b"
     assert event["data"]["details"] == {"rule": "vip"}
     assert event["time"] == "2026-11-22T09:30:00+00:00"
+
+
+def test_ids_read_from_the_database_are_written_as_text() -> None:
+    from asyncpg.pgproto.pgproto import UUID as DriverUUID  # what asyncpg returns for uuid
+
+    queue = DriverUUID(str(uuid.uuid4()))
+    row = {
+        "conversation_id": uuid.uuid4(),
+        "kind": "queued",
+        "actor_kind": "system",
+        "actor_id": None,
+        "agent_id": None,
+        "queue_id": queue,
+        "reason": "policy v1: rule Ärger",
+        "occurred_at": datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
+    }
+    written = _cloud_event(row, "{}")
+    assert json.loads(written)["data"]["queue_id"] == str(queue)
+    assert "Ärger".encode() in written  # orjson's UTF-8: not the slow encoder's \u escapes

@@ -182,7 +182,8 @@ def _cloud_event(row: dict[str, Any], details: str) -> bytes:
         },
     }
     try:
-        return orjson.dumps(document)
+        # Ids read by asyncpg are its own UUID type, which orjson writes through `str`.
+        return orjson.dumps(document, default=str)
     except orjson.JSONEncodeError:  # text orjson refuses, such as a lone surrogate
         document["data"]["details"] = json.loads(details)
         return standard_json(document).encode()
