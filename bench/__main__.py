@@ -43,7 +43,7 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument("--duration", type=float, help="seconds at the fixed rate (15)")
     parser.add_argument("--max-duration", type=float, help="seconds at maximum rate (15)")
     parser.add_argument(
-        "--records", type=int, help="envelopes for ceiling (b) and routing-only (12000)"
+        "--records", type=int, help="envelopes for ceiling (b) and routing-only (40000)"
     )
     parser.add_argument("--consumers", type=int, help="`router consume` processes (2)")
     parser.add_argument("--agents", type=int, help="agents in the pool (40)")

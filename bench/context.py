@@ -39,7 +39,7 @@ class Options:
     max_duration: float = 15.0
     ceiling_duration: float = 8.0
     concurrency: int = 32
-    records: int = 12_000
+    records: int = 40_000
     consumers: int = 2
     agents: int = 40
     agents_via: str = "service"
