@@ -113,13 +113,6 @@ async def stop_producer(producer: AIOKafkaProducer, deadline: float) -> None:
         stopping.cancel()
 
 
-def _partition(partitions: list[int], key: bytes | None) -> int:
-    """The partition of a record among the topic's sorted partitions."""
-    if key is None:
-        return random.choice(partitions)
-    return partitions[_partition_index(key, len(partitions))]
-
-
 @functools.lru_cache(maxsize=65_536)
 def _partition_index(key: bytes, partitions: int) -> int:
     """Where Kafka's default partitioner puts a key among the sorted partitions (murmur2).
@@ -183,7 +176,7 @@ class RecordPublisher:
             for topic, key, value in records:
                 if topic not in partitions:
                     partitions[topic] = sorted(await self._producer.partitions_for(topic))
-                partition = _partition(partitions[topic], key)
+                partition = _key_partitioner(key, partitions[topic], partitions[topic])
                 batch = open_batches.get((topic, partition))
                 if batch is None:
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
