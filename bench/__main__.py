@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Interrupted, Options, RunContext
-from bench.stack import Stack
+from bench.stack import Stack, scheduler_autogroups
 
 
 def parse(argv: Sequence[str]) -> Options:
@@ -222,7 +222,15 @@ async def run(options: Options) -> int:
         if not ctx.profiles.enabled:
             ctx.progress.say("py-spy is not installed: running without --profile")
     ok = False
+    autogroups = scheduler_autogroups()
     try:
+        # Niceness ranks the routing side below the webhook answers; with autogroups it would
+        # rank processes only within their own session.
+        if autogroups and options.consumer_nice and scheduler_autogroups(False) is not False:
+            ctx.progress.say(
+                "could not switch the scheduler's autogroups off (needs root): niceness "
+                "ranks processes only within their own session"
+            )
         ctx.progress.say(f"logs and plans in {folder}")
         await stack.prepare_template()
         ctx.watch_stack()
@@ -249,6 +257,7 @@ async def run(options: Options) -> int:
                 **report.machine(),
                 "kafka": stack.kafka_version,
                 "postgres": await stack.server_version(),
+                "scheduler_autogroups": {"before": autogroups, "during": scheduler_autogroups()},
             },
             "summary": summary,
             "processes": table,
@@ -268,6 +277,8 @@ async def run(options: Options) -> int:
         ok = True
         return 0
     finally:
+        if autogroups:
+            scheduler_autogroups(True)  # as it was
         await ctx.monitor.stop()
         await asyncio.to_thread(stack.stop)
         if not ok:

@@ -175,6 +175,27 @@ def _listener_pid(address: str) -> int | None:
     return None
 
 
+AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def scheduler_autogroups(enabled: bool | None = None) -> bool | None:
+    """Whether Linux schedules by session autogroups; with `enabled`, switch them first.
+
+    With autogroups on (the default of many distributions) the scheduler first shares the CPU
+    equally between sessions, and a process's niceness ranks it only among the processes of
+    its own session. PostgreSQL starts every backend in a session of its own, so each backend
+    would weigh as much as `router serve`, the consumers and the agent pool together, whatever
+    their niceness. Switching needs root; None where there are no autogroups or switching
+    was refused (the setting is then left as it was).
+    """
+    try:
+        if enabled is not None:
+            AUTOGROUP_SWITCH.write_text("1\n" if enabled else "0\n")
+        return AUTOGROUP_SWITCH.read_text().strip() == "1"
+    except OSError:
+        return None
+
+
 def _postgres_pid(server_url: str) -> int | None:
     """The postmaster of a running server: by its Unix socket folder or its TCP port."""
     parsed = make_url(server_url)
