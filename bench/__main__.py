@@ -84,6 +84,8 @@ def parse(argv: Sequence[str]) -> Options:
         help="run the router from this source tree (a patched copy) to measure a change first",
     )
     args = parser.parse_args(argv)
+    if args.consumers is not None and args.consumers < 1:
+        parser.error("--consumers: at least one `router consume` process routes the messages")
     options = Options.quick_run() if args.quick else Options()
     overrides = {
         name: value
