@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         le=60_000,
         description="Longest a consumer fetch waits on the broker for its minimum bytes",
     )
+    consumer_heartbeat_ms: int = Field(
+        default=1_000,
+        ge=100,
+        le=3_000,
+        description="How often a consumer tells the group it lives, and learns of a rebalance",
+    )
     consumer_niceness: int = Field(
         default=0,
         ge=0,

@@ -105,6 +105,10 @@ class BatchConsumer(Generic[T]):
             fetch_min_bytes=settings.consumer_fetch_min_bytes,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             isolation_level="read_committed",
+            # A member learns that its group rebalances from its next heartbeat, and a consumer
+            # that joins (a deploy, a scale-out) gets partitions only once every member has:
+            # heartbeats every second rather than aiokafka's three move partitions sooner.
+            heartbeat_interval_ms=settings.consumer_heartbeat_ms,
         )
         self._dlq = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
