@@ -34,11 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
+        from adapters.identity import signing_keys
         from adapters.outbound.directory import ProviderDirectory
 
         async with (
             running_router(settings) as state,
-            running_console(state, ProviderDirectory(settings)) as console,
+            running_console(state, ProviderDirectory(settings), signing_keys(settings)) as console,
         ):
             app.state.router = state
             app.state.console = console

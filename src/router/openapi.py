@@ -39,13 +39,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _DESCRIPTIONS = {
-    401: "No valid API key came with the request",
-    403: "The key's role, or its relation to the resource, does not allow this",
+    401: "No valid API key or identity provider token came with the request",
+    403: "The caller's role, or their relation to the resource, does not allow this",
     404: "No such resource, or not one the caller may see",
     409: "The resource's current state does not allow this",
     413: "The request body is over the limit",
     422: "The request is invalid (every problem listed)",
-    429: "Too many requests with this key (see Retry-After)",
+    429: "Too many requests from this caller (see Retry-After)",
     503: "A part this needs is not configured or not available",
 }
 
@@ -77,10 +77,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM_SCHEMA
     for route, path in document.get("paths", {}).items():
         for operation in path.values():
-            if route.startswith("/v1/") and "requestBody" in operation:
-                # The body limit (router.console.limits.BodyLimit) answers before the route.
+            if route.startswith("/v1/"):
+                # The body limit (router.console.limits.BodyLimit) answers before the route;
+                # with JWT login on, an unreachable identity provider answers 503.
+                added = (413, 503) if "requestBody" in operation else (503,)
                 operation["responses"].update(
-                    {str(status): doc for status, doc in problems(413).items()}
+                    {str(status): doc for status, doc in problems(*added).items()}
                 )
                 operation["responses"] = dict(sorted(operation["responses"].items()))
             for status, response in operation.get("responses", {}).items():

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.auth.algorithms import DEFAULT_ALGORITHMS, VERIFIERS, load_public_key, verifies
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -158,6 +162,42 @@ class Settings(BaseSettings):
         default=60, ge=1, description="Replies per minute and key (bursts of 20)"
     )
 
+    # Identity provider tokens (JWT) on the console API, beside API keys. Off unless an
+    # issuer, an audience and either a JWKS URL or a public key are set.
+    jwt_issuer: str | None = Field(
+        default=None, description="Issuer (`iss`) of accepted identity provider tokens"
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="Audience (`aud`) a token must name to be accepted here"
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="The identity provider's JWKS URL (https; http on loopback)"
+    )
+    jwt_public_key: str | None = Field(
+        default=None, description="PEM public key that signs the tokens (instead of a JWKS URL)"
+    )
+    jwt_algorithms: str = Field(
+        default=",".join(DEFAULT_ALGORITHMS),
+        description="Accepted signing algorithms, comma-separated (asymmetric only)",
+    )
+    jwt_role_claim: str = Field(
+        default="router_role", min_length=1, description="Claim carrying the router role"
+    )
+    jwt_agent_claim: str = Field(
+        default="router_agent", min_length=1, description="Claim naming the agent's handle"
+    )
+    jwt_leeway_seconds: int = Field(
+        default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat"
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        default=300.0, gt=0, description="How long fetched keys are used before a new fetch"
+    )
+    jwt_jwks_refetch_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Shortest time between two JWKS fetches (unknown key ids, failed fetches)",
+    )
+
     # Outbound replies.
     outbound_email_base_url: str = Field(
         default="https://api.postmarkapp.com", description="Email provider API (Postmark)"
@@ -205,6 +245,77 @@ class Settings(BaseSettings):
         default=False, description="Log message bodies and addresses (debugging only)"
     )
 
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_algorithms(cls, value: str) -> str:
+        names = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+        if not names:
+            raise ValueError("name at least one algorithm")
+        refused = [name for name in names if name not in VERIFIERS]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} not accepted; choose from {', '.join(VERIFIERS)}"
+                " (`none` and HMAC never are)"
+            )
+        return ",".join(names)
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_over_https(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise ValueError("must be an https:// URL")
+        if url.scheme == "http" and not _loopback(url.hostname):
+            raise ValueError("must be https (keys fetched over plain http can be swapped)")
+        return value
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _readable_public_key(cls, value: str | None) -> str | None:
+        if value:
+            load_public_key(value)
+        return value
+
+    @model_validator(mode="after")
+    def _identity_provider_complete(self) -> Settings:
+        if self.jwt_jwks_url and self.jwt_public_key:
+            raise ValueError("set ROUTER_JWT_JWKS_URL or ROUTER_JWT_PUBLIC_KEY, not both")
+        if not (self.jwt_issuer or self.jwt_audience or self.jwt_jwks_url or self.jwt_public_key):
+            return self
+        missing: list[str] = []
+        if not self.jwt_issuer:
+            missing.append("ROUTER_JWT_ISSUER")
+        if not self.jwt_audience:
+            missing.append("ROUTER_JWT_AUDIENCE")
+        if not (self.jwt_jwks_url or self.jwt_public_key):
+            missing.append("ROUTER_JWT_JWKS_URL or ROUTER_JWT_PUBLIC_KEY")
+        if missing:
+            raise ValueError(
+                f"JWT login is half configured: {' and '.join(missing)} missing (set "
+                "ROUTER_JWT_ISSUER, ROUTER_JWT_AUDIENCE and ROUTER_JWT_JWKS_URL or "
+                "ROUTER_JWT_PUBLIC_KEY, or none of them)"
+            )
+        if self.jwt_public_key:
+            key = load_public_key(self.jwt_public_key)
+            if not any(verifies(name, key) for name in self.jwt_algorithm_names()):
+                raise ValueError(
+                    "ROUTER_JWT_PUBLIC_KEY verifies none of ROUTER_JWT_ALGORITHMS "
+                    f"({self.jwt_algorithms})"
+                )
+        return self
+
+    def jwt_algorithm_names(self) -> tuple[str, ...]:
+        """The accepted signing algorithms, in the order configured."""
+        return tuple(self.jwt_algorithms.split(","))
+
+    def jwt_enabled(self) -> bool:
+        """Identity provider tokens are accepted (issuer, audience and keys configured)."""
+        return bool(
+            self.jwt_issuer and self.jwt_audience and (self.jwt_jwks_url or self.jwt_public_key)
+        )
+
     def database_is_embedded(self) -> bool:
         return self.database_url is None
 
@@ -219,6 +330,8 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr):
                 secret = value.get_secret_value()
                 shown[key] = mask_url(secret) if name == "database_url" else "***"
+            elif name == "jwt_jwks_url" and value:
+                shown[key] = mask_url(value)
             elif value is None:
                 shown[key] = None
             else:
@@ -236,6 +349,15 @@ def mask_url(url: str) -> str:
         return url
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -1,4 +1,5 @@
-"""API keys: issue one, authenticate a presented one, revoke one.
+"""Callers: API keys (issue one, authenticate a presented one, revoke one), and the principal
+an identity provider's verified token stands for.
 
 A key reads `rk_<prefix>_<secret>`: the prefix finds the row by a unique index, the secret
 is checked against its stored SHA-256 in constant time.
@@ -13,13 +14,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.auth.errors import Unauthorized
 from router.errors import Conflict, NotFound
 from router.models import Agent, ApiKey
+
+if TYPE_CHECKING:
+    from router.auth.tokens import VerifiedToken
 
 KEY_SCHEME = "rk"
 # A key's last use is written at most this often per process: a write on every request
@@ -33,13 +38,32 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# The history's `actor_id` column is this wide.
+ACTOR_ID_MAX = 100
+
+
 @dataclass(frozen=True)
-class Principal:
-    """The caller behind a request: their key, role, and the agent they act as (if any)."""
+class KeyCredential:
+    """An API key the caller presented: its row, its name and its public prefix."""
 
     key_id: uuid.UUID
-    key_name: str
+    name: str
     prefix: str
+
+
+@dataclass(frozen=True)
+class TokenCredential:
+    """An identity provider's token the caller presented: who it names, and who issued it."""
+
+    issuer: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller behind a request: their credential, role, and the agent they act as (if any)."""
+
+    credential: KeyCredential | TokenCredential
     role: Role
     agent_id: uuid.UUID | None
 
@@ -49,9 +73,45 @@ class Principal:
         return self.role in (Role.SUPERVISOR, Role.ADMIN)
 
     @property
+    def caller_id(self) -> uuid.UUID:
+        """One id per caller, stable across requests (rate limits count per caller).
+
+        The key's id; for a token, derived from its issuer and subject, so every token the
+        provider issues to one person shares it.
+        """
+        credential = self.credential
+        if isinstance(credential, KeyCredential):
+            return credential.key_id
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{credential.issuer}#{credential.subject}")
+
+    @property
+    def name(self) -> str:
+        """The key's name, or the token's subject."""
+        credential = self.credential
+        return credential.name if isinstance(credential, KeyCredential) else credential.subject
+
+    @property
     def label(self) -> str:
-        """How the caller is named in audit fields (`created_by`, event actors)."""
-        return f"{self.role.value}:{self.key_name} ({self.prefix})"
+        """How the caller is named in audit fields (`created_by`): `admin:ops (a1b2c3d4e5f6)`
+        for a key, `supervisor:sue@example.com (jwt)` for a token."""
+        credential = self.credential
+        origin = credential.prefix if isinstance(credential, KeyCredential) else "jwt"
+        return f"{self.role.value}:{self.name} ({origin})"
+
+    @property
+    def actor_id(self) -> str:
+        """How the caller is named as the actor of conversation events.
+
+        The agent they act as; otherwise the key's id, or `jwt:<subject>` for a token (its
+        derived caller id when the subject is too long for the history's column).
+        """
+        if self.agent_id is not None:
+            return str(self.agent_id)
+        credential = self.credential
+        if isinstance(credential, KeyCredential):
+            return str(credential.key_id)
+        readable = f"jwt:{credential.subject}"
+        return readable if len(readable) <= ACTOR_ID_MAX else f"jwt:{self.caller_id}"
 
 
 @dataclass(frozen=True)
@@ -146,9 +206,32 @@ async def authenticate(
     if touches.due(key.id, now):
         await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return Principal(
-        key_id=key.id,
-        key_name=key.name,
-        prefix=key.prefix,
+        credential=KeyCredential(key_id=key.id, name=key.name, prefix=key.prefix),
         role=Role(key.role),
         agent_id=key.agent_id,
+    )
+
+
+async def token_principal(
+    sessions: async_sessionmaker[AsyncSession], token: VerifiedToken
+) -> Principal:
+    """The principal a verified identity token stands for; 401 when its agent is unknown.
+
+    One lookup of the agent by handle; a token naming no agent needs no database at all.
+    """
+    agent_id: uuid.UUID | None = None
+    if token.agent_handle is not None:
+        async with sessions() as session:
+            agent_id = await session.scalar(
+                select(Agent.id).where(Agent.handle == token.agent_handle)
+            )
+        if agent_id is None:
+            raise Unauthorized(
+                f"the token names the agent {token.agent_handle!r}, and no agent has that handle",
+                presented=True,
+            )
+    return Principal(
+        credential=TokenCredential(issuer=token.issuer, subject=token.subject),
+        role=token.role,
+        agent_id=agent_id,
     )

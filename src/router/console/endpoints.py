@@ -108,7 +108,7 @@ async def list_conversations(
     supervisors get every conversation. With `If-None-Match` and `wait`, the answer comes as
     soon as the result differs from that ETag, or as 304 when `wait` runs out.
     """
-    runtime.polls.take(principal.key_id)
+    runtime.polls.take(principal.caller_id)
     filters = queries.ConversationFilter(
         status=conversation_status, channel=channel, queue_id=queue
     )
@@ -297,7 +297,7 @@ async def reply(
     state: State,
     runtime: Runtime,
 ) -> MessageOut:
-    runtime.replies.take(principal.key_id)
+    runtime.replies.take(principal.caller_id)
     message = await _run(
         state,
         lambda s: service.add_reply(s, principal, conversation_id, utcnow(), body, runtime.senders),

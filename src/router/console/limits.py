@@ -1,7 +1,8 @@
-"""Request limits of the console API: body size, and per-key rates of polls and replies.
+"""Request limits of the console API: body size, and per-caller rates of polls and replies.
 
-Rates are kept per process (a token bucket per key): with N router processes a key gets up
-to N times the rate, which is enough to stop a runaway console without a shared store.
+Rates are kept per process (a token bucket per caller: an API key, or the person an identity
+provider's tokens name): with N router processes a caller gets up to N times the rate, which
+is enough to stop a runaway console without a shared store.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ Send = Callable[[Message], Any]
 class RateLimited(ProblemError):
     status = 429
     problem = "rate-limited"
-    title = "Too many requests with this key"
+    title = "Too many requests from this caller"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class KeyRateLimit:
-    """A token bucket per API key: `per_minute` on average, bursts of up to `burst`."""
+    """A token bucket per caller: `per_minute` on average, bursts of up to `burst`."""
 
     def __init__(self, what: str, per_minute: int, burst: int) -> None:
         self._what = what
@@ -39,16 +40,18 @@ class KeyRateLimit:
         self._burst = float(burst)
         self._buckets: dict[uuid.UUID, tuple[float, float]] = {}
 
-    def take(self, key_id: uuid.UUID, now: float | None = None) -> None:
-        """Spend one token of the key, or raise `RateLimited` with the wait until the next."""
+    def take(self, caller_id: uuid.UUID, now: float | None = None) -> None:
+        """Spend one token of the caller, or raise `RateLimited` with the wait until the next."""
         moment = time.monotonic() if now is None else now
-        tokens, since = self._buckets.get(key_id, (self._burst, moment))
+        tokens, since = self._buckets.get(caller_id, (self._burst, moment))
         tokens = min(self._burst, tokens + (moment - since) * self._rate)
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self._rate)
-            self._buckets[key_id] = (tokens, moment)
-            raise RateLimited(f"too many {self._what} with this key; retry later", retry_after=wait)
-        self._buckets[key_id] = (tokens - 1, moment)
+            self._buckets[caller_id] = (tokens, moment)
+            raise RateLimited(
+                f"too many {self._what} from this caller; retry later", retry_after=wait
+            )
+        self._buckets[caller_id] = (tokens - 1, moment)
 
 
 class BodyLimit:

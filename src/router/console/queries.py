@@ -196,7 +196,7 @@ async def me(session: AsyncSession, principal: Principal) -> MeOut:
     if principal.agent_id is None:
         return MeOut(
             role=principal.role.value,
-            key_name=principal.key_name,
+            key_name=principal.name,
             agent=None,
             load=[],
             queue_ids=[],
@@ -212,7 +212,7 @@ async def me(session: AsyncSession, principal: Principal) -> MeOut:
     ).all()
     return MeOut(
         role=principal.role.value,
-        key_name=principal.key_name,
+        key_name=principal.name,
         agent=AgentOut.model_validate(agent),
         load=loads[agent.id],
         queue_ids=list(queue_ids),

@@ -1,4 +1,5 @@
-"""What the console API keeps per process: the change feed and the reply dispatcher."""
+"""What the console API keeps per process: the change feed, the reply dispatcher, and the
+verifier of identity provider tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 from fastapi import Request
 from sqlalchemy.engine import URL
 
+from router.auth.tokens import SigningKeys, TokenPolicy, TokenVerifier
 from router.console.feed import ChangeFeed
 from router.console.limits import KeyRateLimit
 from router.outbound.dispatcher import OutboundDispatcher
@@ -27,6 +29,8 @@ class ConsoleRuntime:
     senders: SenderDirectory
     polls: KeyRateLimit
     replies: KeyRateLimit
+    # None while JWT login is off: bearer tokens are then API keys only.
+    tokens: TokenVerifier | None = None
 
 
 def listener_connect(url: URL) -> ChangeFeed:
@@ -48,10 +52,15 @@ def listener_connect(url: URL) -> ChangeFeed:
 
 @asynccontextmanager
 async def running_console(
-    state: RouterState, senders: SenderDirectory
+    state: RouterState, senders: SenderDirectory, signing_keys: SigningKeys | None = None
 ) -> AsyncIterator[ConsoleRuntime]:
-    """Listen for changes and deliver replies for as long as the app runs."""
+    """Listen for changes, deliver replies, and check tokens for as long as the app runs."""
     settings = state.settings
+    tokens = (
+        TokenVerifier(TokenPolicy.from_settings(settings), signing_keys)
+        if signing_keys is not None
+        else None
+    )
     feed = listener_connect(state.engine.url)
     outbound = OutboundDispatcher(
         state.sessions,
@@ -61,6 +70,8 @@ async def running_console(
     )
     await feed.start()
     try:
+        if tokens is not None:
+            await tokens.keys.start()
         resumed = await outbound.resume()
         if resumed:
             log.info("resumed %d queued replies", resumed)
@@ -70,8 +81,11 @@ async def running_console(
             senders=senders,
             polls=KeyRateLimit("polls", settings.poll_rate_per_minute, burst=30),
             replies=KeyRateLimit("replies", settings.reply_rate_per_minute, burst=20),
+            tokens=tokens,
         )
     finally:
+        if tokens is not None:
+            await tokens.close()
         await outbound.close(settings.shutdown_grace_seconds)
         await feed.close()
         await senders.close()

@@ -163,7 +163,7 @@ class AgentOut(_Response):
 
 class MeOut(BaseModel):
     role: str
-    key_name: str
-    agent: AgentOut | None = Field(description="The agent this key acts as, if any")
+    key_name: str = Field(description="The API key's name, or the identity token's subject")
+    agent: AgentOut | None = Field(description="The agent this key or token acts as, if any")
     load: list[ChannelLoad]
     queue_ids: list[uuid.UUID] = Field(description="Queues the agent serves")

@@ -39,14 +39,14 @@ class ReplyChannelNotConfigured(ProblemError):
 
 
 def actor_of(principal: Principal) -> tuple[Actor, str]:
-    """How the caller appears in the history: kind, and their agent id or key id."""
+    """How the caller appears in the history: kind, and their agent id (or key or token)."""
     kind = Actor.SUPERVISOR if principal.is_supervisor else Actor.AGENT
-    return kind, str(principal.agent_id or principal.key_id)
+    return kind, principal.actor_id
 
 
 def _acting_agent(principal: Principal) -> uuid.UUID:
     if principal.agent_id is None:
-        raise Forbidden("only a key bound to an agent can take or turn down offers")
+        raise Forbidden("only a key or token bound to an agent can take or turn down offers")
     return principal.agent_id
 
 
@@ -95,12 +95,12 @@ async def resolve(
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
     _require_owner(principal, conversation, "resolves it")
-    actor, _ = actor_of(principal)
+    actor, actor_id = actor_of(principal)
     return await conversations.resolve(
         session,
         settings,
         cid,
-        principal.agent_id or principal.key_id,
+        actor_id,
         now,
         actor=actor,
         reason=reason or "resolved",

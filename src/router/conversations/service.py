@@ -94,7 +94,7 @@ async def resolve(
     session: AsyncSession,
     settings: Settings,
     conversation_id: uuid.UUID,
-    actor_id: uuid.UUID,
+    actor_id: uuid.UUID | str,
     now: datetime,
     *,
     actor: Actor = Actor.AGENT,
