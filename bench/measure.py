@@ -26,12 +26,20 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
   AND state IN ('active', 'idle in transaction')
 GROUP BY 1
 """
+# Each inbound message's conversation, when it was first offered, and whether it waited in
+# its queue for a free agent before that (routing records `queued`, "waiting in <queue>: ...",
+# when no agent could take it).
 FIRST_OFFERS = """
 SELECT m.provider, m.provider_message_id, m.conversation_id,
-       extract(epoch FROM f.first_offer) AS first_offer
+       extract(epoch FROM f.first_offer) AS first_offer, f.waited
 FROM messages m
-JOIN (SELECT conversation_id, min(occurred_at) AS first_offer
-      FROM conversation_events WHERE kind = 'offered' GROUP BY conversation_id) f
+JOIN (SELECT o.conversation_id, o.first_offer,
+             EXISTS (SELECT 1 FROM conversation_events w
+                     WHERE w.conversation_id = o.conversation_id AND w.kind = 'queued'
+                       AND w.reason LIKE 'waiting in %' AND w.occurred_at <= o.first_offer)
+               AS waited
+      FROM (SELECT conversation_id, min(occurred_at) AS first_offer
+            FROM conversation_events WHERE kind = 'offered' GROUP BY conversation_id) o) f
   ON f.conversation_id = m.conversation_id
 WHERE m.direction = 'inbound'
 """
@@ -178,7 +186,12 @@ class RoutedCounter:
 async def assignment_latency(
     database: Database, opens: list[list[Any]], observed: dict[str, float]
 ) -> dict[str, Any]:
-    """Webhook sent -> first `offered` event, and -> the agent saw the offer (milliseconds)."""
+    """Webhook sent -> first `offered` event, and -> the agent saw the offer (milliseconds).
+
+    `to_offer_ms` counts every conversation; `to_offer_free_agent_ms` only those offered on
+    arrival, without waiting in their queue for an agent to free a slot: the router's own
+    latency, apart from how quickly the team works through its conversations.
+    """
     connection = await database.connect()
     try:
         rows = await connection.fetch(FIRST_OFFERS)
@@ -188,24 +201,29 @@ async def assignment_latency(
         (row["provider"], row["provider_message_id"]): (
             str(row["conversation_id"]),
             float(row["first_offer"]),
+            bool(row["waited"]),
         )
         for row in rows
     }
-    offered_ms, seen_ms, sent_at, missing = [], [], [], 0
+    offered_ms, free_agent_ms, seen_ms, sent_at, missing = [], [], [], [], 0
     for provider, message_id, sent in opens:
         found = offers.get((provider, message_id))
         if found is None:
             missing += 1
             continue
-        conversation, first_offer = found
+        conversation, first_offer, waited = found
         offered_ms.append((first_offer - sent) * 1000)
+        if not waited:
+            free_agent_ms.append(offered_ms[-1])
         sent_at.append(sent)
         if conversation in observed:
             seen_ms.append((observed[conversation] - sent) * 1000)
     return {
         "opened": len(opens),
         "not_offered": missing,
+        "waited_for_an_agent": len(offered_ms) - len(free_agent_ms),
         "to_offer_ms": latencies(offered_ms),
+        "to_offer_free_agent_ms": latencies(free_agent_ms),
         "to_agent_seen_ms": latencies(seen_ms),
         "_sent": sent_at,
         "_offered_ms": offered_ms,

@@ -28,7 +28,9 @@ def _get(*path: str) -> Callable[[dict[str, Any]], float | None]:
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]
-        return float(node) if node is not None else None
+        if node is None or (value := float(node)) != value:  # missing, or NaN (nothing measured)
+            return None
+        return value
 
     return read
 
@@ -70,6 +72,21 @@ METRICS: list[Metric] = [
     ("service @rate: event->offer p50 ms", "ms", _get(*RATE, "assignment", "to_offer_ms", "p50")),
     ("service @rate: event->offer p95 ms", "ms", _get(*RATE, "assignment", "to_offer_ms", "p95")),
     ("service @rate: event->offer p99 ms", "ms", _get(*RATE, "assignment", "to_offer_ms", "p99")),
+    (
+        "service @rate: event->offer, agent free, p50 ms",
+        "ms",
+        _get(*RATE, "assignment", "to_offer_free_agent_ms", "p50"),
+    ),
+    (
+        "service @rate: event->offer, agent free, p99 ms",
+        "ms",
+        _get(*RATE, "assignment", "to_offer_free_agent_ms", "p99"),
+    ),
+    (
+        "service @rate: conversations that waited for an agent",
+        "1",
+        _get(*RATE, "assignment", "waited_for_an_agent"),
+    ),
     (
         "service @rate: event->agent sees offer p50 ms",
         "ms",
