@@ -28,9 +28,9 @@ def _get(*path: str) -> Callable[[dict[str, Any]], float | None]:
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]
-        if node is None or (value := float(node)) != value:  # missing, or NaN (nothing measured)
+        if node is None or math.isnan(float(node)):  # missing, or nothing measured
             return None
-        return value
+        return float(node)
 
     return read
 
