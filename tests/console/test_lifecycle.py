@@ -196,3 +196,39 @@ async def test_transfer_to_a_queue_keeps_the_original_waiting_time(
     assert transferred["kind"] == "transferred"
     assert transferred["details"]["from_agent"] == str(team.ada)
     assert uuid.UUID(transferred["details"]["to_queue"]) == billing
+
+
+async def test_resolves_offer_the_waiting_conversations_before_they_are_answered(
+    api: tuple[FastAPI, httpx.AsyncClient],
+    console_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    team: Team,
+) -> None:
+    _, client = api
+    engine = RoutingEngine(sessions, console_settings)
+    # Ada has two email slots: two customers get her, three wait in the queue.
+    await engine.process(
+        [factories.email(f"Question {n}", sender=f"customer{n}@example.com") for n in range(5)]
+    )
+    held = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
+    assert len(held) == 2
+    for item in held:
+        accepted = await client.post(
+            f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key)
+        )
+        assert accepted.status_code == 200, accepted.text
+
+    # Both resolves at once: they share the drains after their commits, and each answer
+    # comes only once a drain that began after its commit has offered what it freed.
+    answers = await asyncio.gather(
+        *(
+            client.post(f"/v1/conversations/{item['id']}/resolve", headers=bearer(team.ada_key))
+            for item in held
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200, 200]
+
+    now_held = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()
+    offered = [item for item in now_held["items"] if item["offer_state"] == "offered"]
+    assert len(offered) == 2
+    assert {item["id"] for item in offered}.isdisjoint(item["id"] for item in held)

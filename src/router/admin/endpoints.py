@@ -29,10 +29,9 @@ from router.admin.schemas import (
 )
 from router.auth.dependencies import Admin, Supervisor
 from router.auth.service import Principal
-from router.console.endpoints import drain_after
 from router.console.moves import redirect
 from router.console.queries import load_visible
-from router.console.runtime import router_state
+from router.console.runtime import ConsoleRuntime, console_runtime, router_state
 from router.console.schemas import ConversationSummary
 from router.console.service import actor_of
 from router.conversations.history import Change
@@ -47,6 +46,7 @@ from router.state import RouterState
 router = APIRouter(prefix="/v1", tags=["administration"])
 
 State = Annotated[RouterState, Depends(router_state)]
+Runtime = Annotated[ConsoleRuntime, Depends(console_runtime)]
 T = TypeVar("T")
 
 _READ = problems(401, 403, 422)
@@ -179,9 +179,10 @@ async def update_agent(
     principal: Admin,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
 ) -> AgentDetail:
     detail = await _run(state, lambda s: agents.update_agent(s, agent_id, body))
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return detail
 
 
@@ -275,9 +276,10 @@ async def assign(
     principal: Supervisor,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
 ) -> ConversationSummary:
     conversation = await _run(
         state, lambda s: _assign(s, state.settings, principal, conversation_id, body)
     )
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)

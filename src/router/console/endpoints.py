@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -37,10 +36,7 @@ from router.db import in_transaction
 from router.inbound.envelope import utcnow
 from router.models import ConversationStatus
 from router.openapi import problems
-from router.routing.offers import drain_waiting
 from router.state import RouterState
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["console"])
 
@@ -54,17 +50,6 @@ _ACT = problems(401, 403, 404, 409, 422)
 
 async def _run(state: RouterState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return await in_transaction(state.sessions, work)
-
-
-async def drain_after(state: RouterState) -> None:
-    """Offer waiting conversations to capacity an action just freed (after its commit)."""
-    try:
-        await in_transaction(
-            state.sessions, lambda session: drain_waiting(session, state.settings, utcnow())
-        )
-    except Exception:
-        # The action itself committed; the periodic sweep will offer them instead.
-        log.exception("draining the queues after a console action failed")
 
 
 def _etag(body: bytes) -> str:
@@ -187,12 +172,13 @@ async def decline(
     principal: CurrentPrincipal,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
 ) -> ConversationSummary:
     conversation = await _run(
         state,
         lambda s: service.decline(s, state.settings, principal, conversation_id, utcnow()),
     )
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)
 
 
@@ -208,6 +194,7 @@ async def resolve(
     principal: CurrentPrincipal,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
     body: ResolveRequest | None = None,
 ) -> ConversationSummary:
     reason = body.reason if body else None
@@ -215,7 +202,7 @@ async def resolve(
         state,
         lambda s: service.resolve(s, state.settings, principal, conversation_id, utcnow(), reason),
     )
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)
 
 
@@ -231,6 +218,7 @@ async def reopen(
     principal: CurrentPrincipal,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
     body: ReopenRequest | None = None,
 ) -> ConversationSummary:
     reason = body.reason if body else None
@@ -239,7 +227,7 @@ async def reopen(
         lambda s: service.reopen(s, state.settings, principal, conversation_id, utcnow(), reason),
     )
     if conversation.agent_id is None:
-        background.add_task(drain_after, state)
+        background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)
 
 
@@ -256,12 +244,13 @@ async def transfer(
     principal: CurrentPrincipal,
     state: State,
     background: BackgroundTasks,
+    runtime: Runtime,
 ) -> ConversationSummary:
     conversation = await _run(
         state,
         lambda s: service.transfer(s, state.settings, principal, conversation_id, utcnow(), body),
     )
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)
 
 
@@ -326,7 +315,11 @@ async def get_me(principal: CurrentPrincipal, state: State) -> MeOut:
     responses=problems(401, 403, 422),
 )
 async def set_presence(
-    body: PresenceRequest, principal: CurrentPrincipal, state: State, background: BackgroundTasks
+    body: PresenceRequest,
+    principal: CurrentPrincipal,
+    state: State,
+    background: BackgroundTasks,
+    runtime: Runtime,
 ) -> MeOut:
     agent_id = principal.agent_id
     if agent_id is None:
@@ -337,5 +330,5 @@ async def set_presence(
         return await queries.me(session, principal)
 
     me = await _run(state, work)
-    background.add_task(drain_after, state)
+    background.add_task(runtime.drains.after_commit)
     return me

@@ -1,5 +1,5 @@
-"""What the console API keeps per process: the change feed, the reply dispatcher, and the
-verifier of identity provider tokens."""
+"""What the console API keeps per process: the change feed, the reply dispatcher, the
+queue drains after actions, and the verifier of identity provider tokens."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from fastapi import Request
 from sqlalchemy.engine import URL
 
 from router.auth.tokens import SigningKeys, TokenPolicy, TokenVerifier
+from router.console.drains import QueueDrains
 from router.console.feed import ChangeFeed
 from router.console.limits import KeyRateLimit
+from router.db import in_transaction
+from router.inbound.envelope import utcnow
 from router.outbound.dispatcher import OutboundDispatcher
 from router.outbound.ports import SenderDirectory
+from router.routing.offers import drain_waiting
 from router.state import RouterState
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ class ConsoleRuntime:
     senders: SenderDirectory
     polls: KeyRateLimit
     replies: KeyRateLimit
+    drains: QueueDrains
     # None while JWT login is off: bearer tokens are then API keys only.
     tokens: TokenVerifier | None = None
 
@@ -68,6 +73,11 @@ async def running_console(
         attempts=settings.outbound_attempts,
         retry_base_seconds=settings.outbound_retry_base_seconds,
     )
+    drains = QueueDrains(
+        lambda: in_transaction(
+            state.sessions, lambda session: drain_waiting(session, settings, utcnow())
+        )
+    )
     await feed.start()
     try:
         if tokens is not None:
@@ -81,9 +91,11 @@ async def running_console(
             senders=senders,
             polls=KeyRateLimit("polls", settings.poll_rate_per_minute, burst=30),
             replies=KeyRateLimit("replies", settings.reply_rate_per_minute, burst=20),
+            drains=drains,
             tokens=tokens,
         )
     finally:
+        await drains.close()
         if tokens is not None:
             await tokens.close()
         await outbound.close(settings.shutdown_grace_seconds)
