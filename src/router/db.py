@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -125,6 +126,41 @@ async def driver_connection(session: AsyncSession) -> Any:
         if not driver.is_in_transaction():
             raise RuntimeError("the session's transaction did not begin on its connection")
     return driver
+
+
+# The server is starting, stopping or out of connections or resources: try again later.
+_UNAVAILABLE_SERVER = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.PostgresConnectionError,
+)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when `error` says the database could not be reached or is not serving right now.
+
+    A refused or broken connection, a server starting or shutting down or out of
+    connections, a connection the pool found closed, or no pooled connection free in time:
+    what a caller should meet with "try again shortly", not with an internal error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # A timeout on its own may be anyone's; one under a database error is the server's.
+        network = isinstance(current, OSError) and (
+            current is not error or not isinstance(current, TimeoutError)
+        )
+        if network or isinstance(current, (PoolTimeout, *_UNAVAILABLE_SERVER)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def is_retryable(error: BaseException) -> bool:

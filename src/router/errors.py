@@ -85,6 +85,15 @@ class TransportUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class DatabaseUnavailable(ProblemError):
+    status = 503
+    problem = "database-unavailable"
+    title = "The database cannot be reached right now"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class NotFound(ProblemError):
     status = 404
     problem = "not-found"

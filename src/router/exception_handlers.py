@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from router.errors import PROBLEM_BASE, PROBLEM_JSON, ProblemError
+from router.db import is_unreachable
+from router.errors import PROBLEM_BASE, PROBLEM_JSON, DatabaseUnavailable, ProblemError
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,34 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     return problem_response(500, "internal", "Internal error", "an unexpected error occurred")
 
 
+async def _database(request: Request, error: Exception) -> Response:
+    """A database error: 503 when the database is out of reach, else an internal error."""
+    if not is_unreachable(error):
+        return await _unexpected(request, error)
+    # A restart, a failover or a full pool: the caller may try again shortly.
+    log.warning(
+        "the database is unavailable", extra={"path": request.url.path, "error": repr(error)}
+    )
+    return await _problem(
+        request, DatabaseUnavailable("the database is unavailable; try again shortly")
+    )
+
+
+# Errors the database and its driver raise (and the pool's wait for a free connection).
+# Handled here rather than as any `Exception`, which Starlette re-raises after answering.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database)
     app.add_exception_handler(Exception, _unexpected)

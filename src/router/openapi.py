@@ -79,7 +79,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path.values():
             if route.startswith("/v1/"):
                 # The body limit (router.console.limits.BodyLimit) answers before the route;
-                # with JWT login on, an unreachable identity provider answers 503.
+                # with JWT login on, an unreachable identity provider answers 503, and so does
+                # every route while the database is out of reach.
                 added = (413, 503) if "requestBody" in operation else (503,)
                 operation["responses"].update(
                     {str(status): doc for status, doc in problems(*added).items()}

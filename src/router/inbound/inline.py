@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from router.db import is_unreachable
 from router.errors import TransportUnavailable
 from router.inbound.envelope import decode, encode
 from router.inbound.ports import Event, InboundProcessor
@@ -28,7 +29,9 @@ class InlinePublisher:
         wire = [decode(encode(event)) for event in events]
         try:
             await self._processor.process(wire)
-        except OSError as error:
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
             raise TransportUnavailable(f"the database is unavailable: {error}") from None
 
     async def check(self) -> None:
