@@ -29,6 +29,7 @@ from router.console.schemas import (
     MessageOut,
     MessagePage,
 )
+from router.conversations.service import lock_conversation
 from router.errors import NotFound
 from router.models import (
     Agent,
@@ -71,10 +72,12 @@ async def load_visible(
     session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, *, lock: bool
 ) -> Conversation:
     """The conversation if the caller may see it (locked for update when asked); else 404."""
-    query = select(Conversation).where(Conversation.id == conversation_id)
     if lock:
-        query = query.with_for_update()
-    conversation = await session.scalar(query)
+        conversation = await lock_conversation(session, conversation_id)
+    else:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id)
+        )
     if conversation is None or not can_read(principal, conversation):
         raise NotFound(f"conversation {conversation_id} does not exist")
     return conversation

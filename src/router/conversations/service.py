@@ -26,10 +26,35 @@ def _journal(settings: Settings, now: datetime) -> Journal:
     return Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
 
 
+_LOCKED = "router.locked_conversations"
+
+
+async def lock_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation, locked for update; read from the database once per transaction.
+
+    The console reads a conversation locked to check that the caller may see it, and the
+    action it runs next locks it again: by then the lock is this transaction's and the row
+    in the session is current, so the second lock costs no round trip.
+    """
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    locked: dict[uuid.UUID, Conversation] = held[1]
+    conversation = locked.get(conversation_id)
+    if conversation is None:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        )
+        if conversation is not None:
+            locked[conversation_id] = conversation
+    return conversation
+
+
 async def _locked(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-    )
+    conversation = await lock_conversation(session, conversation_id)
     if conversation is None:
         raise NotFound(f"conversation {conversation_id} does not exist")
     return conversation
