@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -138,6 +138,16 @@ _UNAVAILABLE_SERVER = (
 )
 
 
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and those under it: the cause, or the driver's error SQLAlchemy wraps."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or getattr(current, "orig", None)
+
+
 def is_unreachable(error: BaseException) -> bool:
     """True when `error` says the database could not be reached or is not serving right now.
 
@@ -145,32 +155,27 @@ def is_unreachable(error: BaseException) -> bool:
     connections, a connection the pool found closed, or no pooled connection free in time:
     what a caller should meet with "try again shortly", not with an internal error.
     """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for found in _chain(error):
         # A timeout on its own may be anyone's; one under a database error is the server's.
-        network = isinstance(current, OSError) and (
-            current is not error or not isinstance(current, TimeoutError)
-        )
-        if network or isinstance(current, (PoolTimeout, *_UNAVAILABLE_SERVER)):
+        if isinstance(found, OSError) and (
+            found is not error or not isinstance(found, TimeoutError)
+        ):
             return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
+        if isinstance(found, (PoolTimeout, *_UNAVAILABLE_SERVER)):
             return True
-        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+        if isinstance(found, DBAPIError) and found.connection_invalidated:
             return True
-        current = getattr(current, "orig", None) or current.__cause__
+        if isinstance(found, asyncpg.InterfaceError) and "connection is closed" in str(found):
+            return True
     return False
 
 
 def is_retryable(error: BaseException) -> bool:
     """True for the errors PostgreSQL asks the client to retry (deadlock, serialization)."""
-    while error is not None:
-        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if code in _RETRYABLE:
-            return True
-        error = error.__cause__ or getattr(error, "orig", None)  # type: ignore[assignment]
-    return False
+    return any(
+        (getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)) in _RETRYABLE
+        for found in _chain(error)
+    )
 
 
 async def in_transaction(

@@ -76,22 +76,23 @@ class UnsupportedMediaType(ProblemError):
     title = "The request's content type is not accepted here"
 
 
-class TransportUnavailable(ProblemError):
+class Unavailable(ProblemError):
+    """A part the request needs is down for now: 503, and when to try again."""
+
     status = 503
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class TransportUnavailable(Unavailable):
     problem = "transport-unavailable"
     title = "The event log cannot take the event right now"
 
-    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
-
-class DatabaseUnavailable(ProblemError):
-    status = 503
+class DatabaseUnavailable(Unavailable):
     problem = "database-unavailable"
     title = "The database cannot be reached right now"
-
-    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class NotFound(ProblemError):
