@@ -158,3 +158,75 @@ async def _until_waiting_on_capacity(sessions: async_sessionmaker[AsyncSession])
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the second drain never waited for the first one's claim")
+
+
+async def _three_waiting(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[Settings, list[Conversation]]:
+    """Three sms conversations waiting in the default queue, oldest first; nobody online."""
+    settings = Settings(database_url=database_url)  # type: ignore[call-arg]
+    engine = RoutingEngine(sessions, settings, clock=lambda: NOW)
+    for n in range(3):
+        await engine.process([factories.sms(sender=f"+1415555020{n}")])
+    async with sessions() as session:
+        waiting = (
+            await session.scalars(
+                select(Conversation).order_by(Conversation.waiting_since, Conversation.id)
+            )
+        ).all()
+    assert [c.agent_id for c in waiting] == [None, None, None]
+    return settings, list(waiting)
+
+
+async def _lockable(sessions: async_sessionmaker[AsyncSession], conversation: Conversation) -> bool:
+    """Whether another transaction could lock the conversation right now."""
+    async with transaction(sessions) as other:
+        found = await other.execute(
+            text("SELECT id FROM conversations WHERE id = :id FOR UPDATE SKIP LOCKED"),
+            {"id": conversation.id},
+        )
+        return found.first() is not None
+
+
+async def test_a_drain_locks_only_the_conversations_it_offers(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings, waiting = await _three_waiting(database_url, sessions)
+    default = await seed.queue_id(sessions, "default")
+    agent = await seed.add_agent(sessions, "one-slot", capacity={"sms": 1}, queues=[default])
+
+    async with transaction(sessions) as session:
+        assert await drain_waiting(session, settings, NOW) == 1
+        # Before the drain commits: the offered conversation is locked, the backlog is not
+        # (a customer's next message in it, or another drain, need not wait for this one).
+        assert [await _lockable(sessions, c) for c in waiting] == [False, True, True]
+
+    async with sessions() as session:
+        owners = [
+            await session.scalar(select(Conversation.agent_id).where(Conversation.id == c.id))
+            for c in waiting
+        ]
+    assert owners == [agent, None, None]
+
+
+async def test_a_drain_leaves_a_planned_conversation_locked_elsewhere_for_the_next_one(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings, waiting = await _three_waiting(database_url, sessions)
+    default = await seed.queue_id(sessions, "default")
+    agent = await seed.add_agent(sessions, "one-slot", capacity={"sms": 1}, queues=[default])
+
+    async with transaction(sessions) as holder:
+        # A routing batch holds the oldest conversation (its customer wrote again).
+        await holder.execute(
+            text("SELECT id FROM conversations WHERE id = :id FOR UPDATE"), {"id": waiting[0].id}
+        )
+        # The drain neither waits for it nor offers it: nothing is offered this round.
+        assert await asyncio.wait_for(_drain(sessions, settings), timeout=5) == 0
+    assert await seed.active(sessions, agent) == 0
+
+    assert await _drain(sessions, settings) == 1
+    async with sessions() as session:
+        first = await session.get_one(Conversation, waiting[0].id)
+    assert (first.agent_id, first.offer_state) == (agent, "offered")
+    assert await seed.active(sessions, agent) == 1

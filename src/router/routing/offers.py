@@ -9,6 +9,7 @@ while it plans (the lock order is in `router.routing.board`).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
@@ -83,24 +84,36 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     """Offer waiting conversations to free agents: priority first, then longest waiting.
 
     Only conversations on a channel where someone has room are taken up, so a backlog that
-    cannot move (every voice slot busy) costs nothing each sweep. An offer whose slot was
-    given away between the board's read and its claim is dropped without a trace: the
-    conversation waits for the next drain. Returns the offers made.
+    cannot move (every voice slot busy) costs nothing each sweep. The plan is made on
+    unlocked reads (the waiting conversations and the board), and only the conversations it
+    offers are locked: a backlog of hundreds stays free for routing batches (a customer's
+    next message) and for other drains while this one plans. A planned conversation that
+    meanwhile got an owner, moved to another queue, turned the planned agent away, or is
+    locked by someone else is left for the next drain; so is an offer whose slot was given
+    away between the board's read and its claim, without a trace. Returns the offers made.
     """
     free = list((await session.scalars(_FREE_CHANNELS)).all())
     if not free:
         return 0
     waiting = (
-        await session.scalars(
-            select(Conversation)
+        await session.execute(
+            select(
+                Conversation.id,
+                Conversation.channel,
+                Conversation.last_agent_id,
+                Conversation.excluded_agents,
+                Conversation.queue_id,
+                Conversation.priority,
+                Conversation.waiting_since,
+            )
             .where(
                 Conversation.status == ConversationStatus.OPEN.value,
                 Conversation.agent_id.is_(None),
+                Conversation.queue_id.is_not(None),
                 Conversation.channel.in_(free),
             )
             .order_by(Conversation.priority.desc(), Conversation.waiting_since, Conversation.id)
             .limit(SWEEP_LIMIT)
-            .with_for_update(skip_locked=True)
         )
     ).all()
     if not waiting:
@@ -114,27 +127,49 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
         for channel, capacity in agent.capacity.items()
     ):
         return 0
-    by_id = {str(conversation.id): conversation for conversation in waiting}
+    queues = {str(row.id): row.queue_id for row in waiting}
     plan = plan_assignments(
         [
             WaitingConversation(
-                conversation_id=str(conversation.id),
-                channel=Channel(conversation.channel),
-                previous_owner=str(conversation.last_agent_id)
-                if conversation.last_agent_id
-                else None,
-                excluded=dict(conversation.excluded_agents or {}),
-                queue=board.queue_name(conversation.queue_id),
-                priority=conversation.priority,
-                waiting_since=conversation.waiting_since,
+                conversation_id=str(row.id),
+                channel=Channel(row.channel),
+                previous_owner=str(row.last_agent_id) if row.last_agent_id else None,
+                excluded=dict(row.excluded_agents or {}),
+                queue=board.queue_name(row.queue_id),
+                priority=row.priority,
+                waiting_since=row.waiting_since,
             )
-            for conversation in waiting
-            if conversation.queue_id is not None
+            for row in waiting
         ],
         board.agents.values(),
         board.queues,
         now,
     )
+    if not plan:
+        return 0
+    # Locked in id order, as routing batches lock theirs; still waiting where they were.
+    by_id = {
+        str(conversation.id): conversation
+        for conversation in (
+            await session.scalars(
+                select(Conversation)
+                .where(
+                    Conversation.id.in_([uuid.UUID(cid) for cid, _ in plan]),
+                    Conversation.status == ConversationStatus.OPEN.value,
+                    Conversation.agent_id.is_(None),
+                )
+                .order_by(Conversation.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    }
+    plan = [
+        (cid, agent)
+        for cid, agent in plan
+        if cid in by_id
+        and by_id[cid].queue_id == queues[cid]
+        and agent not in (by_id[cid].excluded_agents or {})
+    ]
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
     for conversation_id, agent in plan:
