@@ -45,6 +45,11 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--records", type=int, help="envelopes for ceiling (b) and routing-only (40000)"
     )
+    parser.add_argument(
+        "--follow-ups",
+        type=float,
+        help="share of messages that continue a recent conversation rather than open one (0.25)",
+    )
     parser.add_argument("--consumers", type=int, help="`router consume` processes (2)")
     parser.add_argument("--agents", type=int, help="agents in the pool (40)")
     parser.add_argument(
@@ -86,6 +91,8 @@ def parse(argv: Sequence[str]) -> Options:
     args = parser.parse_args(argv)
     if args.consumers is not None and args.consumers < 1:
         parser.error("--consumers: at least one `router consume` process routes the messages")
+    if args.follow_ups is not None and not 0 <= args.follow_ups <= 1:
+        parser.error("--follow-ups: a share, from 0 to 1")
     options = Options.quick_run() if args.quick else Options()
     overrides = {
         name: value
@@ -96,6 +103,7 @@ def parse(argv: Sequence[str]) -> Options:
             "duration": args.duration,
             "max_duration": args.max_duration,
             "records": args.records,
+            "follow_ups": args.follow_ups,
             "consumers": args.consumers,
             "agents": args.agents,
             "agents_via": args.agents_via,

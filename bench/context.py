@@ -54,6 +54,8 @@ class Options:
     consumer_nice: int = 10
     warm_up: bool = True
     seed: int = 20_261_122
+    # Share of message webhooks that continue a recent thread rather than open a new one.
+    follow_ups: float = 0.25
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> Options:

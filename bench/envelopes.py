@@ -18,7 +18,7 @@ from adapters.channels.email.mime import parse_form
 from adapters.channels.email.parsing import inbound_message
 from adapters.channels.email.postmark import PostmarkInbound, postmark_email
 from adapters.channels.email.sendgrid import sendgrid_email
-from bench.payloads import Secrets, Traffic, Webhook
+from bench.payloads import FOLLOW_UP_SHARE, Secrets, Traffic, Webhook
 from router.inbound.envelope import InboundMessage, encode, partition_key
 from router.inbound.ports import Event
 
@@ -67,9 +67,12 @@ class Record:
     is_message: bool
 
 
-def records(count: int, *, seed: int, tag: str) -> list[Record]:
+def records(
+    count: int, *, seed: int, tag: str, follow_ups: float = FOLLOW_UP_SHARE
+) -> list[Record]:
     """The envelopes of the first webhooks of the mix, `count` in all."""
-    traffic = Traffic(Secrets.generate(random.Random(seed)), seed=seed, tag=tag)
+    secrets = Secrets.generate(random.Random(seed))
+    traffic = Traffic(secrets, seed=seed, tag=tag, follow_ups=follow_ups)
     found: list[Record] = []
     while len(found) < count:
         for event in events_of(traffic.next()):

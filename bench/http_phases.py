@@ -197,6 +197,7 @@ async def _phase(
         seed=ctx.options.seed * 10 + rep * 2 + (mode == "max"),
         tag=f"{ctx.tag}{rep}{mode[0]}",
         secrets=asdict(ctx.secrets),
+        follow_ups=options.follow_ups,
     )
     label = f"rep {rep} service @{options.rate:g}/s" if mode == "rate" else f"rep {rep} service max"
     if mode == "max" and rep == 1:

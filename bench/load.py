@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.httpclient import Client
-from bench.payloads import SOURCES, Secrets, Traffic, Webhook
+from bench.payloads import FOLLOW_UP_SHARE, SOURCES, Secrets, Traffic, Webhook
 
 DRAIN_SECONDS = 30.0
 
@@ -55,6 +55,7 @@ class LoadPlan:
     # whose bare apps check nothing), else each is sent once and more are built if needed.
     prepared: int = 10_000
     recycle: bool = False
+    follow_ups: float = FOLLOW_UP_SHARE
 
 
 @dataclass
@@ -75,7 +76,7 @@ class LoadGenerator:
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
         secrets = Secrets(**plan.secrets) if plan.secrets else Secrets.generate(random.Random(0))
-        self.traffic = Traffic(secrets, seed=plan.seed, tag=plan.tag)
+        self.traffic = Traffic(secrets, seed=plan.seed, tag=plan.tag, follow_ups=plan.follow_ups)
         self.prepared: list[tuple[Webhook, bytes]] = [self._make() for _ in range(plan.prepared)]
         self.built_live = 0
         self.results = _Results()

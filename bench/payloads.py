@@ -126,13 +126,16 @@ def compact(document: object) -> bytes:
 class Traffic:
     """An endless, reproducible stream of signed webhooks in the configured mix."""
 
-    def __init__(self, secrets: Secrets, *, seed: int, tag: str) -> None:
+    def __init__(
+        self, secrets: Secrets, *, seed: int, tag: str, follow_ups: float = FOLLOW_UP_SHARE
+    ) -> None:
         from bench.email_payloads import EMAIL_BUILDERS
         from bench.messaging_payloads import MESSAGING_BUILDERS
 
         self.secrets = secrets
         self.rng = random.Random(seed)
         self._tag = tag
+        self._follow_ups = follow_ups
         self._seq = 0
         self._threads: dict[str, deque[Thread]] = {source: deque(maxlen=500) for source in MIX}
         self._weights = list(MIX.values())
@@ -149,7 +152,7 @@ class Traffic:
         self._seq += 1
         recent = self._threads[source]
         follow = recent[self.rng.randrange(len(recent))] if recent else None
-        if follow is not None and self.rng.random() >= FOLLOW_UP_SHARE:
+        if follow is not None and self.rng.random() >= self._follow_ups:
             follow = None
         return self._builders[source](self, follow)
 

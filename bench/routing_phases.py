@@ -23,7 +23,8 @@ PYTHON = sys.executable
 def prepare_records(ctx: RunContext) -> None:
     """Build the run's envelopes once (the same for every repetition and both measurements)."""
     started = time.monotonic()
-    found = records(ctx.options.records, seed=ctx.options.seed, tag=ctx.tag)
+    options = ctx.options
+    found = records(options.records, seed=options.seed, tag=ctx.tag, follow_ups=options.follow_ups)
     path = ctx.folder / "envelopes.bin"
     write_records(path, [(record.key, record.value) for record in found])
     ctx.records_file = path
