@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
 
 from adapters.channels import webhook_routers
 from router import __version__, exception_handlers
@@ -27,9 +26,6 @@ from router.state import RouterState
 class LifespanState(TypedDict):
     router: RouterState
     console: ConsoleRuntime
-
-
-_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,9 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Omnichannel conversation routing: every conversation has exactly one owner.",
         lifespan=lifespan,
-        # FastAPI's own OpenTelemetry looks the global providers up on every request (4 µs,
-        # with no SDK installed; 1-2 % of a webhook's time in the app): opt-in.
-        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     exception_handlers.install(app)
     webhooks = webhook_routers()

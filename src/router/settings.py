@@ -244,10 +244,6 @@ class Settings(BaseSettings):
     log_bodies: bool = Field(
         default=False, description="Log message bodies and addresses (debugging only)"
     )
-    opentelemetry: bool = Field(
-        default=False,
-        description="FastAPI's OpenTelemetry traces, metrics and logs of HTTP requests",
-    )
 
     @field_validator("jwt_algorithms")
     @classmethod
