@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.monitor import Monitor
-from bench.payloads import Secrets
+from bench.payloads import FOLLOW_UP_SHARE, Secrets
 from bench.profile import Profiles
 from bench.stack import Database, Stack
 
@@ -55,7 +55,7 @@ class Options:
     warm_up: bool = True
     seed: int = 20_261_122
     # Share of message webhooks that continue a recent thread rather than open a new one.
-    follow_ups: float = 0.25
+    follow_ups: float = FOLLOW_UP_SHARE
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> Options:
@@ -128,6 +128,7 @@ class RunContext:
     profiles: Profiles = field(default_factory=lambda: Profiles(None))
     records_file: Path | None = None
     records_messages: int = 0
+    records_conversations: int = 0
     records_count: int = 0
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
 

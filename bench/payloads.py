@@ -34,7 +34,8 @@ MIX: dict[str, int] = {
     "twilio_sms_status": 4,
 }
 SOURCES = tuple(MIX)
-# Share of message webhooks that continue a recent thread of the same source.
+# Share of message webhooks that continue a recent thread of the same source, unless
+# `--follow-ups` says otherwise: 0.25 makes 1.33 messages per conversation, 0.75 makes 4.
 FOLLOW_UP_SHARE = 0.25
 
 _TEXTS = (

@@ -30,9 +30,12 @@ def prepare_records(ctx: RunContext) -> None:
     ctx.records_file = path
     ctx.records_count = len(found)
     ctx.records_messages = sum(record.is_message for record in found)
+    # Every thread of the mix has a customer of its own: a thread's key is a conversation.
+    ctx.records_conversations = len({record.key for record in found if record.is_message})
     size = sum(len(record.value) for record in found) / len(found)
     ctx.progress.say(
-        f"built {len(found)} envelopes ({ctx.records_messages} messages, "
+        f"built {len(found)} envelopes ({ctx.records_messages} messages in "
+        f"{ctx.records_conversations} conversations, "
         f"{size:.0f} bytes on average) in {time.monotonic() - started:.1f} s"
     )
 
@@ -165,6 +168,7 @@ async def routing_only(ctx: RunContext, rep: int) -> dict[str, Any]:
         return {
             "records": len(pairs),
             "messages": ctx.records_messages,
+            "conversations": ctx.records_conversations,
             "team": options.routing_team,
             "fill_seconds": round(fill_seconds, 2),
             "startup_seconds": round(ready - started, 2),
