@@ -200,9 +200,9 @@ async def _phase(
         follow_ups=options.follow_ups,
     )
     label = f"rep {rep} service @{options.rate:g}/s" if mode == "rate" else f"rep {rep} service max"
-    if mode == "max" and rep == 1:
+    if rep == 1:
         for child in measured[:2]:
-            await ctx.profiles.start(f"{child.name}-max-load", child.pid, plan.warmup + duration)
+            await ctx.profiles.start(f"{child.name}-{mode}-load", child.pid, plan.warmup + duration)
     result = await run_load(ctx, label, plan, status)
     wall = result["clock_offset"]
     start, end = result["measure_from"] + wall, result["end"] + wall
