@@ -21,7 +21,14 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
 
-from adapters.channels.email.mime import FormData, email_from_message, parse_form, parse_message
+from adapters.channels.email.automated import described_sender, sender_of
+from adapters.channels.email.mime import (
+    FormData,
+    email_from_message,
+    form_automation,
+    parse_form,
+    parse_message,
+)
 from adapters.channels.email.parsing import (
     ParsedEmail,
     Threading,
@@ -29,7 +36,6 @@ from adapters.channels.email.parsing import (
     decode_header_text,
     inbound_message,
     parse_date,
-    parse_mailbox,
     recipient_address,
 )
 from adapters.channels.webhook import (
@@ -112,14 +118,16 @@ def form_digest(form: FormData) -> bytes:
 def mailgun_email(form: FormData) -> ParsedEmail:
     """The facts of a Mailgun route post: parsed fields, or the whole message (`body-mime`)."""
     recipient = form.text("recipient")
+    envelope_sender = form.text("sender")
     raw = form.fields.get("body-mime")
     if raw is not None:
-        email = email_from_message(parse_message(raw), "body-mime", [recipient])
+        email = email_from_message(parse_message(raw), "body-mime", [recipient], envelope_sender)
         email.metadata["mode"] = "mime"
         return email
     lookup = _header_lookup(form)
-    return ParsedEmail(
-        sender=parse_mailbox(form.text("from") or lookup("From") or form.text("sender"), "from"),
+    email = ParsedEmail(
+        sender=sender_of(lookup, first=[form.text("from")], envelope_sender=envelope_sender),
+        sender_text=described_sender(form.text("from") or lookup("From")),
         recipient=recipient_address([recipient, lookup("To")], "recipient"),
         subject=form.text("subject") or decode_header_text(lookup("Subject")),
         text=form.text("body-plain") or "",
@@ -133,6 +141,7 @@ def mailgun_email(form: FormData) -> ParsedEmail:
         ],
         metadata={"mode": "store" if "message-url" in form.fields else "forward"},
     )
+    return form_automation(email, form, lookup, envelope_sender)
 
 
 def _header_lookup(form: FormData) -> Callable[[str], str | None]:
