@@ -43,6 +43,13 @@ class MessageKind(StrEnum):
     VOICEMAIL = "voicemail"
 
 
+class Automated(StrEnum):
+    """A message no person wrote: it joins the history and never wakes an agent."""
+
+    AUTO_REPLY = "auto_reply"  # an out-of-office, an autoresponder, a read receipt, list mail
+    BOUNCE = "bounce"  # a mail system's delivery status notification
+
+
 class DeliveryStatus(StrEnum):
     """Where an outbound message is on its way to the customer."""
 
@@ -95,6 +102,8 @@ class InboundMessage(_Frozen):
     provider_timestamp: AwareDatetime | None = None
     received_at: AwareDatetime = Field(default_factory=utcnow)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Set on auto-replies and bounces (RFC 3834, RFC 3464): stored, never routed or answered.
+    automated: Automated | None = None
 
 
 class DeliveryUpdate(_Frozen):

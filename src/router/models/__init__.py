@@ -13,6 +13,7 @@ from router.models.conversations import (
     OutboxEvent,
 )
 from router.models.customers import Customer, CustomerIdentity
+from router.models.webhooks import SignedToken
 
 __all__ = [
     "Agent",
@@ -31,4 +32,5 @@ __all__ = [
     "Queue",
     "QueueAgent",
     "RoutingPolicy",
+    "SignedToken",
 ]

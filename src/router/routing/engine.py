@@ -25,6 +25,7 @@ from router.inbound.ports import Event
 from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
+from router.routing.automated import quiet_conversation, record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
@@ -66,6 +67,7 @@ async def apply_events(
     updates = [event for event in events if isinstance(event, DeliveryUpdate)]
     fresh = await _unseen(session, messages)
     if fresh:
+        await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
     if updates:
         await _apply_delivery_updates(session, updates)
@@ -124,6 +126,18 @@ class _Intake:
             identity = (message.customer.kind.value, message.customer.value)
             customer_id = customers[identity]
             conversation = by_thread.get(message.conversation_key)
+            if message.automated is not None:
+                # An auto-reply or a bounce is kept and wakes nobody: no reopening, no offer.
+                recent = open_by_customer.get(customer_id)
+                if conversation is None and recent is not None:
+                    conversation = recent if recent.last_message_at >= continuity else None
+                if conversation is None:
+                    conversation = quiet_conversation(self.journal, message, customer_id, self.now)
+                    new_conversations.append(conversation)
+                by_thread[message.conversation_key] = conversation
+                thread_rows[message.conversation_key] = conversation.id
+                message_rows.append(rows.message_row(message, conversation.id))
+                continue
             if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
                 if (
                     conversation.resolved_at is not None

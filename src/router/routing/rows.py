@@ -286,7 +286,13 @@ def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any
         message.text,
         message.stripped_text,
         compact_json(attachments),
-        compact_json({"references": list(message.references), **message.metadata}),
+        compact_json(
+            {
+                "references": list(message.references),
+                **message.metadata,
+                **({"automated": message.automated.value} if message.automated else {}),
+            }
+        ),
         message.provider_timestamp,
         message.received_at,
     ]
