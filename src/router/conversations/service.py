@@ -8,7 +8,7 @@ taken in the order of `router.routing.board`: conversations, the agent row, capa
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from router.channels import Channel, Presence
 from router.conversations.history import Actor, Change, Journal
 from router.errors import Conflict, NotFound
 from router.models import Agent, AgentCapacity, Conversation, ConversationStatus, OfferState
-from router.routing.assignment import take_back
+from router.routing.assignment import exclusion, take_back
 from router.routing.offers import release_slot
 from router.settings import Settings
 
@@ -96,7 +96,10 @@ async def decline_offer(
     agent_id: uuid.UUID,
     now: datetime,
 ) -> Conversation:
-    """The offered agent says no: back to the queue, and not offered to them again this round."""
+    """The offered agent says no: back to the queue, and not offered to them again for a while.
+
+    The exclusion lasts `offer_exclusion_seconds`; then the agent is eligible again.
+    """
     conversation = await _locked(session, conversation_id)
     if conversation.agent_id != agent_id or conversation.offer_state != OfferState.OFFERED:
         raise Conflict("there is no open offer of this conversation to this agent")
@@ -107,7 +110,7 @@ async def decline_offer(
         journal,
         Change.DECLINED,
         "offer declined",
-        exclude="declined",
+        exclude=exclusion("declined", now, timedelta(seconds=settings.offer_exclusion_seconds)),
         actor_id=str(agent_id),
     )
     await release_slot(session, str(agent_id), Channel(conversation.channel))
