@@ -161,7 +161,9 @@ class Day:
             _, index, presence = step
             agent = self.agents[index % len(self.agents)]
             await self.transaction(
-                lambda s: service.set_presence(s, self.settings, agent, presence, self.clock())
+                lambda s: service.set_presence(
+                    s, self.settings, agent, presence, self.clock(), actor="system"
+                )
             )
             await self.drain()
         else:

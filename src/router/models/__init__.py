@@ -13,6 +13,7 @@ from router.models.conversations import (
     OutboxEvent,
 )
 from router.models.customers import Customer, CustomerIdentity
+from router.models.presence import PresenceChange
 
 __all__ = [
     "Agent",
@@ -28,6 +29,7 @@ __all__ = [
     "Message",
     "OfferState",
     "OutboxEvent",
+    "PresenceChange",
     "Queue",
     "QueueAgent",
     "RoutingPolicy",
