@@ -79,7 +79,7 @@ _steps = st.lists(
         st.tuples(st.just("sweep")),
     ),
     min_size=4,
-    max_size=18,
+    max_size=24,
 )
 
 _RESET = (
@@ -235,7 +235,7 @@ class Day:
 
 @given(agents=_agents, steps=_steps)
 @hypothesis_settings(
-    max_examples=20,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
