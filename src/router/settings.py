@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     offer_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long an agent has to accept an offer"
     )
+    offer_exclusion_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How long an agent who declined, let an offer lapse or transferred a conversation"
+            " away is left out of its offers; then they are eligible again"
+        ),
+    )
     continuity_window_minutes: int = Field(
         default=24 * 60,
         ge=0,

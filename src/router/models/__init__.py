@@ -13,6 +13,7 @@ from router.models.conversations import (
     OutboxEvent,
 )
 from router.models.customers import Customer, CustomerIdentity
+from router.models.presence import PresenceChange
 from router.models.webhooks import SignedToken
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Message",
     "OfferState",
     "OutboxEvent",
+    "PresenceChange",
     "Queue",
     "QueueAgent",
     "RoutingPolicy",

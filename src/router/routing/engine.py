@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -163,6 +163,7 @@ class _Intake:
             conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
             message_rows.append(rows.message_row(message, conversation.id))
 
+        await self._reconsider(touched.values())
         if new_conversations:
             await rows.insert_conversations(connection, new_conversations)
         if touched:
@@ -237,6 +238,31 @@ class _Intake:
             },
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
+
+    async def _reconsider(self, touched: Iterable[ConversationRecord]) -> None:
+        """Offer again the waiting conversations whose customer wrote: someone may be free.
+
+        The sweeps would find them too, but not before their next round. Exclusions still in
+        force stay: a customer's message does not change an agent's answer.
+        """
+        for conversation in touched:
+            if (
+                conversation.status == ConversationStatus.OPEN
+                and conversation.agent_id is None
+                and conversation.queue_id is not None
+                and conversation.id not in self._routed
+            ):
+                board = await self.board()
+                previous = conversation.last_agent_id
+                self._routed[conversation.id] = (conversation, previous)
+                offer(
+                    board,
+                    conversation,
+                    self.journal,
+                    offer_timeout=self.offer_timeout,
+                    previous_owner=previous,
+                    record_wait=False,
+                )
 
     async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.
