@@ -42,6 +42,7 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "escalated",
                     "resolved",
                     "reopened",
+                    "call_ended",
                 )
             ]
         },

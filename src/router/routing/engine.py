@@ -20,13 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
-from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
+from router.inbound.envelope import (
+    CallUpdate,
+    DeliveryStatus,
+    DeliveryUpdate,
+    InboundMessage,
+    utcnow,
+)
 from router.inbound.ports import Event
 from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import quiet_conversation, record_bounces
 from router.routing.board import Board, Slot, load_board
+from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
@@ -65,12 +72,18 @@ async def apply_events(
     """Apply a batch of inbound events within the caller's transaction."""
     messages = [event for event in events if isinstance(event, InboundMessage)]
     updates = [event for event in events if isinstance(event, DeliveryUpdate)]
-    fresh = await _unseen(session, messages)
+    calls = latest_per_call([event for event in events if isinstance(event, CallUpdate)])
+    # A call's updates need its message: stored before, in this batch, or made from them.
+    fresh = await _unseen(session, messages + unseen_calls(messages, calls))
     if fresh:
         await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
     if updates:
         await _apply_delivery_updates(session, updates)
+    if calls:
+        journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+        await apply_call_updates(session, calls, journal)
+        await journal.flush(session)
 
 
 async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:
