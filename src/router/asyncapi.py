@@ -154,9 +154,10 @@ def document() -> dict[str, Any]:
             "deadLetters": {
                 "address": settings.topic_dlq,
                 "description": (
-                    "The original bytes of an inbound record that could not be applied, with "
-                    "headers router-error, router-error-type, router-source-topic, "
-                    "router-source-partition and router-source-offset."
+                    "The original bytes and key of an inbound record that failed by its own "
+                    "fault (undecodable, or content refused), with headers router-error, "
+                    "router-error-type, router-error-kind, router-source-topic, "
+                    "router-source-partition and router-source-offset, then the record's own."
                 ),
                 "messages": {"dead": {"$ref": "#/components/messages/DeadLetter"}},
             },
@@ -180,7 +181,7 @@ def document() -> dict[str, Any]:
             "publishDeadLetters": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/deadLetters"},
-                "summary": "Records that kept failing, so their partition moves on.",
+                "summary": "Records that failed by their own fault, so their partition moves on.",
             },
         },
         "components": {
