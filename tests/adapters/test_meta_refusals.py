@@ -19,7 +19,7 @@ from tests.adapters.channel_requests import (
     post_during_outage,
     problem,
 )
-from tests.adapters.conftest import Inbound, fixture
+from tests.adapters.conftest import Inbound
 from tests.adapters.meta_requests import (
     BODIES,
     PAGE,
@@ -32,7 +32,10 @@ from tests.adapters.meta_requests import (
     wa_value,
     whatsapp,
 )
+from tests.adapters.payloads import payload, signed
 from tests.support import app_client
+
+SAMPLE = "meta_whatsapp_text.json"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +52,7 @@ from tests.support import app_client
 async def test_missing_or_wrong_signatures_are_refused(
     client: httpx.AsyncClient, inbound: Inbound, headers: dict[str, str]
 ) -> None:
-    body = fixture("meta_whatsapp_text_message.json")["request"]["raw_body"].encode()
+    body = payload(SAMPLE).body
     sent = {"Content-Type": "application/json", **headers}
     problem(await client.post(URL, content=body, headers=sent), 401, "bad-signature")
     await nothing_published(inbound)
@@ -58,10 +61,10 @@ async def test_missing_or_wrong_signatures_are_refused(
 async def test_other_secrets_and_tampered_bodies_are_refused(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    request = fixture("meta_whatsapp_text_message.json")["request"]
-    body = request["raw_body"].encode()
-    tampered = body.replace(b"another color", b"another price")
-    response = await client.post(URL, content=tampered, headers=request["headers"])
+    body, headers = signed(payload(SAMPLE))
+    tampered = body.replace(b"delivery address", b"billing address")
+    assert tampered != body
+    response = await client.post(URL, content=tampered, headers=headers)
     problem(response, 401, "bad-signature")
     problem(
         await client.post(URL, content=body, headers=meta_headers(body, "other")),
@@ -87,7 +90,7 @@ async def test_oversized_bodies_are_refused_while_reading(
 
 
 async def test_truncated_bodies_are_refused(client: httpx.AsyncClient, inbound: Inbound) -> None:
-    body = fixture("meta_whatsapp_text_message.json")["request"]["raw_body"].encode()
+    body = payload(SAMPLE).body
     cut = body[:-7]
     detail = problem(await post(client, cut), 422, "invalid-payload")["detail"]
     assert detail.startswith("body: not JSON")
@@ -99,7 +102,7 @@ async def test_truncated_bodies_are_refused(client: httpx.AsyncClient, inbound: 
 async def test_other_content_types_are_refused(
     client: httpx.AsyncClient, inbound: Inbound, content_type: str
 ) -> None:
-    body = fixture("meta_whatsapp_text_message.json")["request"]["raw_body"].encode()
+    body = payload(SAMPLE).body
     headers = {**meta_headers(body), "Content-Type": content_type}
     problem(await client.post(URL, content=body, headers=headers), 415, "unsupported-media-type")
     await nothing_published(inbound)
@@ -173,7 +176,7 @@ async def test_without_the_app_secret_posts_are_refused(
     webhook_settings: Settings, inbound: Inbound
 ) -> None:
     unconfigured = webhook_settings.model_copy(update={"meta_app_secret": None})
-    body = fixture("meta_whatsapp_text_message.json")["request"]["raw_body"].encode()
+    body = payload(SAMPLE).body
     async with app_client(unconfigured) as (_, http):
         response = await http.post(URL, content=body, headers=meta_headers(body))
     assert problem(response, 503, "not-configured")["setting"] == "ROUTER_META_APP_SECRET"
@@ -181,10 +184,8 @@ async def test_without_the_app_secret_posts_are_refused(
 
 
 async def test_a_broker_outage_is_a_503_with_retry_after(webhook_settings: Settings) -> None:
-    request = fixture("meta_whatsapp_text_message.json")["request"]
-    responses = await post_during_outage(
-        webhook_settings, [(URL, request["raw_body"].encode(), request["headers"])]
-    )
+    body, headers = signed(payload(SAMPLE))
+    responses = await post_during_outage(webhook_settings, [(URL, body, headers)])
     assert_transport_unavailable(responses)
 
 
