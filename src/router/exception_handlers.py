@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -15,6 +17,7 @@ from starlette.responses import Response
 
 from router.db import is_unreachable
 from router.errors import PROBLEM_BASE, PROBLEM_JSON, DatabaseUnavailable, ProblemError
+from router.inbound.storable import SURROGATE_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,15 @@ async def _problem(request: Request, error: Exception) -> Response:
     )
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    # pydantic's words for a lone surrogate (a JSON `\ud800` escape) do not say what is wrong.
+    return SURROGATE_REFUSED if error["type"] == "string_unicode" else str(error["msg"])
+
+
 async def _validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = [
-        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        {"field": ".".join(str(part) for part in item["loc"]), "message": _message(item)}
         for item in error.errors()
     ]
     first = errors[0] if errors else {"field": "", "message": "invalid"}
