@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from router.db import is_unreachable
@@ -71,6 +72,19 @@ async def _http(request: Request, error: Exception) -> Response:
     )
 
 
+# nginx's status for a request its client closed before the answer: no error of ours, and
+# counted apart from the answers anyone received.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_disconnect(request: Request, error: Exception) -> Response:
+    """The client went away mid-body: nothing was done, and the answer reaches nobody."""
+    log.info(
+        "the client disconnected before its body was complete", extra={"path": request.url.path}
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path})
     return problem_response(500, "internal", "Internal error", "an unexpected error occurred")
@@ -104,6 +118,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     for kind in DATABASE_ERRORS:
         app.add_exception_handler(kind, _database)
     app.add_exception_handler(Exception, _unexpected)
