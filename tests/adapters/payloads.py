@@ -130,7 +130,7 @@ def assert_answer(response: httpx.Response, expected: dict[str, Any]) -> None:
 
 def assert_event(event: InboundMessage | DeliveryUpdate, expected: dict[str, Any]) -> None:
     """Every field the sample names has the value it names (as the envelope's JSON)."""
-    found = event.model_dump(mode="json")
+    found = event.model_dump(mode="json", exclude_none=True)
     differing = {
         field: {"expected": value, "found": found.get(field)}
         for field, value in expected.items()

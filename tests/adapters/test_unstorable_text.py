@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.inbound.envelope import REPLACED_METADATA_KEY, DeliveryUpdate, InboundMessage
+from router.inbound.envelope import REPLACED_METADATA_KEY, Event, InboundMessage
 from router.models import Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
@@ -111,7 +111,7 @@ def _voice() -> Signed:
 def _voice_status() -> Signed:
     params = {**CALL, "CallStatus": "no-answer", "CallerName": f"Ada{NUL}"}
     return _twilio(
-        "/webhooks/twilio/voice/status", params, 1, ("customer.display_name", f"Ada{FFFD}")
+        "/webhooks/twilio/voice/status", params, 1, ("call.customer.display_name", f"Ada{FFFD}")
     )
 
 
@@ -240,7 +240,7 @@ ROUTES: dict[str, Callable[[], Signed]] = {
 }
 
 
-def _field(event: InboundMessage | DeliveryUpdate, path: str) -> object:
+def _field(event: Event, path: str) -> object:
     value: object = event
     for part in path.replace("[", ".[").split("."):
         if part.startswith("["):
