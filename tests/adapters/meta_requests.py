@@ -73,6 +73,20 @@ def from_customer(psid: str, business: str = PAGE, **event: Any) -> dict[str, An
     }
 
 
+def social_changes(
+    kind: str, business: str, *changes: tuple[str, dict[str, Any]], standby: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """A Page or Instagram notification of `changes` (comments, mentions, feed)."""
+    entry: dict[str, Any] = {
+        "id": business,
+        "time": 1749416383,
+        "changes": [{"field": field, "value": value} for field, value in changes],
+    }
+    if standby:
+        entry["standby"] = list(standby)
+    return {"object": kind, "entry": [entry]}
+
+
 async def post(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
     """POST a body to the Meta webhook, signed with the test app secret."""
     return await client.post(URL, content=body, headers={**meta_headers(body), **headers})

@@ -123,8 +123,15 @@ class _Intake:
         for message in messages:
             identity = (message.customer.kind.value, message.customer.value)
             customer_id = customers[identity]
+            # A reaction or a provider's notice is recorded where it belongs, but never
+            # reopens or routes a conversation by itself.
+            wakes, public = message.kind.wakes_agent, message.kind.is_public
             conversation = by_thread.get(message.conversation_key)
-            if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
+            if (
+                wakes
+                and conversation is not None
+                and conversation.status == ConversationStatus.RESOLVED
+            ):
                 if (
                     conversation.resolved_at is not None
                     and conversation.resolved_at >= reopen_after
@@ -132,21 +139,28 @@ class _Intake:
                     await self._reopen(conversation, message, attributes[customer_id])
                 else:
                     conversation = None
-            if conversation is None:
+            if conversation is None and not public:
                 recent = open_by_customer.get(customer_id)
                 if recent is not None and recent.last_message_at >= continuity:
                     # Omnichannel continuity: an email after a call joins the same
-                    # conversation, and so the same owner.
+                    # conversation, and so the same owner. Public comments stay apart.
                     conversation = recent
             if conversation is None:
-                conversation = await self._open(message, customer_id, attributes[customer_id])
+                if wakes:
+                    conversation = await self._open(message, customer_id, attributes[customer_id])
+                else:
+                    conversation = self._record_only(message, customer_id)
                 new_conversations.append(conversation)
             else:
                 touched[conversation.id] = conversation
             by_thread[message.conversation_key] = conversation
-            open_by_customer[customer_id] = conversation
+            if not public and conversation.status == ConversationStatus.OPEN:
+                open_by_customer[customer_id] = conversation
             thread_rows[message.conversation_key] = conversation.id
-            conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
+            if wakes:
+                conversation.last_message_at = max(
+                    conversation.last_message_at or self.now, self.now
+                )
             message_rows.append(rows.message_row(message, conversation.id))
 
         if new_conversations:
@@ -197,6 +211,43 @@ class _Intake:
             },
         )
         await self._route(conversation, message, attributes, previous_owner=None)
+        return conversation
+
+    def _record_only(self, message: InboundMessage, customer_id: uuid.UUID) -> ConversationRecord:
+        """A conversation that only keeps a notice: resolved at once, offered to no one.
+
+        A later message in its thread reopens it within the reopen window, with the notice
+        in its history.
+        """
+        conversation = ConversationRecord(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            channel=message.channel.value,
+            status=ConversationStatus.RESOLVED.value,
+            subject=message.subject,
+            waiting_since=self.now,
+            last_message_at=self.now,
+            created_at=self.now,
+            resolved_at=self.now,
+        )
+        self.journal.record(
+            conversation.id,
+            Change.CREATED,
+            f"{message.kind} event on {message.channel} via {message.provider}",
+            actor=Actor.CUSTOMER,
+            details={
+                "thread": message.conversation_key,
+                "channel": message.channel,
+                "event_id": message.event_id,
+            },
+        )
+        self.journal.record(
+            conversation.id,
+            Change.RESOLVED,
+            f"a {message.kind} event asks no agent for an answer",
+            actor=Actor.SYSTEM,
+            details={"event_id": message.event_id},
+        )
         return conversation
 
     async def _reopen(

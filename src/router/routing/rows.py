@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from router.inbound.envelope import InboundMessage
+from router.inbound.envelope import PUBLIC_KINDS, InboundMessage
 from router.jsontext import compact_json
 from router.routing.records import ConversationRecord, Routable
 
@@ -211,12 +211,17 @@ WHERE t.thread_key = ANY($1::text[])
 ORDER BY c.id
 FOR UPDATE OF c
 """
+# A conversation under a public post (a comment, a mention) is never where a private
+# message continues, so it is not among the ones continuity can join.
 _LOCK_OPEN = f"""
 SELECT NULL, {_CONVERSATION}
 FROM conversations AS c
 WHERE c.customer_id = ANY($1::uuid[]) AND c.status = 'open'
+  AND NOT EXISTS (
+    SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id AND m.kind = ANY($2::text[])
+  )
 ORDER BY c.id
-FOR UPDATE
+FOR UPDATE OF c
 """
 
 Known = dict[uuid.UUID, ConversationRecord]
@@ -233,8 +238,8 @@ async def lock_by_thread(
 async def lock_open(
     connection: Any, customer_ids: Collection[uuid.UUID], known: Known
 ) -> list[ConversationRecord]:
-    """The customers' open conversations, locked (in id order)."""
-    found = await connection.fetch(_LOCK_OPEN, list(customer_ids))
+    """The customers' open private conversations, locked (in id order)."""
+    found = await connection.fetch(_LOCK_OPEN, list(customer_ids), list(PUBLIC_KINDS))
     return [_record(row, known) for row in found]
 
 
