@@ -26,6 +26,7 @@ from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.board import Board, Slot, load_board
+from router.routing.notices import kept_without_routing
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
@@ -149,7 +150,9 @@ class _Intake:
                 if wakes:
                     conversation = await self._open(message, customer_id, attributes[customer_id])
                 else:
-                    conversation = self._record_only(message, customer_id)
+                    conversation = kept_without_routing(
+                        message, customer_id, self.journal, self.now
+                    )
                 new_conversations.append(conversation)
             else:
                 touched[conversation.id] = conversation
@@ -211,43 +214,6 @@ class _Intake:
             },
         )
         await self._route(conversation, message, attributes, previous_owner=None)
-        return conversation
-
-    def _record_only(self, message: InboundMessage, customer_id: uuid.UUID) -> ConversationRecord:
-        """A conversation that only keeps a notice: resolved at once, offered to no one.
-
-        A later message in its thread reopens it within the reopen window, with the notice
-        in its history.
-        """
-        conversation = ConversationRecord(
-            id=uuid.uuid4(),
-            customer_id=customer_id,
-            channel=message.channel.value,
-            status=ConversationStatus.RESOLVED.value,
-            subject=message.subject,
-            waiting_since=self.now,
-            last_message_at=self.now,
-            created_at=self.now,
-            resolved_at=self.now,
-        )
-        self.journal.record(
-            conversation.id,
-            Change.CREATED,
-            f"{message.kind} event on {message.channel} via {message.provider}",
-            actor=Actor.CUSTOMER,
-            details={
-                "thread": message.conversation_key,
-                "channel": message.channel,
-                "event_id": message.event_id,
-            },
-        )
-        self.journal.record(
-            conversation.id,
-            Change.RESOLVED,
-            f"a {message.kind} event asks no agent for an answer",
-            actor=Actor.SYSTEM,
-            details={"event_id": message.event_id},
-        )
         return conversation
 
     async def _reopen(
