@@ -39,9 +39,9 @@ def ignored(reason: str) -> float:
     return REGISTRY.get_sample_value("router_webhook_events_ignored_total", labels) or 0.0
 
 
-def _wa_batch(bad: dict[str, Any]) -> dict[str, Any]:
+def _wa_batch(bad: dict[str, Any], **value: Any) -> dict[str, Any]:
     """A notification whose first message is `bad` and second one is fine."""
-    return whatsapp(wa_value(messages=[bad, _GOOD_TEXT]))
+    return whatsapp(wa_value(messages=[bad, _GOOD_TEXT], **value))
 
 
 def _social_batch(bad: dict[str, Any]) -> dict[str, Any]:
@@ -52,9 +52,15 @@ def _social_batch(bad: dict[str, Any]) -> dict[str, Any]:
     ("document", "path", "detail"),
     [
         (
-            _wa_batch({"id": "w", "type": "text", "text": {"body": "x"}}),
+            # No `from`, and no single contact in the value to say who wrote.
+            _wa_batch({"id": "w", "type": "text", "text": {"body": "x"}}, contacts=[]),
             f"{_VALUE}.messages[0]",
             f"{_VALUE}.messages[0].from: missing",
+        ),
+        (
+            _wa_batch({**wa_message("text", 1, text={"body": "x"}), "from": ""}),
+            f"{_VALUE}.messages[0]",
+            f"{_VALUE}.messages[0].from: String should have at least 1 character",
         ),
         (
             _wa_batch({"from": "16505551234", "type": "text"}),

@@ -159,3 +159,28 @@ async def test_a_comment_opens_a_conversation_of_its_own(
     for conversation in (private, public):
         assert (conversation.status, conversation.agent_id) == ("open", ana)
         assert await seed.history(sessions, conversation.id) == ["created", "queued", "offered"]
+
+
+async def test_a_first_private_message_after_a_comment_never_joins_it(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    default = await seed.queue_id(sessions, "default")
+    ana = await seed.add_agent(sessions, "ana", capacity={"instagram": 3}, queues=[default])
+    settings = Settings(database_url=database_url)  # type: ignore[arg-type]
+    clock = Clock(NOW)
+    engine = RoutingEngine(sessions, settings, clock=clock)
+    comment = {"from": {"id": "9001"}, "media": {"id": "17890002"}, "id": "c9", "text": "Price?"}
+    await _apply(engine, social_changes("instagram", IG_ACCOUNT, ("comments", comment)))
+    public = await _by_thread(sessions, f"instagram:{IG_ACCOUNT}|comment:17890002|c9")
+    assert (public.status, public.agent_id) == ("open", ana)
+
+    # The customer's open comment conversation is their latest, well within the continuity
+    # window: their first private message still opens a conversation of its own.
+    clock.now += timedelta(minutes=1)
+    event = from_customer("9001", IG_ACCOUNT, message={"mid": "ig.first", "text": "hi"})
+    await _apply(engine, social("instagram", [event], IG_ACCOUNT))
+    private = await _by_thread(sessions, DM_THREAD)
+    assert private.id != public.id
+    assert private.customer_id == public.customer_id
+    assert await _kinds(sessions, public.id) == ["comment"]
+    assert await _kinds(sessions, private.id) == ["text"]

@@ -15,7 +15,9 @@ What each event becomes (thread keys: `whatsapp:<phone_number_id>|<wa_id>`,
 have threads of their own, see `adapters.channels.meta_social`):
 
 - WhatsApp `messages[]`: one `InboundMessage` on `Channel.WHATSAPP`, the customer known by
-  their number in E.164 (`IdentityKind.WHATSAPP`), its content rendered by
+  their number (`IdentityKind.WHATSAPP`): E.164 when the numbering plan places it, else
+  `from` as given (never refused; a missing `from` is read from the value's single contact).
+  Its content is rendered by
   `adapters.channels.meta_content`: text -> TEXT; image/audio/video/document/sticker ->
   MEDIA; location -> LOCATION; contacts -> CONTACTS; order -> ORDER; interactive replies
   and buttons -> TEXT; reaction -> REACTION; system, unsupported, request_welcome,
@@ -58,7 +60,7 @@ from adapters.channels.meta_parsing import (
     validate,
 )
 from adapters.channels.meta_social import social_events
-from adapters.channels.phone import to_e164
+from adapters.channels.phone import ContactNumber, contact_number
 from adapters.channels.webhook import (
     envelope_errors,
     hmac_hex,
@@ -73,7 +75,6 @@ from adapters.channels.webhook import (
 from router.channels import Channel, IdentityKind
 from router.errors import InvalidPayload, ProblemError
 from router.inbound.envelope import (
-    CustomerIdentity,
     DeliveryStatus,
     DeliveryUpdate,
     InboundMessage,
@@ -217,19 +218,26 @@ def _wa_change(change: WaChange, path: str) -> list[Event]:
         return []
     line = value.metadata.phone_number_id
     names: dict[str, str | None] = {}
+    senders: set[str] = set()
     for contact in value.contacts:
         # A profile we cannot read costs the name, never the message.
         try:
             card = WaContact.model_validate(contact)
         except ValidationError:
             continue
-        if card.wa_id and card.profile:
-            names[card.wa_id] = card.profile.name
+        if card.wa_id:
+            senders.add(card.wa_id)
+            if card.profile:
+                names[card.wa_id] = card.profile.name
     events: list[Event] = []
     for k, item in enumerate(value.messages):
         where = f"{path}.messages[{k}]"
         try:
-            events.append(_wa_message(validate(WaMessage, item, where), line, names, where))
+            message = validate(WaMessage, item, where)
+            # A message without `from` is still the customer's when the value names only one.
+            if message.sender is None and len(senders) == 1:
+                message = message.model_copy(update={"sender": next(iter(senders))})
+            events.append(_wa_message(message, line, names, where))
         except (InvalidPayload, ValidationError) as error:
             unreadable(where, error)
     for k, item in enumerate(value.statuses):
@@ -247,11 +255,14 @@ def _wa_change(change: WaChange, path: str) -> list[Event]:
 def _wa_message(
     message: WaMessage, line: str, names: dict[str, str | None], path: str
 ) -> InboundMessage:
-    try:
-        number = to_e164("+" + message.sender.removeprefix("+"))
-    except ValueError:
-        field = f"{path}.from"
-        raise InvalidPayload(f"{field}: not a WhatsApp phone number", field=field) from None
+    if message.sender is None:
+        raise InvalidPayload(f"{path}.from: missing", field=f"{path}.from")
+    # `from` is the number in international form without `+`; kept as given when the
+    # numbering plan cannot place it (Mexico's `521...`), never refused.
+    e164 = contact_number("+" + message.sender.removeprefix("+"))
+    number = ContactNumber(
+        e164.value if e164.normalised else message.sender.strip(), message.sender, e164.normalised
+    )
     content = whatsapp_content(message, path)
     metadata = {"message_type": message.type, **content.metadata}
     if message.referral is not None:
@@ -267,11 +278,7 @@ def _wa_message(
         provider=PROVIDER,
         provider_message_id=message.id,
         conversation_key=f"whatsapp:{line}|{message.sender}",
-        customer=CustomerIdentity(
-            kind=IdentityKind.WHATSAPP,
-            value=number,
-            display_name=_display_name(names.get(message.sender)),
-        ),
+        customer=number.identity(IdentityKind.WHATSAPP, _display_name(names.get(message.sender))),
         recipient=line,
         kind=content.kind,
         text=content.text,

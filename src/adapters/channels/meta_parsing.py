@@ -1,8 +1,10 @@
 """Meta's webhook formats (WhatsApp Cloud API, Messenger, Instagram) as typed models.
 
 Only the parts the router reads are modelled; everything else is ignored, so a field Meta
-adds tomorrow changes nothing. A shape that is wrong where we read it is a 422 naming the
-field by its path in the payload (`entry[0].changes[0].value.messages[0].from: missing`).
+adds tomorrow changes nothing. A body that is no notification at all (not JSON, no
+`object`, no `entry`) is a 422; an entry or event that is wrong where we read it is counted
+and skipped on its own (`unreadable`), its log line naming the field by its path in the
+payload (`entry[0].changes[0].value.messages[0].from: missing`), and the rest go through.
 """
 
 from __future__ import annotations
@@ -181,7 +183,8 @@ class Referral(MetaModel):
 
 
 class WaMessage(MetaModel):
-    sender: Annotated[PartyId, Field(alias="from")]
+    # Absent only in a malformed message; the value's single contact may still name them.
+    sender: Annotated[PartyId | None, Field(alias="from")] = None
     id: MessageId
     timestamp: Seconds | None = None
     type: Annotated[str, Field(min_length=1, max_length=64)]

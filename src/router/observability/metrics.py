@@ -41,6 +41,15 @@ IGNORED_EVENTS = Counter(
     ["provider", "reason"],
 )
 DEAD_LETTERS = Counter("router_dead_letters", "Records sent to the dead-letter topic")
+CONSUMER_WAITING = Gauge(
+    "router_consumer_waiting",
+    "1 while the consumer waits out a failure of the database or broker (not ready), else 0",
+)
+CONSUMER_WAITS = Counter(
+    "router_consumer_waits",
+    "Back-offs of the consumer waiting out a failure, by kind (the world's, or unexpected)",
+    ["kind"],
+)
 CHANGES = Counter(
     "router_conversation_changes",
     "Changes of conversations (offered = assignments, reassigned/transferred = moves)",

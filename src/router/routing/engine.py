@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,13 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
-from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
+from router.inbound.envelope import (
+    CallUpdate,
+    DeliveryStatus,
+    DeliveryUpdate,
+    InboundMessage,
+    utcnow,
+)
 from router.inbound.ports import Event
 from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
+from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
-from router.routing.notices import kept_without_routing
+from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
@@ -65,11 +73,18 @@ async def apply_events(
     """Apply a batch of inbound events within the caller's transaction."""
     messages = [event for event in events if isinstance(event, InboundMessage)]
     updates = [event for event in events if isinstance(event, DeliveryUpdate)]
-    fresh = await _unseen(session, messages)
+    calls = latest_per_call([event for event in events if isinstance(event, CallUpdate)])
+    # A call's updates need its message: stored before, in this batch, or made from them.
+    fresh = await _unseen(session, messages + unseen_calls(messages, calls))
     if fresh:
+        await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
     if updates:
         await _apply_delivery_updates(session, updates)
+    if calls:
+        journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+        await apply_call_updates(session, calls, journal)
+        await journal.flush(session)
 
 
 async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:
@@ -124,9 +139,11 @@ class _Intake:
         for message in messages:
             identity = (message.customer.kind.value, message.customer.value)
             customer_id = customers[identity]
-            # A reaction or a provider's notice is recorded where it belongs, but never
-            # reopens or routes a conversation by itself.
-            wakes, public = message.kind.wakes_agent, message.kind.is_public
+            # A reaction, a provider's notice or a message no person wrote (an auto-reply, a
+            # bounce) is recorded where it belongs, but never reopens, routes or re-offers a
+            # conversation by itself.
+            wakes = message.kind.wakes_agent and message.automated is None
+            public = message.kind.is_public
             conversation = by_thread.get(message.conversation_key)
             if (
                 wakes
@@ -150,14 +167,12 @@ class _Intake:
                 if wakes:
                     conversation = await self._open(message, customer_id, attributes[customer_id])
                 else:
-                    conversation = kept_without_routing(
-                        message, customer_id, self.journal, self.now
-                    )
+                    conversation = quiet_conversation(self.journal, message, customer_id, self.now)
                 new_conversations.append(conversation)
-            else:
+            elif wakes:
                 touched[conversation.id] = conversation
             by_thread[message.conversation_key] = conversation
-            if not public and conversation.status == ConversationStatus.OPEN:
+            if wakes and not public and conversation.status == ConversationStatus.OPEN:
                 open_by_customer[customer_id] = conversation
             thread_rows[message.conversation_key] = conversation.id
             if wakes:
@@ -166,6 +181,7 @@ class _Intake:
                 )
             message_rows.append(rows.message_row(message, conversation.id))
 
+        await self._reconsider(touched.values())
         if new_conversations:
             await rows.insert_conversations(connection, new_conversations)
         if touched:
@@ -240,6 +256,31 @@ class _Intake:
             },
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
+
+    async def _reconsider(self, touched: Iterable[ConversationRecord]) -> None:
+        """Offer again the waiting conversations whose customer wrote: someone may be free.
+
+        The sweeps would find them too, but not before their next round. Exclusions still in
+        force stay: a customer's message does not change an agent's answer.
+        """
+        for conversation in touched:
+            if (
+                conversation.status == ConversationStatus.OPEN
+                and conversation.agent_id is None
+                and conversation.queue_id is not None
+                and conversation.id not in self._routed
+            ):
+                board = await self.board()
+                previous = conversation.last_agent_id
+                self._routed[conversation.id] = (conversation, previous)
+                offer(
+                    board,
+                    conversation,
+                    self.journal,
+                    offer_timeout=self.offer_timeout,
+                    previous_owner=previous,
+                    record_wait=False,
+                )
 
     async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.

@@ -212,14 +212,22 @@ ORDER BY c.id
 FOR UPDATE OF c
 """
 # A conversation under a public post (a comment, a mention) is never where a private
-# message continues, so it is not among the ones continuity can join.
+# message continues, so it is not among the ones continuity can join. Such a conversation
+# is the one its first message (a comment or mention) opened, and no private message ever
+# joins it, so its first message says what it is: one probe of the (conversation_id,
+# created_at, id) index per open conversation, not a scan of its whole history. The thread
+# key's shape would not do: a comment thread moves to a new conversation when its old one
+# was resolved too long ago, and a supervisor may reopen the old one.
 _LOCK_OPEN = f"""
 SELECT NULL, {_CONVERSATION}
 FROM conversations AS c
 WHERE c.customer_id = ANY($1::uuid[]) AND c.status = 'open'
-  AND NOT EXISTS (
-    SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id AND m.kind = ANY($2::text[])
-  )
+  AND NOT coalesce((
+    SELECT m.kind = ANY($2::text[]) FROM messages AS m
+    WHERE m.conversation_id = c.id
+    ORDER BY m.created_at, m.id
+    LIMIT 1
+  ), false)
 ORDER BY c.id
 FOR UPDATE OF c
 """
@@ -291,10 +299,25 @@ def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any
         message.text,
         message.stripped_text,
         compact_json(attachments),
-        compact_json({"references": list(message.references), **message.metadata}),
+        compact_json(
+            {
+                "references": list(message.references),
+                **message.metadata,
+                **_sender(message),
+                **({"automated": message.automated.value} if message.automated else {}),
+            }
+        ),
         message.provider_timestamp,
         message.received_at,
     ]
+
+
+def _sender(message: InboundMessage) -> dict[str, Any]:
+    # A phone number as the provider signed it, and whether `sender` is its E.164 form.
+    customer = message.customer
+    if customer.provider_value is None:
+        return {}
+    return {"sender_as_signed": customer.provider_value, "sender_normalised": customer.normalised}
 
 
 async def insert_messages(connection: Any, rows: Sequence[Sequence[Any]]) -> None:
