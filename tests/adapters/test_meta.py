@@ -115,12 +115,14 @@ async def test_every_whatsapp_kind_in_one_batch(
     document["entry"].append(whatsapp(account_update, field="account_update")["entry"][0])
     assert (await post(client, encoded(document))).status_code == 200
 
-    found = [event for _, event in await published(inbound, 15)]
+    found = [event for _, event in await published(inbound, 16)]
     messages = [event for event in found if isinstance(event, InboundMessage)]
     updates = [event for event in found if isinstance(event, DeliveryUpdate)]
     assert all(event.conversation_key == f"whatsapp:{LINE}|16505551234" for event in found)
     by_id = {event.provider_message_id: event for event in messages}
-    assert "wamid.reaction.10" not in by_id
+    # A reaction is kept, as what it is: it wakes no agent (see the routing engine).
+    reaction = by_id["wamid.reaction.10"]
+    assert (reaction.kind, reaction.references) == (MessageKind.REACTION, ("wamid.ours",))
     image = by_id["wamid.image.1"]
     assert (image.kind, image.text, image.metadata["media_id"]) == (
         MessageKind.MEDIA,
@@ -133,14 +135,17 @@ async def test_every_whatsapp_kind_in_one_batch(
     assert by_id["wamid.sticker.4"].kind is MessageKind.MEDIA
     assert by_id["wamid.video.5"].attachments[0].url == "https://x/v"
     place = by_id["wamid.location.6"]
-    assert (place.kind, place.text) == (MessageKind.TEXT, "HQ, 1 Way")
+    assert place.kind is MessageKind.LOCATION
+    assert place.text.startswith("Location: HQ, 1 Way (https://www.google.com/maps/")
     assert (place.metadata["latitude"], place.metadata["longitude"]) == ("37.48", "-122.15")
     assert by_id["wamid.interactive.7"].text == "Yes"
     assert by_id["wamid.interactive.8"].text == "Blue"
     assert by_id["wamid.button.9"].text == "Track order"
     assert by_id["wamid.button.9"].metadata["button_payload"] == "TRACK"
     unsupported = by_id["wamid.unsupported.11"]
-    assert (unsupported.text, unsupported.metadata["message_type"]) == ("", "unsupported")
+    assert unsupported.kind is MessageKind.SYSTEM
+    assert unsupported.metadata["message_type"] == "unsupported"
+    assert unsupported.text == "Sent a message WhatsApp does not support (Message type unknown)"
     assert unsupported.metadata["provider_error"] == "Message type unknown"
     assert by_id["wamid.text.12"].references == ("wamid.ours",)
     assert [(u.provider_message_id, u.status) for u in updates] == [
@@ -179,7 +184,7 @@ async def test_messenger_events_echoes_and_receipts(
     ]
     assert (await post(client, encoded(social("page", events)))).status_code == 200
 
-    conversations = by_conversation(await published(inbound, 6))
+    conversations = by_conversation(await published(inbound, 7))
     assert set(conversations) == {f"messenger:{PAGE}|111", f"messenger:{PAGE}|222"}
     ours = conversations[f"messenger:{PAGE}|111"]
     assert [(type(e).__name__, e.provider_message_id) for e in ours] == [
@@ -188,10 +193,11 @@ async def test_messenger_events_echoes_and_receipts(
         ("DeliveryUpdate", "m.ours"),
         ("DeliveryUpdate", "m.ours.2"),
         ("InboundMessage", "m.3"),
+        ("InboundMessage", "reaction:m.ours:111:1458692752478"),
     ]
     [start] = conversations[f"messenger:{PAGE}|222"]
     assert start.provider_message_id == "postback:222:1458692752478"
-    first, photo, delivered, _, human = ours
+    first, photo, delivered, _, human, reaction = ours
     assert isinstance(first, InboundMessage)
     assert isinstance(photo, InboundMessage)
     assert first.metadata["quick_reply_payload"] == "RED"
@@ -206,6 +212,9 @@ async def test_messenger_events_echoes_and_receipts(
     assert human.metadata == {"message_type": "postback", "postback_payload": "HUMAN"}
     assert isinstance(start, InboundMessage)
     assert start.text == "Get started"
+    assert isinstance(reaction, InboundMessage)
+    assert (reaction.kind, reaction.text) == (MessageKind.REACTION, "Reacted ❤ to a message")
+    assert reaction.references == ("m.ours",)
 
 
 async def test_instagram_messages_and_reads(client: httpx.AsyncClient, inbound: Inbound) -> None:
@@ -228,7 +237,8 @@ async def test_instagram_messages_and_reads(client: httpx.AsyncClient, inbound: 
     assert isinstance(reel, InboundMessage)
     assert reel.attachments[0].content_type == ("application/octet-stream")
     assert isinstance(unsupported, InboundMessage)
-    assert unsupported.text == ""
+    assert unsupported.kind is MessageKind.SYSTEM
+    assert unsupported.text == "Sent a message Meta does not show to businesses"
     assert isinstance(read, DeliveryUpdate)
     assert (read.provider_message_id, read.status) == ("ig.ours", "read")
 

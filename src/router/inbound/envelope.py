@@ -39,12 +39,42 @@ def utcnow() -> datetime:
 
 
 class MessageKind(StrEnum):
-    """What the customer did: wrote something, called, or left a voicemail."""
+    """What the customer did: wrote, sent media or cards, called, reacted, commented...
+
+    Values fit the message row's `kind` column (16 characters).
+    """
 
     TEXT = "text"
     MEDIA = "media"
     CALL = "call"
     VOICEMAIL = "voicemail"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    ORDER = "order"
+    # A story mention, or a share of a story (a reply to a story is text quoting it).
+    STORY = "story"
+    # Public posts' comments and mentions: conversations of their own, apart from the DMs.
+    COMMENT = "comment"
+    MENTION = "mention"
+    REACTION = "reaction"
+    # A provider's notice about the thread (number changed, first opened, unsupported...).
+    SYSTEM = "system"
+
+    @property
+    def wakes_agent(self) -> bool:
+        """Whether it asks for an answer: opens, reopens and routes its conversation."""
+        return self not in _QUIET_KINDS
+
+    @property
+    def is_public(self) -> bool:
+        """Whether it was said in public (under a post), apart from private messages."""
+        return self in _PUBLIC_KINDS
+
+
+# Recorded in the history, never offered to an agent by themselves.
+_QUIET_KINDS = frozenset({MessageKind.REACTION, MessageKind.SYSTEM})
+_PUBLIC_KINDS = frozenset({MessageKind.COMMENT, MessageKind.MENTION})
+PUBLIC_KINDS = tuple(kind.value for kind in _PUBLIC_KINDS)
 
 
 class Automated(StrEnum):
