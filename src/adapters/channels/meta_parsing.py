@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
 
-from adapters.channels.webhook import invalid_payload
+from adapters.channels.webhook import invalid_payload, json_document
 from router.errors import InvalidPayload
 from router.observability.metrics import count_ignored
 
@@ -261,7 +260,7 @@ def parse_notification(body: bytes) -> WaNotification | Any | None:
     `object`; every entry and every event in it is read on its own.
     """
     try:
-        document = from_json(body)
+        document = json_document(body)
     except ValueError as error:
         raise InvalidPayload(f"body: not JSON ({error})", field="body") from None
     if not isinstance(document, dict):
