@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from router.app import create_app
@@ -51,3 +52,14 @@ async def served_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, int]]:
         server.should_exit = True
         await serving
         listener.close()
+
+
+async def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The offsets the router's consumer group has committed, by partition (none: absent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.consumer_group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}

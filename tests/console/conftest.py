@@ -109,3 +109,9 @@ async def team(sessions: async_sessionmaker[AsyncSession]) -> Team:
 async def api(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     async with app_client(console_settings) as running:
         yield running
+
+
+@pytest.fixture
+def client(api: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    """The console API's client, for tests that never look at the app itself."""
+    return api[1]

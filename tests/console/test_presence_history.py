@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,12 +44,8 @@ async def _presence_events(sessions: async_sessionmaker[AsyncSession]) -> list[d
 
 
 async def test_an_agents_own_changes_are_kept_with_them_as_actor_and_published(
-    api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    team: Team,
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], team: Team
 ) -> None:
-    _, client = api
     for presence in ("online", "online", "away"):  # the repeat changes nothing
         answer = await client.put(
             "/v1/me/presence", headers=bearer(team.bob_key), json={"presence": presence}
@@ -85,12 +80,11 @@ async def test_an_agents_own_changes_are_kept_with_them_as_actor_and_published(
 
 
 async def test_an_admins_change_is_kept_with_the_admin_and_the_offers_it_takes_back(
-    api: tuple[FastAPI, httpx.AsyncClient],
+    client: httpx.AsyncClient,
     console_settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
-    _, client = api
     await RoutingEngine(sessions, console_settings).process([factories.email("hello")])
     admin = bearer(team.admin_key)
     changed = await client.put(
@@ -148,10 +142,7 @@ async def test_the_routers_own_changes_are_kept_as_the_systems(
     assert (change.actor, change.reason, change.changed_at) == ("system", "idle", now)
 
 
-async def test_an_agent_reads_only_their_own_history(
-    api: tuple[FastAPI, httpx.AsyncClient], team: Team
-) -> None:
-    _, client = api
+async def test_an_agent_reads_only_their_own_history(client: httpx.AsyncClient, team: Team) -> None:
     await client.put("/v1/me/presence", headers=bearer(team.ada_key), json={"presence": "away"})
     for path in (
         f"/v1/agents/{team.ada}/presence-history",
@@ -172,12 +163,11 @@ async def test_an_agent_reads_only_their_own_history(
 
 
 async def test_history_pages_newest_first_and_filters_by_time(
-    api: tuple[FastAPI, httpx.AsyncClient],
+    client: httpx.AsyncClient,
     console_settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
-    _, client = api
     start = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     presences = [Presence.AWAY, Presence.ONLINE, Presence.OFFLINE, Presence.ONLINE]
     for minute, presence in enumerate(presences):

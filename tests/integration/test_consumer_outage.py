@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +28,7 @@ from router.settings import Settings
 from tests import factories
 from tests.integration.routers import RouterProcess
 from tests.relay import Relay, relayed_url
+from tests.support import committed_offsets
 
 OUTAGE_SECONDS = 6.0  # more than twice the ~2.4 s a fixed three-attempt budget lasted
 
@@ -136,16 +136,6 @@ async def test_a_database_outage_is_waited_out_and_every_record_is_stored_once(
     assert await read_dead_letters(settings) == []
 
 
-async def _committed(settings: Settings) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.consumer_group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-
-
 async def test_a_rebalance_while_waiting_neither_deadlocks_nor_applies_lost_partitions(
     settings: Settings,
 ) -> None:
@@ -209,4 +199,4 @@ async def test_a_rebalance_while_waiting_neither_deadlocks_nor_applies_lost_part
     assert applied_elsewhere == []
     assert first.stats.waiting is None
     assert first.stats.dead_lettered == second.stats.dead_lettered == 0
-    assert sum((await _committed(settings)).values()) == len(events)
+    assert sum((await committed_offsets(settings)).values()) == len(events)

@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +27,7 @@ from router.routing.runner import build_consumer
 from router.settings import Settings
 from tests import factories
 from tests.integration.routers import ROUTER, router_env
+from tests.support import committed_offsets
 
 FORBIDDEN = "CHECK (text NOT LIKE '%forbidden%')"
 SENDER = "+14155550177"  # one conversation key: every record on one partition, in order
@@ -90,13 +90,7 @@ async def _consume_until(
 
 
 async def _committed(settings: Settings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.consumer_group)
-    finally:
-        await admin.close()
-    return sum(meta.offset for meta in offsets.values() if meta.offset >= 0)
+    return sum((await committed_offsets(settings)).values())
 
 
 async def test_poison_records_are_dead_lettered_alone_and_their_neighbours_stored(

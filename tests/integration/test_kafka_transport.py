@@ -16,16 +16,7 @@ from router.inbound.envelope import InboundMessage, decode, partition_key
 from router.inbound.ports import Event
 from router.settings import Settings
 from tests import factories
-
-
-async def _committed(settings: Settings) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.consumer_group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+from tests.support import committed_offsets
 
 
 async def test_topics_are_created_with_the_configured_partitions(settings: Settings) -> None:
@@ -80,7 +71,7 @@ async def test_published_events_are_consumed_by_the_group_and_offsets_committed(
         by_key.setdefault(partition_key(item.value), set()).add(item.partition)
     assert all(len(partitions) == 1 for partitions in by_key.values())
 
-    committed = await _committed(settings)
+    committed = await committed_offsets(settings)
     expected: dict[int, int] = {}
     for item in received:
         expected[item.partition] = max(expected.get(item.partition, 0), item.offset + 1)
@@ -180,7 +171,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_partition_
     [dead] = [record for batch in records.values() for record in batch]
     assert decode(dead.value) == events[1]
     assert b"cannot apply this one" in dict(dead.headers)["router-error"]
-    committed = await _committed(settings)
+    committed = await committed_offsets(settings)
     assert sum(committed.values()) == 3
 
 
@@ -223,4 +214,4 @@ async def test_an_unexpected_error_is_waited_out_not_dead_lettered(settings: Set
     assert consumer.stats.retries == 3
     assert consumer.stats.dead_lettered == 0
     assert consumer.stats.waiting is None
-    assert sum((await _committed(settings)).values()) == 2
+    assert sum((await committed_offsets(settings)).values()) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,6 +59,24 @@ async def _by_thread(sessions: async_sessionmaker[AsyncSession], key: str) -> Co
     return found
 
 
+class _Floor(NamedTuple):
+    ana: uuid.UUID
+    settings: Settings
+    clock: Clock
+    engine: RoutingEngine
+
+
+async def _ana_alone(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, channel: str, capacity: int
+) -> _Floor:
+    """Ana alone on the default queue with `capacity` on `channel`; the engine's clock at NOW."""
+    default = await seed.queue_id(sessions, "default")
+    ana = await seed.add_agent(sessions, "ana", capacity={channel: capacity}, queues=[default])
+    settings = Settings(database_url=database_url)  # type: ignore[arg-type]
+    clock = Clock(NOW)
+    return _Floor(ana, settings, clock, RoutingEngine(sessions, settings, clock=clock))
+
+
 async def _kinds(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> list[str]:
     async with sessions() as session:
         kinds = await session.scalars(
@@ -70,11 +88,7 @@ async def _kinds(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> 
 async def test_notices_and_reactions_wake_no_agent_and_reopen_nothing(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    default = await seed.queue_id(sessions, "default")
-    ana = await seed.add_agent(sessions, "ana", capacity={"whatsapp": 2}, queues=[default])
-    settings = Settings(database_url=database_url)  # type: ignore[arg-type]
-    clock = Clock(NOW)
-    engine = RoutingEngine(sessions, settings, clock=clock)
+    ana, settings, clock, engine = await _ana_alone(sessions, database_url, "whatsapp", 2)
 
     # A first contact that says nothing yet, then a reaction and a number change.
     await _apply(engine, whatsapp(wa_value(messages=[wa_message("request_welcome", 1)])))
@@ -126,11 +140,7 @@ async def test_notices_and_reactions_wake_no_agent_and_reopen_nothing(
 async def test_a_comment_opens_a_conversation_of_its_own(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    default = await seed.queue_id(sessions, "default")
-    ana = await seed.add_agent(sessions, "ana", capacity={"instagram": 3}, queues=[default])
-    settings = Settings(database_url=database_url)  # type: ignore[arg-type]
-    clock = Clock(NOW)
-    engine = RoutingEngine(sessions, settings, clock=clock)
+    ana, _, clock, engine = await _ana_alone(sessions, database_url, "instagram", 3)
     comment = {
         "from": {"id": "9001", "username": "ada.l"},
         "media": {"id": "17890001"},
@@ -164,11 +174,7 @@ async def test_a_comment_opens_a_conversation_of_its_own(
 async def test_a_first_private_message_after_a_comment_never_joins_it(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    default = await seed.queue_id(sessions, "default")
-    ana = await seed.add_agent(sessions, "ana", capacity={"instagram": 3}, queues=[default])
-    settings = Settings(database_url=database_url)  # type: ignore[arg-type]
-    clock = Clock(NOW)
-    engine = RoutingEngine(sessions, settings, clock=clock)
+    ana, _, clock, engine = await _ana_alone(sessions, database_url, "instagram", 3)
     comment = {"from": {"id": "9001"}, "media": {"id": "17890002"}, "id": "c9", "text": "Price?"}
     await _apply(engine, social_changes("instagram", IG_ACCOUNT, ("comments", comment)))
     public = await _by_thread(sessions, f"instagram:{IG_ACCOUNT}|comment:17890002|c9")

@@ -40,6 +40,7 @@ Every message carries `metadata["message_type"]`; a reply's quoted message id go
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
@@ -53,8 +54,10 @@ from adapters.channels.meta_parsing import (
     WaNotification,
     WaStatus,
     WaValue,
+    events_of_each,
     from_seconds,
     parse_notification,
+    readable_entries,
     skip,
     unreadable,
     validate,
@@ -192,22 +195,14 @@ def notification_events(body: bytes) -> list[Event]:
 def whatsapp_events(notification: WaNotification) -> list[Event]:
     """WhatsApp Cloud API messages and statuses, one event each."""
     events: list[Event] = []
-    for i, item in enumerate(notification.entry):
-        try:
-            entry = validate(WaEntry, item, f"entry[{i}]")
-        except InvalidPayload as error:
-            unreadable(f"entry[{i}]", error)
-            continue
-        for j, found in enumerate(entry.changes):
-            path = f"entry[{i}].changes[{j}]"
-            try:
-                events.extend(_wa_change(validate(WaChange, found, path), f"{path}.value"))
-            except (InvalidPayload, ValidationError) as error:
-                unreadable(path, error)
+    for path, entry in readable_entries(notification.entry, WaEntry):
+        events.extend(events_of_each(entry.changes, f"{path}.changes", _wa_change))
     return events
 
 
-def _wa_change(change: WaChange, path: str) -> list[Event]:
+def _wa_change(found: Any, path: str) -> list[Event]:
+    change = validate(WaChange, found, path)
+    path = f"{path}.value"
     if change.field != "messages":
         skip("other_field", path, change.field)
         return []

@@ -10,6 +10,7 @@ payload (`entry[0].changes[0].value.messages[0].from: missing`), and the rest go
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -251,6 +252,7 @@ class WaNotification(MetaModel):
 
 
 _Parsed = TypeVar("_Parsed", bound=BaseModel)
+_Read = TypeVar("_Read")
 
 
 def parse_notification(body: bytes) -> WaNotification | Any | None:
@@ -304,3 +306,32 @@ def unreadable(path: str, error: Exception) -> None:
     """An event whose shape we cannot read: counted and skipped, the batch goes on."""
     detail = str(error) if isinstance(error, InvalidPayload) else type(error).__name__
     skip("malformed", path, detail)
+
+
+def readable_entries(entries: Sequence[Any], model: type[_Parsed]) -> Iterator[tuple[str, _Parsed]]:
+    """Each notification entry that reads as `model`, with its path; others counted, skipped."""
+    for i, item in enumerate(entries):
+        path = f"entry[{i}]"
+        try:
+            entry = validate(model, item, path)
+        except InvalidPayload as error:
+            unreadable(path, error)
+            continue
+        yield path, entry
+
+
+def events_of_each(
+    items: Sequence[Any], path: str, read: Callable[[Any, str], list[_Read]]
+) -> list[_Read]:
+    """What `read` makes of each item under `path`, given the item and its own path.
+
+    An item it cannot read is counted and skipped; the others still count.
+    """
+    events: list[_Read] = []
+    for j, item in enumerate(items):
+        where = f"{path}[{j}]"
+        try:
+            events.extend(read(item, where))
+        except (InvalidPayload, ValidationError) as error:
+            unreadable(where, error)
+    return events

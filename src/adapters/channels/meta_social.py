@@ -27,16 +27,16 @@ can go back under the comment. Meta names no author of a mention: the mentioning
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
-
-from pydantic import ValidationError
 
 from adapters.channels.meta_content import Content, place, reaction, referral_metadata
 from adapters.channels.meta_parsing import (
+    events_of_each,
     from_millis,
     from_seconds,
+    readable_entries,
     skip,
-    unreadable,
     validate,
 )
 from adapters.channels.meta_social_parsing import (
@@ -67,6 +67,7 @@ _SOCIAL = {
     "page": (Channel.MESSENGER, IdentityKind.MESSENGER),
     "instagram": (Channel.INSTAGRAM, IdentityKind.INSTAGRAM),
 }
+_SOCIAL_IDENTITY = dict(_SOCIAL.values())
 # Messenger names the kind of an attachment, not its MIME type.
 _CONTENT_TYPES = {"image": "image/*", "audio": "audio/*", "video": "video/*"}
 _MEDIA = {"image", "audio", "video", "file", "share", "ig_reel", "reel", "animated_image"}
@@ -77,32 +78,19 @@ def social_events(document: Any) -> list[Event]:
     notification = validate(MsNotification, document, "")
     channel, identity = _SOCIAL[notification.object]
     events: list[Event] = []
-    for i, item in enumerate(notification.entry):
-        try:
-            entry = validate(MsEntry, item, f"entry[{i}]")
-        except InvalidPayload as error:
-            unreadable(f"entry[{i}]", error)
-            continue
+    for path, entry in readable_entries(notification.entry, MsEntry):
         for name, standby in (("messaging", False), ("standby", True)):
-            for j, found in enumerate(getattr(entry, name)):
-                path = f"entry[{i}].{name}[{j}]"
-                try:
-                    event = validate(MsEvent, found, path)
-                    events.extend(_messaging(event, channel, identity, path, standby))
-                except (InvalidPayload, ValidationError) as error:
-                    unreadable(path, error)
-        for j, found in enumerate(entry.changes):
-            path = f"entry[{i}].changes[{j}]"
-            try:
-                events.extend(_change(validate(MsChange, found, path), channel, entry.id, path))
-            except (InvalidPayload, ValidationError) as error:
-                unreadable(path, error)
+            read = partial(_messaging, channel=channel, identity=identity, standby=standby)
+            events.extend(events_of_each(getattr(entry, name), f"{path}.{name}", read))
+        read_change = partial(_change, channel=channel, business=entry.id)
+        events.extend(events_of_each(entry.changes, f"{path}.changes", read_change))
     return events
 
 
 def _messaging(
-    event: MsEvent, channel: Channel, identity: IdentityKind, path: str, standby: bool
+    found: Any, path: str, *, channel: Channel, identity: IdentityKind, standby: bool
 ) -> list[Event]:
+    event = validate(MsEvent, found, path)
     # Inbound events come from the customer to our page or account.
     key = f"{channel.value}:{event.recipient.id}|{event.sender.id}"
     at = from_millis(event.timestamp)
@@ -253,7 +241,8 @@ def _message_content(message: MsMessage) -> Content:
     return Content(kind, text, metadata, tuple(attachments), references)
 
 
-def _change(change: MsChange, channel: Channel, business: str | None, path: str) -> list[Event]:
+def _change(found: Any, path: str, *, channel: Channel, business: str | None) -> list[Event]:
+    change = validate(MsChange, found, path)
     where = f"{path}.value"
     known = {
         (Channel.INSTAGRAM, "comments"),
@@ -280,22 +269,8 @@ def _change(change: MsChange, channel: Channel, business: str | None, path: str)
     )
     if comment.media.media_product_type:
         metadata["media_product_type"] = comment.media.media_product_type
-    return [
-        _public_message(
-            MessageKind.COMMENT,
-            Channel.INSTAGRAM,
-            f"instagram:{business}|comment:{comment.media.id}|{comment.parent_id or comment.id}",
-            comment.id,
-            CustomerIdentity(
-                kind=IdentityKind.INSTAGRAM,
-                value=comment.sender.id,
-                display_name=_name(comment.sender.username),
-            ),
-            business,
-            comment.text or "(empty comment)",
-            metadata,
-        )
-    ]
+    author = (comment.sender.id, comment.sender.username)
+    return [_comment(Channel.INSTAGRAM, business, comment.media.id, author, comment.text, metadata)]
 
 
 def _mention(mention: IgMention, business: str) -> InboundMessage:
@@ -334,20 +309,45 @@ def _feed_comment(change: FeedChange, page: str, path: str) -> InboundMessage | 
     if change.verb == "edited":
         metadata["edited"] = "true"
         message_id = f"{change.comment_id}:edited:{change.created_time or ''}"
+    author = (change.sender.id, change.sender.name)
+    return _comment(
+        Channel.MESSENGER,
+        page,
+        change.post_id,
+        author,
+        change.message,
+        metadata,
+        message_id,
+        from_seconds(change.created_time),
+    )
+
+
+def _comment(
+    channel: Channel,
+    business: str,
+    post: str,
+    author: tuple[str, str | None],
+    text: str | None,
+    metadata: dict[str, str],
+    message_id: str | None = None,
+    at: datetime | None = None,
+) -> InboundMessage:
+    # One conversation per comment thread: a reply joins its top comment's conversation.
+    comment = metadata["comment_id"]
+    thread = metadata.get("parent_id") or comment
+    author_id, author_name = author
     return _public_message(
         MessageKind.COMMENT,
-        Channel.MESSENGER,
-        f"messenger:{page}|comment:{change.post_id}|{parent or change.comment_id}",
-        message_id,
+        channel,
+        f"{channel.value}:{business}|comment:{post}|{thread}",
+        message_id or comment,
         CustomerIdentity(
-            kind=IdentityKind.MESSENGER,
-            value=change.sender.id,
-            display_name=_name(change.sender.name),
+            kind=_SOCIAL_IDENTITY[channel], value=author_id, display_name=_name(author_name)
         ),
-        page,
-        change.message or "(empty comment)",
+        business,
+        text or "(empty comment)",
         metadata,
-        from_seconds(change.created_time),
+        at,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -39,25 +40,41 @@ Until = Annotated[
 ]
 
 
-def _window(since: datetime | None, until: datetime | None) -> history.HistoryWindow:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.utcoffset() is None:
-            raise InvalidPayload(f"{name}: give a time zone (such as Z)", field=name)
-    if since is not None and until is not None and since > until:
-        raise InvalidPayload("since: must not be after until", field="since")
-    return history.HistoryWindow(since=since, until=until)
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What a presence history read asks for: a time window and a page of it."""
+
+    since: datetime | None
+    until: datetime | None
+    cursor: str | None
+    limit: int
+
+    def window(self) -> history.HistoryWindow:
+        """The window asked for; 422 for a moment without a time zone or one reversed."""
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None and value.utcoffset() is None:
+                raise InvalidPayload(f"{name}: give a time zone (such as Z)", field=name)
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise InvalidPayload("since: must not be after until", field="since")
+        return history.HistoryWindow(since=self.since, until=self.until)
 
 
-async def _page(
-    state: RouterState,
-    agent_id: uuid.UUID,
-    window: history.HistoryWindow,
-    after: str | None,
-    limit: int,
-) -> PresenceChangePage:
+def _history_query(
+    since: Since = None, until: Until = None, cursor: Cursor = None, limit: Limit = 50
+) -> HistoryQuery:
+    return HistoryQuery(since=since, until=until, cursor=cursor, limit=limit)
+
+
+PageOfHistory = Annotated[HistoryQuery, Depends(_history_query)]
+
+
+async def _page(state: RouterState, agent_id: uuid.UUID, query: HistoryQuery) -> PresenceChangePage:
+    # The window is checked before the agent is looked up: a bad query is a 422 even for
+    # an agent that does not exist.
+    window = query.window()
     async with state.sessions() as session:
         await agents.get_agent(session, agent_id)  # 404 for an agent that does not exist
-        rows, following = await history.page(session, agent_id, window, after, limit)
+        rows, following = await history.page(session, agent_id, window, query.cursor, query.limit)
     return PresenceChangePage(
         items=[PresenceChangeOut.model_validate(row) for row in rows], next_cursor=following
     )
@@ -71,15 +88,9 @@ async def _page(
     responses=problems(401, 403, 404, 422),
 )
 async def agent_presence_history(
-    agent_id: uuid.UUID,
-    principal: Supervisor,
-    state: State,
-    since: Since = None,
-    until: Until = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
+    agent_id: uuid.UUID, principal: Supervisor, state: State, query: PageOfHistory
 ) -> PresenceChangePage:
-    return await _page(state, agent_id, _window(since, until), cursor, limit)
+    return await _page(state, agent_id, query)
 
 
 @router.get(
@@ -90,16 +101,11 @@ async def agent_presence_history(
     responses=problems(401, 403, 422),
 )
 async def my_presence_history(
-    principal: CurrentPrincipal,
-    state: State,
-    since: Since = None,
-    until: Until = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
+    principal: CurrentPrincipal, state: State, query: PageOfHistory
 ) -> PresenceChangePage:
     if principal.agent_id is None:
         raise Forbidden("only a key bound to an agent has a presence")
-    return await _page(state, principal.agent_id, _window(since, until), cursor, limit)
+    return await _page(state, principal.agent_id, query)
 
 
 @router.put(

@@ -9,14 +9,16 @@ sent. Nothing here refuses an email: whatever cannot be read is simply not found
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.parser import HeaderParser
+from typing import TypeVar
 
 from adapters.channels.email.parsing import (
     EMAIL_PARSE_ERRORS,
     Mailbox,
+    ParsedEmail,
     Threading,
     normalise_message_id,
     parse_mailboxes,
@@ -25,6 +27,7 @@ from adapters.channels.email.parsing import (
 from router.inbound.envelope import Automated
 
 HeaderLookup = Callable[[str], str | None]
+Part = TypeVar("Part")
 
 # The parts a delivery status notification carries besides its human-readable text.
 STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -126,6 +129,39 @@ def returned_message(
         quoted = _ID_LINE.findall(text)
         found = Threading(message_id=normalise_message_id(quoted[0]) if quoted else None)
     return Returned(found, _failure(list(status_blocks), text))
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type value, lower case and without its parameters."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def mark_automated(
+    email: ParsedEmail,
+    lookup: HeaderLookup,
+    envelope_sender: str | None,
+    parts: Sequence[tuple[str, Part]],
+    read: Callable[[Part], str],
+    text: str,
+) -> ParsedEmail:
+    """Mark an email no person wrote; a bounce also gets what it returns and why it failed.
+
+    `parts` are the email's parts with their media types; `read` gives a part's text and is
+    only called for the report parts of a bounce. `text` is where a bounce without a returned
+    header part is searched for the returned message's id.
+    """
+    email.automated = automated_kind(
+        lookup, envelope_sender=envelope_sender, part_types=[kind for kind, _ in parts]
+    )
+    if email.automated is Automated.BOUNCE:
+        returned = returned_message(
+            [read(part) for kind, part in parts if kind in RETURNED_TYPES],
+            [read(part) for kind, part in parts if kind in STATUS_TYPES],
+            text,
+        )
+        email.thread = bounce_threading(email.thread, returned.thread)
+        email.delivery_error = returned.error
+    return email
 
 
 def bounce_threading(own: Threading, returned: Threading) -> Threading:

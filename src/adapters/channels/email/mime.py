@@ -24,12 +24,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from adapters.channels.email.automated import (
     REPORT_PART_TYPES,
-    RETURNED_TYPES,
-    STATUS_TYPES,
-    automated_kind,
-    bounce_threading,
     described_sender,
-    returned_message,
+    mark_automated,
+    media_type,
     sender_of,
 )
 from adapters.channels.email.parsing import (
@@ -42,7 +39,7 @@ from adapters.channels.email.parsing import (
     recipient_address,
 )
 from router.errors import InvalidPayload
-from router.inbound.envelope import Attachment, Automated
+from router.inbound.envelope import Attachment
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ class FormData:
 
 def parse_form(body: bytes, content_type: str) -> FormData:
     """A multipart/form-data or application/x-www-form-urlencoded body, already read."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if media == "multipart/form-data":
         return _multipart(body, content_type)
     form = FormData()
@@ -281,21 +278,9 @@ def email_from_message(
         date=parse_date(lookup("Date")),
         attachments=_attachments(leaves, skip={id(part) for part in (plain, html) if part}),
         thread=Threading.from_headers(lookup),
-        automated=automated_kind(
-            lookup,
-            envelope_sender=envelope_sender,
-            part_types=[part.get_content_type() for part in leaves],
-        ),
     )
-    if email.automated is Automated.BOUNCE:
-        returned = returned_message(
-            [_part_text(part) for part in leaves if part.get_content_type() in RETURNED_TYPES],
-            [_part_text(part) for part in leaves if part.get_content_type() in STATUS_TYPES],
-            email.text,
-        )
-        email.thread = bounce_threading(email.thread, returned.thread)
-        email.delivery_error = returned.error
-    return email
+    parts = [(part.get_content_type(), part) for part in leaves]
+    return mark_automated(email, lookup, envelope_sender, parts, _part_text, email.text)
 
 
 def form_automation(
@@ -305,18 +290,8 @@ def form_automation(
     envelope_sender: str | None,
 ) -> ParsedEmail:
     """Mark a parsed-mode post (fields, files) that no person wrote; read a bounce's parts."""
-    types = [(file.content_type or "").split(";", 1)[0].strip().lower() for file in form.files]
-    email.automated = automated_kind(lookup, envelope_sender=envelope_sender, part_types=types)
-    if email.automated is Automated.BOUNCE:
-        parts = [(kind, file.content or b"") for kind, file in zip(types, form.files, strict=True)]
-        returned = returned_message(
-            [_decoded(content) for kind, content in parts if kind in RETURNED_TYPES],
-            [_decoded(content) for kind, content in parts if kind in STATUS_TYPES],
-            email.text or email.html,
-        )
-        email.thread = bounce_threading(email.thread, returned.thread)
-        email.delivery_error = returned.error
-    return email
+    parts = [(media_type(file.content_type), file.content or b"") for file in form.files]
+    return mark_automated(email, lookup, envelope_sender, parts, _decoded, email.text or email.html)
 
 
 def _decoded(content: bytes) -> str:

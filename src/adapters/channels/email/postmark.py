@@ -10,19 +10,15 @@ its name, type and length.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from adapters.channels.email.automated import (
-    RETURNED_TYPES,
-    STATUS_TYPES,
-    automated_kind,
-    bounce_threading,
     described_sender,
-    returned_message,
+    mark_automated,
+    media_type,
     sender_of,
 )
 from adapters.channels.email.parsing import (
@@ -43,7 +39,6 @@ from adapters.channels.webhook import (
     settings_of,
     verify_basic_auth,
 )
-from router.inbound.envelope import Automated
 
 router = APIRouter(tags=["webhooks"])
 
@@ -154,29 +149,10 @@ def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
         ],
         metadata=metadata,
     )
-    return _automation(email, payload, lookup)
-
-
-def _automation(
-    email: ParsedEmail, payload: PostmarkInbound, lookup: Callable[[str], str | None]
-) -> ParsedEmail:
-    """Mark an email no person wrote; read what a bounce returns from its report parts."""
-    files = [
-        ((item.ContentType or "").split(";", 1)[0].strip().lower(), item)
-        for item in payload.Attachments or ()
-    ]
-    email.automated = automated_kind(
-        lookup, envelope_sender=lookup("Return-Path"), part_types=[kind for kind, _ in files]
+    files = [(media_type(item.ContentType), item) for item in payload.Attachments or ()]
+    return mark_automated(
+        email, lookup, lookup("Return-Path"), files, _content, email.text or email.html
     )
-    if email.automated is Automated.BOUNCE:
-        returned = returned_message(
-            [_content(item) for kind, item in files if kind in RETURNED_TYPES],
-            [_content(item) for kind, item in files if kind in STATUS_TYPES],
-            email.text or email.html,
-        )
-        email.thread = bounce_threading(email.thread, returned.thread)
-        email.delivery_error = returned.error
-    return email
 
 
 def _content(item: PostmarkAttachment) -> str:
