@@ -37,6 +37,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="webhooks a second")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: new)")
     parser.add_argument("--agents", type=int, default=12, help="agents in the team")
+    parser.add_argument(
+        "--follow-ups",
+        type=float,
+        default=0.75,
+        help="share of messages continuing a recent thread (0.75: about 4 per conversation)",
+    )
     parser.add_argument("--consumer-kills", type=int, default=10)
     parser.add_argument("--offer-timeout", type=float, default=8.0, help="seconds to accept")
     parser.add_argument(
@@ -70,7 +76,10 @@ async def settle(stack: Stack, team: Team, limit: float) -> None:
     try:
         while time.monotonic() - started < limit:
             await asyncio.sleep(2.0)
-            lag = await consumer_lag(stack.cluster.bootstrap_servers, INBOUND_TOPIC, GROUP)
+            try:
+                lag = await consumer_lag(stack.cluster.bootstrap_servers, INBOUND_TOPIC, GROUP)
+            except Exception:  # the group's coordinator moving: ask again next round
+                lag = -1
             row = await connection.fetchrow(
                 "SELECT count(*) FILTER (WHERE status = 'open' AND agent_id IS NULL) AS waiting,"
                 " count(*) FILTER (WHERE status = 'open') AS open,"
@@ -80,7 +89,7 @@ async def settle(stack: Stack, team: Team, limit: float) -> None:
             say(f"settling: lag {lag}, open {row['open']}, waiting {row['waiting']}")
             still = still + 2.0 if state == last else 0.0
             last = state
-            quiet = lag == 0 and (row["open"] == 0 or still >= 10.0)
+            quiet = lag == 0 and (row["waiting"] == 0 or still >= 10.0)
             if quiet and time.monotonic() - started >= minimum:
                 return
     finally:
@@ -107,7 +116,12 @@ async def run(options: argparse.Namespace) -> int:
         seats = await hire(stack, options.agents)
         team = Team(stack.api, seats, seed)
         load = WebhookLoad(
-            secrets, stack.http_port, rate=options.rate, duration=options.duration, seed=seed
+            secrets,
+            stack.http_port,
+            rate=options.rate,
+            duration=options.duration,
+            seed=seed,
+            follow_ups=options.follow_ups,
         )
         runner = FaultRunner(stack, faults, say)
         working = asyncio.get_running_loop().create_task(team.run())
@@ -120,13 +134,15 @@ async def run(options: argparse.Namespace) -> int:
                 elapsed = time.monotonic() - started
                 say(f"{elapsed:.0f} s: {load.progress()}; team {dict(team.counts)}")
 
-        ticker = asyncio.get_running_loop().create_task(progress())
+        loop = asyncio.get_running_loop()
+        ticker = loop.create_task(progress())
+        keeper = loop.create_task(runner.keep_consumers(started, team.stop))
         await asyncio.gather(load.run(started), runner.run(started))
         ticker.cancel()
         say("load stopped; settling")
         await settle(stack, team, options.settle)
         team.stop.set()
-        await working
+        await asyncio.gather(working, keeper)
         assert stack.database is not None
         connection = await stack.database.connect()
         try:

@@ -125,6 +125,13 @@ async def history_findings(
 
 
 _AGENTS = "SELECT id::text AS id, presence FROM agents"
+_FREE_SLOTS = """
+SELECT coalesce(sum(k.capacity - least(k.capacity, (
+    SELECT count(*) FROM conversations AS c
+    WHERE c.status = 'open' AND c.agent_id = k.agent_id AND c.channel = k.channel
+))), 0)
+FROM agent_capacities AS k JOIN agents AS a ON a.id = k.agent_id AND a.presence = 'online'
+"""
 
 
 async def stranded(connection: asyncpg.Connection, apart: float) -> Finding:
@@ -139,7 +146,11 @@ async def stranded(connection: asyncpg.Connection, apart: float) -> Finding:
     waiting = await connection.fetchval(
         "SELECT count(*) FROM conversations WHERE status = 'open' AND agent_id IS NULL"
     )
-    finding.note = f"{waiting} waiting, {len(rows)} of them with a free online agent"
+    free = await connection.fetchval(_FREE_SLOTS)
+    finding.note = (
+        f"{waiting} waiting, {len(rows)} of them with a free online agent; "
+        f"{free} free slots of online agents"
+    )
     now: datetime = await connection.fetchval("SELECT now()")
     for row in rows:
         finding.add(
@@ -158,21 +169,37 @@ def _excluded(raw: str | None) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in reasons.items()) or "none"
 
 
+async def _partitions(bootstrap: str, topic: str) -> list[Any]:
+    """The topic's partitions as `TopicPartition`s (none when it does not exist)."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic, partition["partition"])
+        for found in described
+        if found.get("error_code", 0) == 0
+        for partition in found.get("partitions", [])
+    ]
+
+
 async def dead_letters(bootstrap: str, topic: str) -> Finding:
     """Check 6: the dead-letter topic holds no record."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
     finding = Finding("6. dead-letter topic empty")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    partitions = await _partitions(bootstrap, topic)
+    if not partitions:
+        finding.note = "topic not created"
+        return finding
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # a fresh client knows no topic's partitions yet
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            finding.note = "topic not created"
-            return finding
         first = await consumer.beginning_offsets(partitions)
         last = await consumer.end_offsets(partitions)
         total = sum(last[p] - first[p] for p in partitions)
@@ -180,6 +207,8 @@ async def dead_letters(bootstrap: str, topic: str) -> Finding:
         finding.note = f"{total} records"
         if total:
             consumer.assign(partitions)
+            for partition in partitions:
+                consumer.seek(partition, first[partition])
             batch = await consumer.getmany(timeout_ms=5_000, max_records=5)
             for records in batch.values():
                 for record in records:
@@ -193,16 +222,15 @@ async def dead_letters(bootstrap: str, topic: str) -> Finding:
 
 async def consumer_lag(bootstrap: str, topic: str, group: str) -> int:
     """Records of `topic` the group has not committed yet (all of them when it has none)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
+    partitions = await _partitions(bootstrap, topic)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
         last = await consumer.end_offsets(partitions)
         return sum(
@@ -210,5 +238,5 @@ async def consumer_lag(bootstrap: str, topic: str, group: str) -> int:
             for p in partitions
         )
     finally:
-        await consumer.stop()
+        await asyncio.gather(consumer.stop(), return_exceptions=True)
         await admin.close()

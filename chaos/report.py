@@ -13,12 +13,14 @@ from chaos.faults import Fault
 def fault_table(faults: Sequence[Fault]) -> list[str]:
     """What was broken, when (seconds into the load), and for how long."""
     lines = ["Faults", f"  {'what':<18} {'at (s)':>7} {'down (s)':>9} {'back after (s)':>15}  note"]
-    for fault in faults:
+    for fault in sorted(faults, key=lambda f: f.began if f.began is not None else f.at):
         duration = f"{fault.duration:.1f}" if fault.duration is not None else "-"
         began = f"{fault.began:.1f}" if fault.began is not None else "not run"
         what = fault.what
         if what == "consumer SIGKILL":
             what = f"SIGKILL consume-{fault.target + 1}"
+        elif what == "consumer exited":
+            what = f"consume-{fault.target + 1} exited"
         elif what == "broker kill":
             what = f"SIGKILL broker {fault.target + 1}"
         lines.append(
