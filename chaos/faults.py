@@ -75,7 +75,6 @@ class FaultRunner:
         self.faults = faults
         self._say = say
         self._postgres = asyncio.Lock()
-        self._killing: set[int] = set()
 
     async def run(self, started: float) -> None:
         """Each fault at its time (concurrently: a consumer may die while PostgreSQL is down)."""
@@ -87,16 +86,17 @@ class FaultRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
             for n, consumer in enumerate(self.stack.consumers):
-                child = consumer.child
-                if n in self._killing or child is None or child.alive():
-                    continue
-                at = time.monotonic() - started
-                exited = Fault("consumer exited", at, 0.0, n, began=at)
-                exited.error = f"exit code {child.process.returncode}, started again"
-                self.faults.append(exited)
-                self._say(f"{consumer.name} exited by itself; starting it again")  # type: ignore[operator]
-                await self.stack.start_consumer(consumer, ready=False)
-                exited.recovered = time.monotonic() - started
+                async with consumer.lock:
+                    child = consumer.child
+                    if child is None or child.alive():
+                        continue
+                    at = time.monotonic() - started
+                    exited = Fault("consumer exited", at, 0.0, n, began=at)
+                    exited.error = f"exit code {child.process.returncode}, started again"
+                    self.faults.append(exited)
+                    self._say(f"{consumer.name} exited by itself; starting it again")  # type: ignore[operator]
+                    await self.stack.start_consumer(consumer, ready=False)
+                    exited.recovered = time.monotonic() - started
 
     async def _at(self, fault: Fault, started: float) -> None:
         await asyncio.sleep(max(0.0, started + fault.at - time.monotonic()))
@@ -115,16 +115,13 @@ class FaultRunner:
 
     async def _kill_consumer(self, fault: Fault) -> None:
         consumer = self.stack.consumers[fault.target]
-        self._killing.add(fault.target)
-        try:
+        async with consumer.lock:
             if consumer.child is not None and consumer.child.alive():
                 consumer.child.process.kill()
                 await consumer.child.wait()
             await asyncio.sleep(fault.down)
             # While PostgreSQL is down a consumer cannot become ready; do not wait for that.
             await self.stack.start_consumer(consumer, ready=not self._postgres.locked())
-        finally:
-            self._killing.discard(fault.target)
 
     async def _kill_broker(self, fault: Fault) -> None:
         broker = self.stack.cluster.brokers[fault.target]

@@ -30,6 +30,8 @@ class Consumer:
     name: str
     port: int
     child: Child | None = None
+    # Held while the member is being killed or started, so it is never started twice.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass

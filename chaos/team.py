@@ -22,6 +22,7 @@ from chaos.stack import Stack
 
 # Small enough that agents fill up and capacity is tested; together (12 agents) enough
 # slots for the backlog a slow host leaves, so a free slot at the end means something.
+# Only every third agent takes calls: a voice offer has few agents to go round.
 CAPACITY = {
     "email": 4,
     "chat": 3,
@@ -62,7 +63,7 @@ async def hire(stack: Stack, count: int) -> list[Seat]:
                     "handle": handle,
                     "display_name": f"Chaos agent {n:02d}",
                     "languages": ["en"],
-                    "capacity": CAPACITY,
+                    "capacity": {**CAPACITY, "voice": CAPACITY["voice"] if n % 3 == 0 else 0},
                     "queue_ids": [default["id"]],
                 },
             )
