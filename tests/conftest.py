@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from router.db import create_engine, create_sessionmaker
 from router.migrate import upgrade
 from router.settings import Settings
+from tests.relay import Relay
 
 TEMPLATE = "router_template"
 
@@ -127,3 +128,12 @@ def settings(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> Sett
         publish_timeout_seconds=5.0,
         consumer_http_port=0,  # routers started by a test listen on any free port
     )
+
+
+@pytest.fixture
+async def relay(database_url: str) -> AsyncIterator[Relay]:
+    """A cuttable TCP path to this test's database (see `tests.relay`)."""
+    relay = Relay(database_url)
+    await relay.start()
+    yield relay
+    await relay.cut()

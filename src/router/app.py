@@ -19,6 +19,7 @@ from router.console.runtime import ConsoleRuntime, running_console
 from router.fastpath import WebhookFastPath, fast_routes
 from router.health.endpoints import router as health_router
 from router.openapi import build_openapi
+from router.presence.endpoints import router as presence_router
 from router.settings import Settings, get_settings
 from router.state import RouterState
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
     app.include_router(admin_router)
+    app.include_router(presence_router)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -42,6 +42,7 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "escalated",
                     "resolved",
                     "reopened",
+                    "call_ended",
                 )
             ]
         },
@@ -75,6 +76,42 @@ _CONVERSATION_EVENT: dict[str, Any] = {
 }
 
 
+_PRESENCE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "CloudEvents 1.0 structured JSON: an agent's presence changed (kept in the presence "
+        "history, written in the same transaction as the change)."
+    ),
+    "required": ["specversion", "id", "source", "type", "time", "subject", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {"type": "string"},
+        "source": {"const": "/router"},
+        "type": {"const": "router.agent.presence_changed"},
+        "time": {"type": "string", "format": "date-time"},
+        "subject": {"type": "string", "description": "the agent id"},
+        "datacontenttype": {"const": "application/json"},
+        "data": {
+            "type": "object",
+            "required": ["agent_id", "change_id", "from", "to", "actor", "changed_at"],
+            "properties": {
+                "agent_id": {"type": "string", "format": "uuid"},
+                "change_id": {"type": "integer", "description": "the presence history row"},
+                "from": {"enum": ["online", "away", "offline"]},
+                "to": {"enum": ["online", "away", "offline"]},
+                "actor": {"type": "string", "description": "the caller's label, or `system`"},
+                "reason": {"type": ["string", "null"]},
+                "changed_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "the clock of the change's transaction, as offers use it",
+                },
+            },
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     """The AsyncAPI document for the default topic names."""
     # The documented names are the defaults, whatever this process's environment says.
@@ -85,6 +122,7 @@ def document() -> dict[str, Any]:
     schemas = inbound_schema.pop("$defs", {})
     schemas["InboundCloudEvent"] = inbound_schema
     schemas["ConversationCloudEvent"] = _CONVERSATION_EVENT
+    schemas["PresenceCloudEvent"] = _PRESENCE_EVENT
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -104,15 +142,22 @@ def document() -> dict[str, Any]:
             },
             "events": {
                 "address": settings.topic_events,
-                "description": "Key: the conversation id.",
-                "messages": {"change": {"$ref": "#/components/messages/ConversationChange"}},
+                "description": (
+                    "Key: the conversation id (conversation changes) or the agent id "
+                    "(presence changes)."
+                ),
+                "messages": {
+                    "change": {"$ref": "#/components/messages/ConversationChange"},
+                    "presence": {"$ref": "#/components/messages/PresenceChange"},
+                },
             },
             "deadLetters": {
                 "address": settings.topic_dlq,
                 "description": (
-                    "The original bytes of an inbound record that could not be applied, with "
-                    "headers router-error, router-error-type, router-source-topic, "
-                    "router-source-partition and router-source-offset."
+                    "The original bytes and key of an inbound record that failed by its own "
+                    "fault (undecodable, or content refused), with headers router-error, "
+                    "router-error-type, router-error-kind, router-source-topic, "
+                    "router-source-partition and router-source-offset, then the record's own."
                 ),
                 "messages": {"dead": {"$ref": "#/components/messages/DeadLetter"}},
             },
@@ -131,12 +176,12 @@ def document() -> dict[str, Any]:
             "publishEvents": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/events"},
-                "summary": "Every change of a conversation, after commit.",
+                "summary": "Each change of a conversation or an agent's presence, after commit.",
             },
             "publishDeadLetters": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/deadLetters"},
-                "summary": "Records that kept failing, so their partition moves on.",
+                "summary": "Records that failed by their own fault, so their partition moves on.",
             },
         },
         "components": {
@@ -148,6 +193,10 @@ def document() -> dict[str, Any]:
                 "ConversationChange": {
                     "contentType": "application/cloudevents+json",
                     "payload": {"$ref": "#/components/schemas/ConversationCloudEvent"},
+                },
+                "PresenceChange": {
+                    "contentType": "application/cloudevents+json",
+                    "payload": {"$ref": "#/components/schemas/PresenceCloudEvent"},
                 },
                 "DeadLetter": {
                     "contentType": "application/octet-stream",

@@ -1,4 +1,4 @@
-"""`router`: serve, consume, migrate, config, create-key, revoke-key, openapi."""
+"""`router`: serve, consume, dlq, migrate, config, create-key, revoke-key, openapi."""
 
 from __future__ import annotations
 
@@ -107,6 +107,10 @@ def parser() -> argparse.ArgumentParser:
 
     consume = commands.add_parser("consume", help="run the routing engine on Kafka")
     consume.set_defaults(run=_consume)
+
+    from router.dead_letters import add_commands as add_dlq_commands
+
+    add_dlq_commands(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", help="target revision (default head, or base)")

@@ -170,6 +170,23 @@ def is_unreachable(error: BaseException) -> bool:
     return False
 
 
+def is_refused_data(error: BaseException) -> bool:
+    """True when PostgreSQL refused the data itself: a data exception or a broken constraint.
+
+    SQLSTATE classes 22 (a value out of range, too long, not valid text) and 23 (unique,
+    check, foreign-key, not-null violations): the same statement with the same values fails
+    again, whoever sends it and however often.
+    """
+    for found in _chain(error):
+        code = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)
+        if isinstance(code, str) and code[:2] in _REFUSED_DATA_CLASSES:
+            return True
+    return False
+
+
+_REFUSED_DATA_CLASSES = {"22", "23"}  # data exception, integrity constraint violation
+
+
 def is_retryable(error: BaseException) -> bool:
     """True for the errors PostgreSQL asks the client to retry (deadlock, serialization)."""
     return any(

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         le=19,
         description="CPU niceness `router consume` gives itself (on a shared host: webhooks first)",
     )
+    consumer_backoff_initial_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="Longest first wait before a consumer retries a batch the database or broker "
+        "failed (each delay is random up to this; the limit doubles per failure)",
+    )
+    consumer_backoff_max_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Cap on a consumer's wait between retries while the database or broker is out",
+    )
     publish_linger_ms: int = Field(
         default=5,
         ge=0,
@@ -80,6 +91,14 @@ class Settings(BaseSettings):
     # Routing.
     offer_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long an agent has to accept an offer"
+    )
+    offer_exclusion_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How long an agent who declined, let an offer lapse or transferred a conversation"
+            " away is left out of its offers; then they are eligible again"
+        ),
     )
     continuity_window_minutes: int = Field(
         default=24 * 60,

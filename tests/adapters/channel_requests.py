@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import httpx
 
 from devstack.kafka import KafkaBroker
-from router.inbound.envelope import DeliveryUpdate, InboundMessage, decode
+from router.inbound.envelope import Event, decode
 from router.settings import Settings
 from tests.adapters.conftest import SECRETS, Inbound
 from tests.support import app_client
@@ -26,7 +26,7 @@ from tests.support import app_client
 PUBLIC = "https://router.example.test"
 PROBLEM_BASE = "https://router.example/problems/"
 
-Event = InboundMessage | DeliveryUpdate
+__all__ = ["Event"]
 
 
 def webchat_headers(

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from adapters.kafka.topics import ensure_topics
-from router.inbound.envelope import DeliveryUpdate, InboundMessage, decode
+from router.inbound.envelope import Event, decode
 from router.settings import Settings
 from tests.support import app_client
 
@@ -70,7 +70,7 @@ class Inbound:
         finally:
             await consumer.stop()
 
-    async def events(self, expected: int) -> list[InboundMessage | DeliveryUpdate]:
+    async def events(self, expected: int) -> list[Event]:
         return [decode(record.value) for record in await self.records(expected)]
 
 

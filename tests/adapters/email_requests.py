@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -71,6 +72,39 @@ def mailgun_signed(
     token = secrets.token_hex(25)
     signature = mailgun_signature(stamp, token, key or SECRETS["mailgun_signing_key"])
     return {**fields, "timestamp": stamp, "token": token, "signature": signature}
+
+
+def mailgun_forward(**overrides: str) -> dict[str, str]:
+    """The fields of a forward() post, as Mailgun's documentation lists them."""
+    headers = [
+        ["Received", "from mail.example.net by mxa.mailgun.org with ESMTP"],
+        ["From", "Maria Lopez <maria@example.net>"],
+        ["To", "Support <support@mg.example.com>"],
+        ["Subject", "Re: Your order #4521"],
+        ["Date", "Wed, 27 Jul 2016 13:53:02 -0700"],
+        ["Message-Id", "<CAF3gK9u=mg-1@mail.example.net>"],
+        ["In-Reply-To", "<order-4521@mg.example.com>"],
+        ["References", "<order-4521@mg.example.com>"],
+    ]
+    fields = {
+        "recipient": "support@mg.example.com",
+        "sender": "bounces+maria=example.net@example.net",
+        "from": "Maria Lopez <maria@example.net>",
+        "subject": "Re: Your order #4521",
+        "body-plain": "Still nothing.\n\nOn Mon, Store <s@mg.example.com> wrote:\n> Shipped\n",
+        "stripped-text": "Still nothing.",
+        "stripped-signature": "",
+        "body-html": "<p>Still nothing.</p>",
+        "stripped-html": "<p>Still nothing.</p>",
+        "attachment-count": "0",
+        "message-headers": json.dumps(headers),
+        "Message-Id": "<CAF3gK9u=mg-1@mail.example.net>",
+        "In-Reply-To": "<order-4521@mg.example.com>",
+        "References": "<order-4521@mg.example.com>",
+        "Date": "Wed, 27 Jul 2016 13:53:02 -0700",
+        **overrides,
+    }
+    return {name: value for name, value in fields.items() if value != "<absent>"}
 
 
 async def email_events(inbound: Inbound, expected: int) -> list[tuple[Any, InboundMessage]]:

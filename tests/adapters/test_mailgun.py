@@ -14,7 +14,6 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from adapters.channels.email.mailgun import RecentTokens
 from router.inbound.envelope import MessageKind
 from router.settings import Settings
 from tests.adapters.channel_requests import (
@@ -27,6 +26,7 @@ from tests.adapters.conftest import FIXTURES, Inbound
 from tests.adapters.email_requests import (
     FilePart,
     email_events,
+    mailgun_forward,
     mailgun_signature,
     mailgun_signed,
     multipart,
@@ -42,37 +42,7 @@ _VECTOR = next(
 )
 
 
-def _forward(**overrides: str) -> dict[str, str]:
-    """The fields of a forward() post, as Mailgun's documentation lists them."""
-    headers = [
-        ["Received", "from mail.example.net by mxa.mailgun.org with ESMTP"],
-        ["From", "Maria Lopez <maria@example.net>"],
-        ["To", "Support <support@mg.example.com>"],
-        ["Subject", "Re: Your order #4521"],
-        ["Date", "Wed, 27 Jul 2016 13:53:02 -0700"],
-        ["Message-Id", "<CAF3gK9u=mg-1@mail.example.net>"],
-        ["In-Reply-To", "<order-4521@mg.example.com>"],
-        ["References", "<order-4521@mg.example.com>"],
-    ]
-    fields = {
-        "recipient": "support@mg.example.com",
-        "sender": "bounces+maria=example.net@example.net",
-        "from": "Maria Lopez <maria@example.net>",
-        "subject": "Re: Your order #4521",
-        "body-plain": "Still nothing.\n\nOn Mon, Store <s@mg.example.com> wrote:\n> Shipped\n",
-        "stripped-text": "Still nothing.",
-        "stripped-signature": "",
-        "body-html": "<p>Still nothing.</p>",
-        "stripped-html": "<p>Still nothing.</p>",
-        "attachment-count": "0",
-        "message-headers": json.dumps(headers),
-        "Message-Id": "<CAF3gK9u=mg-1@mail.example.net>",
-        "In-Reply-To": "<order-4521@mg.example.com>",
-        "References": "<order-4521@mg.example.com>",
-        "Date": "Wed, 27 Jul 2016 13:53:02 -0700",
-        **overrides,
-    }
-    return {name: value for name, value in fields.items() if value != "<absent>"}
+_forward = mailgun_forward
 
 
 async def _post_form(client: httpx.AsyncClient, fields: dict[str, str]) -> httpx.Response:
@@ -255,7 +225,7 @@ async def test_stale_future_and_replayed_posts_are_refused(
 
     fields = mailgun_signed(_forward())
     assert (await _post_form(client, fields)).status_code == 200
-    replay = await _post_form(client, fields)
+    replay = await _post_form(client, {**fields, "body-plain": "Send the refund elsewhere"})
     assert replay.status_code == 401
     assert "already used" in replay.json()["detail"]
     assert len(await email_events(inbound, 1)) == 1
@@ -264,11 +234,6 @@ async def test_stale_future_and_replayed_posts_are_refused(
 @pytest.mark.parametrize(
     ("fields", "detail"),
     [
-        (
-            _forward(**{"from": "<absent>", "sender": "<absent>", "message-headers": "[]"}),
-            "from: missing",
-        ),
-        (_forward(**{"from": "Maria Lopez"}), "from: not an email address"),
         (
             _forward(recipient="<absent>", **{"message-headers": "[]"}),
             "recipient: missing or not an email address",
@@ -387,26 +352,3 @@ async def test_arbitrary_signed_posts_never_fail_with_a_5xx(
         body = body[: len(body) // 2] + garbage
     response = await client.post(URL, content=body, headers={"Content-Type": content_type})
     assert response.status_code in (200, 401, 413, 415, 422), response.text
-
-
-def test_a_token_is_refused_while_remembered_and_forgotten_after_its_window() -> None:
-    tokens = RecentTokens()
-    assert tokens.claim("t1", expires_at=1300, now=1000)
-    assert not tokens.claim("t1", expires_at=1300, now=1100)
-    assert tokens.claim("t2", expires_at=1700, now=1400)  # also drops the expired t1
-    assert tokens.claim("t1", expires_at=1700, now=1400)
-
-
-def test_a_released_token_is_accepted_again() -> None:
-    tokens = RecentTokens()
-    assert tokens.claim("t", expires_at=2000, now=1000)
-    tokens.release("t")
-    assert tokens.claim("t", expires_at=2000, now=1000)
-
-
-def test_the_memory_is_bounded_oldest_first() -> None:
-    tokens = RecentTokens(capacity=3)
-    for name in ("a", "b", "c", "d"):
-        assert tokens.claim(name, expires_at=9999, now=1000)
-    assert tokens.claim("a", expires_at=9999, now=1000)  # forgotten to make room
-    assert not tokens.claim("d", expires_at=9999, now=1000)

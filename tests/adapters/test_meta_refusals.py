@@ -112,7 +112,10 @@ _MESSAGES = "entry[0].changes[0].value.messages[0]"
     ("document", "detail"),
     [
         (
-            whatsapp(wa_value(messages=[{"id": "w", "type": "text", "text": {"body": "x"}}])),
+            # No `from`, and no single contact in the value to say who wrote.
+            whatsapp(
+                wa_value(messages=[{"id": "w", "type": "text", "text": {"body": "x"}}], contacts=[])
+            ),
             f"{_MESSAGES}.from: missing",
         ),
         (
@@ -123,9 +126,9 @@ _MESSAGES = "entry[0].changes[0].value.messages[0]"
         (whatsapp(wa_value(messages=[wa_message("image", 1)])), f"{_MESSAGES}.image: missing"),
         (
             whatsapp(
-                wa_value(messages=[{**wa_message("text", 1, text={"body": "x"}), "from": "abc"}])
+                wa_value(messages=[{**wa_message("text", 1, text={"body": "x"}), "from": ""}])
             ),
-            f"{_MESSAGES}.from: not a WhatsApp phone number",
+            f"{_MESSAGES}.from: String should have at least 1 character",
         ),
         (
             whatsapp(wa_value(messages=[{**wa_message("text", 1, text={}), "timestamp": "soon"}])),

@@ -259,10 +259,11 @@ async def test_tampered_and_truncated_bodies_are_refused(
     problem(await client.post(SMS, content=tampered, headers=headers), 401, "bad-signature")
     cut = body[: len(body) // 2]
     problem(await client.post(SMS, content=cut, headers=headers), 401, "bad-signature")
-    # Signed as it arrived: a valid but incomplete form, refused for the first missing field.
+    # Signed as it arrived: a valid but incomplete form, refused for the first missing field
+    # (its first half still has the older `SmsSid`, which names the message).
     resigned = twilio_signed(SMS, parse_qsl(cut.decode(), keep_blank_values=True))[1]
     detail = problem(await client.post(SMS, content=cut, headers=resigned), 422, "invalid-payload")
-    assert detail["detail"] == "MessageSid: missing"
+    assert detail["detail"] == "From: missing"
     await nothing_published(inbound)
 
 
@@ -290,8 +291,7 @@ async def test_other_content_types_are_refused(
         (SMS, sms_params(MessageSid=None), "MessageSid: missing"),
         (SMS, sms_params(From=None), "From: missing"),
         (SMS, sms_params(To=" "), "To: missing"),
-        (SMS, sms_params(From="not-a-number"), "From: not a phone number"),
-        (SMS, sms_params(To="whatsapp:+1"), "To: not a phone number"),
+        (SMS, sms_params(From="whatsapp: "), "From: missing"),
         (SMS, sms_params(NumMedia="two"), "NumMedia: not a count up to 50"),
         (SMS, sms_params(NumMedia="1000000"), "NumMedia: not a count up to 50"),
         (SMS, sms_params(NumMedia="1"), "MediaUrl0: missing"),
@@ -299,7 +299,11 @@ async def test_other_content_types_are_refused(
         (STATUS, message_status_params("sent")[1:], "MessageSid: missing"),
         (
             STATUS,
-            [p for p in message_status_params("sent") if p[0] != "MessageStatus"],
+            [
+                p
+                for p in message_status_params("sent")
+                if p[0] not in ("MessageStatus", "SmsStatus")
+            ],
             "MessageStatus: missing",
         ),
         (STATUS, [p for p in message_status_params("sent") if p[0] != "To"], "To: missing"),

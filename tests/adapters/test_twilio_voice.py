@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from router.inbound.envelope import InboundMessage, MessageKind
+from router.inbound.envelope import CallStatus, CallUpdate, InboundMessage, MessageKind
 from router.settings import Settings
 from tests.adapters.channel_requests import (
     PUBLIC,
@@ -128,12 +128,13 @@ async def test_the_whole_voicemail_joins_the_callers_conversation(
     assert text.provider_message_id == "TR0a1b2c3d4e5f60718293a4b5c6d7e8f"
     assert text.text == "Hi, it's about order 4521, please call me back."
     assert text.metadata["recording_sid"] == voicemail.provider_message_id
-    assert isinstance(status, InboundMessage)
-    assert (status.kind, status.provider_message_id) == (MessageKind.CALL, f"{CALL_SID}:completed")
-    assert status.metadata["call_status"] == "completed"
-    assert status.metadata["call_duration_seconds"] == "31"
+    # The status updates the call (same provider id); it is no second message.
+    assert isinstance(status, CallUpdate)
+    assert (status.provider_message_id, status.status) == (CALL_SID, CallStatus.COMPLETED)
+    assert status.duration_seconds == 31
     assert status.provider_timestamp == datetime(2025, 6, 17, 12, 1, tzinfo=UTC)
     assert call.provider_message_id == CALL_SID
+    assert (status.call.provider_message_id, status.call.kind) == (CALL_SID, MessageKind.CALL)
 
 
 async def test_a_withheld_caller_is_known_for_that_call_only(
@@ -156,12 +157,39 @@ async def test_a_withheld_caller_is_known_for_that_call_only(
     assert other_call.customer.value == "withheld:CA2"
 
 
-async def test_progress_and_unfinished_callbacks_publish_nothing(
+async def test_every_call_status_is_an_update_of_the_call(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    for status in ("queued", "initiated", "ringing", "in-progress"):
-        response = await post_signed(client, STATUS, call_status_params(status))
+    statuses = [status.value for status in CallStatus]
+    assert statuses == [
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+        "busy",
+        "no-answer",
+        "failed",
+        "canceled",
+    ]
+    for status in statuses:
+        response = await post_signed(client, STATUS, call_status_params(status, CallDuration="9"))
         assert response.content == EMPTY_TWIML
+    # A status Twilio may add one day is skipped, not refused.
+    assert (await post_signed(client, STATUS, call_status_params("answered"))).status_code == 200
+    updates = [event for _, event in await published(inbound, len(statuses))]
+    assert all(isinstance(update, CallUpdate) for update in updates)
+    assert [(u.type, u.conversation_key, u.provider_message_id) for u in updates] == [
+        ("router.call.updated", KEY, CALL_SID)
+    ] * len(statuses)
+    assert [(u.status, u.duration_seconds) for u in updates if isinstance(u, CallUpdate)] == [
+        (status, 9) for status in statuses
+    ]
+
+
+async def test_unfinished_voicemail_callbacks_publish_nothing(
+    client: httpx.AsyncClient, inbound: Inbound
+) -> None:
     for recording_status in ("in-progress", "absent", "failed"):
         params = recording_params(RecordingStatus=recording_status)
         assert (await post_signed(client, RECORDING, params)).status_code == 200
@@ -179,11 +207,11 @@ async def test_statuses_of_calls_we_placed_name_the_customer_on_the_to_side(
     params = call_status_params("no-answer", From=LINE, To=CALLER, Direction="outbound-api")
     assert (await post_signed(client, STATUS, params)).status_code == 200
     [(_, event)] = await published(inbound, 1)
-    assert isinstance(event, InboundMessage)
+    assert isinstance(event, CallUpdate)
     assert event.conversation_key == KEY
-    assert event.customer.value == CALLER
-    assert event.direction == "outbound"
-    assert event.metadata["call_status"] == "no-answer"
+    assert event.status is CallStatus.NO_ANSWER
+    assert event.call.customer.value == CALLER
+    assert event.call.direction == "outbound"
 
 
 async def test_a_forged_thread_in_a_callback_url_is_refused(
@@ -230,7 +258,7 @@ async def test_oversized_bodies_are_refused_while_reading(
     [
         (VOICE, call_params(CallSid=None), "CallSid: missing"),
         (VOICE, call_params(From=None), "From: missing"),
-        (VOICE, call_params(To="client:alice"), "To: not a phone number"),
+        (VOICE, call_params(To=" "), "To: missing"),
         (
             STATUS,
             [p for p in call_status_params("busy") if p[0] != "CallStatus"],

@@ -97,6 +97,7 @@ async def test_email_from_first_message_to_reopening_by_the_same_owner(
         "Subject": "Re: Invoice 4521",
         "TextBody": "Your invoice is attached to your account page.",
         "Headers": [
+            {"Name": "Message-ID", "Value": f"<{reply.json()['id']}@shop.example>"},
             {"Name": "In-Reply-To", "Value": "<q2@mail.example.com>"},
             {"Name": "References", "Value": "<q1@shop.example> <q2@mail.example.com>"},
         ],

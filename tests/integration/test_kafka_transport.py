@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -132,7 +133,7 @@ async def test_undecodable_records_go_to_the_dead_letter_topic(settings: Setting
     assert headers["router-source-topic"] == settings.topic_inbound.encode()
 
 
-async def test_a_record_that_keeps_failing_is_dead_lettered_and_the_partition_moves_on(
+async def test_a_record_the_database_refuses_is_dead_lettered_and_the_partition_moves_on(
     settings: Settings,
 ) -> None:
     await ensure_topics(settings)
@@ -150,15 +151,13 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_the_partition_mo
 
     async def apply(batch: Sequence[Consumed[Event]]) -> None:
         texts = [item.value.text for item in batch if isinstance(item.value, InboundMessage)]
-        if "poison" in texts:
-            raise RuntimeError("cannot apply this one")
+        if "poison" in texts:  # as PostgreSQL refuses a value: the record's own fault
+            raise asyncpg.CheckViolationError("cannot apply this one")
         applied.extend(texts)
         if "three" in applied:
             done.set()
 
-    consumer: BatchConsumer[Event] = BatchConsumer(
-        settings, decode=decode, apply=apply, retry_backoff_seconds=0.01
-    )
+    consumer: BatchConsumer[Event] = BatchConsumer(settings, decode=decode, apply=apply)
     await consumer.start()
     runner = asyncio.create_task(consumer.run(done))
     try:
@@ -183,3 +182,45 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_the_partition_mo
     assert b"cannot apply this one" in dict(dead.headers)["router-error"]
     committed = await _committed(settings)
     assert sum(committed.values()) == 3
+
+
+async def test_an_unexpected_error_is_waited_out_not_dead_lettered(settings: Settings) -> None:
+    await ensure_topics(settings)
+    publisher = KafkaPublisher(settings)
+    await publisher.start()
+    events = [factories.sms(text, sender="+14155550178") for text in ("one", "two")]
+    try:
+        await publisher.publish(events)
+    finally:
+        await publisher.close()
+
+    failures = 3
+    applied: list[str] = []
+    done = asyncio.Event()
+
+    async def apply(batch: Sequence[Consumed[Event]]) -> None:
+        nonlocal failures
+        if failures:  # a bug, say, fixed by the time of the fourth try
+            failures -= 1
+            raise RuntimeError("a bug of ours")
+        applied.extend(item.value.event_id for item in batch)
+        if len(applied) == len(events):
+            done.set()
+
+    consumer: BatchConsumer[Event] = BatchConsumer(
+        settings.model_copy(update={"consumer_backoff_max_seconds": 0.2}),
+        decode=decode,
+        apply=apply,
+    )
+    await consumer.start()
+    runner = asyncio.create_task(consumer.run(done))
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+        await runner
+    finally:
+        await consumer.stop()
+    assert applied == [event.event_id for event in events]
+    assert consumer.stats.retries == 3
+    assert consumer.stats.dead_lettered == 0
+    assert consumer.stats.waiting is None
+    assert sum((await _committed(settings)).values()) == 2

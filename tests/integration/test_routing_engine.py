@@ -143,7 +143,10 @@ async def test_offers_time_out_to_the_next_agent_and_the_queue_drains_by_priorit
         assert await expire_offers(session, settings, clock()) == 1
     [lapsed] = [c for c in await _conversations(sessions) if c.id == conversations[0].id]
     assert lapsed.agent_id == second  # the first agent is excluded from this round
-    assert lapsed.excluded_agents == {str(first): "timed out"}
+    until = clock() + timedelta(seconds=settings.offer_exclusion_seconds)
+    assert lapsed.excluded_agents == {
+        str(first): {"reason": "timed out", "until": until.isoformat()}
+    }
 
     async with transaction(sessions) as session:
         assert await drain_waiting(session, settings, clock()) == 1
@@ -202,7 +205,9 @@ async def test_going_offline_hands_offers_back_and_waiting_drains_priority_first
     assert owners[urgent].priority == 10
 
     async with transaction(sessions) as session:
-        revoked = await service.set_presence(session, settings, leaving, Presence.OFFLINE, clock())
+        revoked = await service.set_presence(
+            session, settings, leaving, Presence.OFFLINE, clock(), actor="system"
+        )
     assert revoked == [first]
     owners = {c.id: c for c in await _conversations(sessions)}
     assert owners[first].agent_id is None

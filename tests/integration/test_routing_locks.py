@@ -87,7 +87,12 @@ async def test_a_claim_waiting_for_an_agent_going_offline_refuses_the_agent_afte
     settings = _settings(database_url)
     engine = RoutingEngine(sessions, settings, clock=lambda: NOW)
     async with transaction(sessions) as session:
-        assert await service.set_presence(session, settings, leaving, Presence.OFFLINE, NOW) == []
+        assert (
+            await service.set_presence(
+                session, settings, leaving, Presence.OFFLINE, NOW, actor="system"
+            )
+            == []
+        )
         # The presence change holds the agent's capacity rows: the batch decides on the
         # agent (still online as far as it can see) and waits to claim the slot.
         routing = asyncio.create_task(engine.process([factories.sms()]))
@@ -112,7 +117,9 @@ async def test_an_agent_going_offline_after_a_claim_takes_the_new_offer_back(
 
     async def go_offline() -> list[uuid.UUID]:
         async with transaction(sessions) as session:
-            return await service.set_presence(session, settings, leaving, Presence.OFFLINE, NOW)
+            return await service.set_presence(
+                session, settings, leaving, Presence.OFFLINE, NOW, actor="system"
+            )
 
     async with transaction(sessions) as routing:
         await apply_events(routing, [factories.sms()], settings, NOW)

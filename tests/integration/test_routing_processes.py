@@ -131,7 +131,9 @@ async def work_as_agents(
             )
             await in_transaction(
                 sessions,
-                lambda s, a=agent, p=presence: service.set_presence(s, settings, a, p, utcnow()),
+                lambda s, a=agent, p=presence: service.set_presence(
+                    s, settings, a, p, utcnow(), actor="system"
+                ),
             )
             done["presence"] += 1
         await asyncio.sleep(0.05)

@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 from router.channels import Channel, IdentityKind
 from router.inbound.envelope import (
     Attachment,
+    CallStatus,
+    CallUpdate,
     CustomerIdentity,
     DeliveryStatus,
     DeliveryUpdate,
+    Event,
     InboundMessage,
     MessageKind,
     decode,
@@ -58,6 +61,8 @@ _messages = st.builds(
         kind=st.sampled_from(IdentityKind),
         value=_text(1, 40),
         display_name=_maybe(_text(0, 20)),
+        normalised=_maybe(st.booleans()),
+        provider_value=_maybe(_text(1, 40)),
     ),
     recipient=_text(1, 40),
     kind=st.sampled_from(MessageKind),
@@ -84,8 +89,22 @@ _updates = st.builds(
 )
 
 
-@given(st.one_of(_messages, _updates))
-def test_encode_writes_the_cloud_event_models_bytes(event: InboundMessage | DeliveryUpdate) -> None:
+_calls = st.builds(
+    CallUpdate,
+    event_id=_text(0, 40),
+    provider=_text(1, 40),
+    provider_message_id=_text(1, 60),
+    conversation_key=_text(1, 80),
+    status=st.sampled_from(CallStatus),
+    duration_seconds=_maybe(st.integers(0, 10**6)),
+    call=_messages,
+    provider_timestamp=_maybe(_instants),
+    received_at=_instants,
+)
+
+
+@given(st.one_of(_messages, _updates, _calls))
+def test_encode_writes_the_cloud_event_models_bytes(event: Event) -> None:
     assert encode(event) == to_cloud_event(event).model_dump_json(exclude_none=True).encode()
     assert decode(encode(event)) == event
 

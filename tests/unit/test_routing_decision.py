@@ -31,9 +31,19 @@ from router.routing.decision import (
     resolve_queue_for_hours,
     speaks,
 )
+from router.routing.exclusions import Exclusion
 from router.routing.hours import BusinessHours
 
 NOW = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)  # a Monday
+UNTIL = NOW + timedelta(minutes=5)
+UNTIL_ISO = UNTIL.isoformat()
+
+
+def left_out(reason: str) -> Exclusion:
+    """An exclusion still in force at NOW."""
+    return Exclusion(reason, UNTIL)
+
+
 EARLIER = NOW - timedelta(hours=1)
 TEAM = frozenset({"ada", "bob", "cyd", "dee"})
 
@@ -99,17 +109,19 @@ def open_hours() -> BusinessHours:
     ],
 )
 def test_each_eligibility_rule_is_reported(changes: dict[str, Any], reason: str) -> None:
-    verdict = judge_candidate(agent("ada", **changes), chat(), queue())
+    verdict = judge_candidate(agent("ada", **changes), chat(), queue(), NOW)
     assert verdict.reasons == (reason,)
     assert not verdict.eligible
     assert verdict.summary == reason
 
 
 def test_not_serving_the_queue_and_excluded_are_reported() -> None:
-    stranger = judge_candidate(agent("zed"), chat(), queue())
+    stranger = judge_candidate(agent("zed"), chat(), queue(), NOW)
     assert stranger.reasons == ("does not serve queue billing",)
-    declined = judge_candidate(agent("ada"), chat(excluded={"ada": "declined"}), queue())
-    assert declined.reasons == ("excluded: declined",)
+    declined = judge_candidate(
+        agent("ada"), chat(excluded={"ada": left_out("declined")}), queue(), NOW
+    )
+    assert declined.reasons == (f"excluded: declined until {UNTIL_ISO}",)
 
 
 def test_every_failed_rule_is_listed() -> None:
@@ -121,8 +133,9 @@ def test_every_failed_rule_is_listed() -> None:
             languages=frozenset(),
             active={Channel.CHAT: 3},
         ),
-        chat(excluded={"zed": "timed out"}),
+        chat(excluded={"zed": left_out("timed out")}),
         queue(required_skills={"billing": 2, "refunds": 1}),
+        NOW,
     )
     assert verdict.reasons == (
         "offline",
@@ -131,19 +144,19 @@ def test_every_failed_rule_is_listed() -> None:
         "missing skill refunds>=1",
         "does not speak de",
         "full on chat (3/3)",
-        "excluded: timed out",
+        f"excluded: timed out until {UNTIL_ISO}",
     )
     assert verdict.summary == "; ".join(verdict.reasons)
 
 
 def test_skill_levels_at_or_above_the_minimum_are_enough() -> None:
-    assert judge_candidate(agent("ada", skills={"billing": 2}), chat(), queue()).eligible
-    assert judge_candidate(agent("ada", skills={"billing": 5}), chat(), queue()).eligible
+    assert judge_candidate(agent("ada", skills={"billing": 2}), chat(), queue(), NOW).eligible
+    assert judge_candidate(agent("ada", skills={"billing": 5}), chat(), queue(), NOW).eligible
 
 
 def test_queue_without_language_or_skills_accepts_any_speaker() -> None:
     plain = queue(required_skills={}, language=None)
-    verdict = judge_candidate(agent("ada", skills={}, languages=frozenset()), chat(), plain)
+    verdict = judge_candidate(agent("ada", skills={}, languages=frozenset()), chat(), plain, NOW)
     assert verdict.eligible
     assert verdict.summary == "eligible (0/3 on chat)"
 
@@ -166,9 +179,9 @@ def test_language_matching(spoken: set[str], required: str, expected: bool) -> N
 
 def test_capacity_is_per_channel() -> None:
     busy_on_chat = agent("ada", active={Channel.CHAT: 3, Channel.EMAIL: 1})
-    assert not judge_candidate(busy_on_chat, chat(), queue()).eligible
+    assert not judge_candidate(busy_on_chat, chat(), queue(), NOW).eligible
     email = chat(channel=Channel.EMAIL)
-    verdict = judge_candidate(busy_on_chat, email, queue())
+    verdict = judge_candidate(busy_on_chat, email, queue(), NOW)
     assert verdict.eligible
     assert verdict.summary == "eligible (1/5 on email)"
     decision = decide_owner(email, queue(), [busy_on_chat], NOW)
@@ -197,11 +210,11 @@ def test_sticky_previous_owner_wins_even_when_busier() -> None:
         ({"presence": Presence.OFFLINE}, {}, "offline"),
         ({"active": {Channel.CHAT: 3}}, {}, "full on chat (3/3)"),
         ({"skills": {"billing": 1}}, {}, "missing skill billing>=2 (has 1)"),
-        ({}, {"ada": "declined"}, "excluded: declined"),
+        ({}, {"ada": left_out("declined")}, f"excluded: declined until {UNTIL_ISO}"),
     ],
 )
 def test_ineligible_previous_owner_falls_back_to_least_loaded(
-    changes: dict[str, Any], excluded: dict[str, str], reason: str
+    changes: dict[str, Any], excluded: dict[str, Exclusion], reason: str
 ) -> None:
     agents = [agent("ada", **changes), agent("bob", active={Channel.CHAT: 1})]
     decision = decide_owner(chat(previous_owner="ada", excluded=excluded), queue(), agents, NOW)
@@ -286,7 +299,7 @@ def test_closed_queue_waits_but_still_judges_candidates() -> None:
 
 def test_candidates_are_listed_by_id_and_audit_is_json_ready() -> None:
     decision = decide_owner(
-        chat(excluded={"cyd": "declined"}),
+        chat(excluded={"cyd": left_out("declined")}),
         queue(),
         [agent("cyd"), agent("ada", presence=Presence.OFFLINE), agent("bob")],
         NOW,
@@ -302,7 +315,7 @@ def test_candidates_are_listed_by_id_and_audit_is_json_ready() -> None:
         "candidates": {
             "offline": ["ada"],
             "eligible (0/3 on chat)": ["bob"],
-            "excluded: declined": ["cyd"],
+            f"excluded: declined until {UNTIL_ISO}": ["cyd"],
         },
     }
 
@@ -442,7 +455,7 @@ def test_plan_spreads_equal_work_across_the_team() -> None:
 def test_plan_honours_sticky_owner_exclusions_and_channels() -> None:
     items = [
         waiting("sticky", priority=9, previous_owner="bob"),
-        waiting("declined", priority=8, excluded={"ada": "declined"}),
+        waiting("declined", priority=8, excluded={"ada": left_out("declined")}),
         waiting("mail", priority=7, channel=Channel.EMAIL),
     ]
     agents = [
@@ -524,7 +537,9 @@ waiting_strategy = st.lists(
             min_value=datetime(2025, 6, 1), max_value=datetime(2025, 6, 2), timezones=st.just(UTC)
         ),
         previous_owner=st.sampled_from([None, *AGENT_IDS]),
-        excluded=st.dictionaries(st.sampled_from(AGENT_IDS), st.just("declined"), max_size=1),
+        excluded=st.dictionaries(
+            st.sampled_from(AGENT_IDS), st.just(left_out("declined")), max_size=1
+        ),
     ),
     max_size=25,
     unique_by=lambda w: w.conversation_id,
@@ -558,12 +573,14 @@ def test_plan_never_exceeds_capacity_and_is_greedy(
     ]
     for cid, agent_id in plan:
         item = by_conversation[cid]
-        initial = judge_candidate(by_agent[agent_id], item, queues[item.queue])
+        initial = judge_candidate(by_agent[agent_id], item, queues[item.queue], NOW)
         assert initial.eligible, initial.reasons
     for item in items:
         if item.conversation_id not in set(planned_ids):
             # Loads only grow during planning, so whoever could not take it then cannot now.
-            assert not any(judge_candidate(a, item, queues[item.queue]).eligible for a in final)
+            assert not any(
+                judge_candidate(a, item, queues[item.queue], NOW).eligible for a in final
+            )
 
 
 @given(items=waiting_strategy)

@@ -14,7 +14,8 @@ What each event becomes (thread keys: `whatsapp:<phone_number_id>|<wa_id>`,
 `messenger:<page id>|<PSID>`, `instagram:<IG account id>|<IGSID>`):
 
 - WhatsApp `messages[]`: one `InboundMessage` on `Channel.WHATSAPP`, the customer known by
-  their number in E.164 (`IdentityKind.WHATSAPP`). text -> TEXT;
+  their number (`IdentityKind.WHATSAPP`): E.164 when the numbering plan places it, else `from`
+  as given (never refused; a missing `from` is read from the value's single contact). text -> TEXT;
   image/audio/video/document/sticker -> MEDIA with one `Attachment` (mime type, the
   media `url` when Meta sends one; the media id in `metadata["media_id"]`, caption as text);
   location -> TEXT with its name/address and `latitude`/`longitude` metadata;
@@ -30,7 +31,8 @@ What each event becomes (thread keys: `whatsapp:<phone_number_id>|<wa_id>`,
   message an agent must answer, and routing one would reopen resolved conversations.
 
 Every message carries `metadata["message_type"]`; a reply's quoted message id goes to
-`references`.
+`references`. A malformed entry is left out and the rest of the notification published; only
+a notification with nothing but malformed entries is refused (422).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from adapters.channels.meta_parsing import (
     MsDelivery,
     MsEvent,
     MsNotification,
+    Refusals,
+    WaChange,
     WaMedia,
     WaMessage,
     WaNotification,
@@ -53,7 +57,7 @@ from adapters.channels.meta_parsing import (
     parse_notification,
     validate,
 )
-from adapters.channels.phone import to_e164
+from adapters.channels.phone import ContactNumber, contact_number
 from adapters.channels.webhook import (
     envelope_errors,
     hmac_hex,
@@ -184,39 +188,54 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> None:
 def notification_events(body: bytes) -> list[Event]:
     """Every router event in one Meta notification, in the order Meta listed them."""
     notification = parse_notification(body)
+    refusals = Refusals()
+    events: list[Event] = []
     with envelope_errors():
         if isinstance(notification, WaNotification):
-            return whatsapp_events(notification)
-        if isinstance(notification, MsNotification):
+            events = whatsapp_events(notification, refusals)
+        elif isinstance(notification, MsNotification):
             channel, identity = _SOCIAL[notification.object]
-            return social_events(notification, channel, identity)
-    return []
+            events = social_events(notification, channel, identity, refusals)
+    refusals.settle(events)
+    return events
 
 
-def whatsapp_events(notification: WaNotification) -> list[Event]:
-    """WhatsApp Cloud API messages and statuses, one event each."""
+def whatsapp_events(notification: WaNotification, refusals: Refusals) -> list[Event]:
+    """WhatsApp Cloud API messages and statuses, one event each; bad ones go to `refusals`."""
     events: list[Event] = []
     for i, entry in enumerate(notification.entry):
-        for j, change in enumerate(entry.changes):
-            if change.field != "messages":
-                continue
-            path = f"entry[{i}].changes[{j}].value"
-            value = validate(WaValue, change.value, path)
-            if value.metadata is None:
-                if value.messages or value.statuses:
-                    raise InvalidPayload(f"{path}.metadata: missing", field=f"{path}.metadata")
-                continue
-            line = value.metadata.phone_number_id
-            names = {c.wa_id: c.profile.name for c in value.contacts if c.profile and c.wa_id}
-            for k, message in enumerate(value.messages):
-                found = _wa_message(message, line, names, f"{path}.messages[{k}]")
-                if found is not None:
-                    events.append(found)
-            for k, status in enumerate(value.statuses):
-                update = _wa_status(status, line, f"{path}.statuses[{k}]")
-                if update is not None:
-                    events.append(update)
+        for j, raw_change in enumerate(entry.changes):
+            with refusals.entry():
+                change = validate(WaChange, raw_change, f"entry[{i}].changes[{j}]")
+                if change.field == "messages":
+                    path = f"entry[{i}].changes[{j}].value"
+                    _wa_value(validate(WaValue, change.value, path), path, events, refusals)
     return events
+
+
+def _wa_value(value: WaValue, path: str, events: list[Event], refusals: Refusals) -> None:
+    if value.metadata is None:
+        if value.messages or value.statuses:
+            raise InvalidPayload(f"{path}.metadata: missing", field=f"{path}.metadata")
+        return
+    line = value.metadata.phone_number_id
+    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile and c.wa_id}
+    # A message without `from` is still the customer's when the value names only one.
+    senders = {c.wa_id for c in value.contacts if c.wa_id}
+    for k, raw_message in enumerate(value.messages):
+        with refusals.entry():
+            message = validate(WaMessage, raw_message, f"{path}.messages[{k}]")
+            if message.sender is None and len(senders) == 1:
+                message = message.model_copy(update={"sender": next(iter(senders))})
+            found = _wa_message(message, line, names, f"{path}.messages[{k}]")
+            if found is not None:
+                events.append(found)
+    for k, raw_status in enumerate(value.statuses):
+        with refusals.entry():
+            status = validate(WaStatus, raw_status, f"{path}.statuses[{k}]")
+            update = _wa_status(status, line, f"{path}.statuses[{k}]")
+            if update is not None:
+                events.append(update)
 
 
 def _wa_message(
@@ -224,11 +243,14 @@ def _wa_message(
 ) -> InboundMessage | None:
     if message.type == "reaction":
         return None
-    try:
-        number = to_e164("+" + message.sender.removeprefix("+"))
-    except ValueError:
-        field = f"{path}.from"
-        raise InvalidPayload(f"{field}: not a WhatsApp phone number", field=field) from None
+    if message.sender is None:
+        raise InvalidPayload(f"{path}.from: missing", field=f"{path}.from")
+    # `from` is the number in international form without `+`; kept as given when the
+    # numbering plan cannot place it (Mexico's `521...`), never refused.
+    e164 = contact_number("+" + message.sender.removeprefix("+"))
+    number = ContactNumber(
+        e164.value if e164.normalised else message.sender.strip(), message.sender, e164.normalised
+    )
     text, kind = "", MessageKind.TEXT
     attachments: tuple[Attachment, ...] = ()
     metadata = {"message_type": message.type}
@@ -271,11 +293,7 @@ def _wa_message(
         provider=PROVIDER,
         provider_message_id=message.id,
         conversation_key=f"whatsapp:{line}|{message.sender}",
-        customer=CustomerIdentity(
-            kind=IdentityKind.WHATSAPP,
-            value=number,
-            display_name=_display_name(names.get(message.sender)),
-        ),
+        customer=number.identity(IdentityKind.WHATSAPP, _display_name(names.get(message.sender))),
         recipient=line,
         kind=kind,
         text=text,
@@ -308,37 +326,42 @@ def _wa_status(status: WaStatus, line: str, path: str) -> DeliveryUpdate | None:
 
 
 def social_events(
-    notification: MsNotification, channel: Channel, identity: IdentityKind
+    notification: MsNotification, channel: Channel, identity: IdentityKind, refusals: Refusals
 ) -> list[Event]:
     """Messenger or Instagram messaging events (same shape), one router event each."""
     events: list[Event] = []
     for i, entry in enumerate(notification.entry):
-        for j, event in enumerate(entry.messaging):
+        for j, raw_event in enumerate(entry.messaging):
             path = f"entry[{i}].messaging[{j}]"
-            # Inbound events come from the customer to our page or account.
-            customer, business = event.sender.id, event.recipient.id
-            key = f"{channel.value}:{business}|{customer}"
-            at = from_millis(event.timestamp)
-            found = _social_message(event, channel, identity, key, path)
-            if found is not None:
-                events.append(found)
-            updates = [
-                (mid, DeliveryStatus.DELIVERED) for mid in (event.delivery or MsDelivery()).mids
-            ]
-            if event.read is not None and event.read.mid:
-                updates.append((event.read.mid, DeliveryStatus.READ))
-            for mid, state in updates:
-                events.append(
-                    DeliveryUpdate(
-                        channel=channel,
-                        provider=PROVIDER,
-                        provider_message_id=mid,
-                        conversation_key=key,
-                        status=state,
-                        provider_timestamp=at,
-                    )
-                )
+            with refusals.entry():
+                _social_event(validate(MsEvent, raw_event, path), channel, identity, path, events)
     return events
+
+
+def _social_event(
+    event: MsEvent, channel: Channel, identity: IdentityKind, path: str, events: list[Event]
+) -> None:
+    # Inbound events come from the customer to our page or account.
+    customer, business = event.sender.id, event.recipient.id
+    key = f"{channel.value}:{business}|{customer}"
+    at = from_millis(event.timestamp)
+    found = _social_message(event, channel, identity, key, path)
+    if found is not None:
+        events.append(found)
+    updates = [(mid, DeliveryStatus.DELIVERED) for mid in (event.delivery or MsDelivery()).mids]
+    if event.read is not None and event.read.mid:
+        updates.append((event.read.mid, DeliveryStatus.READ))
+    for mid, state in updates:
+        events.append(
+            DeliveryUpdate(
+                channel=channel,
+                provider=PROVIDER,
+                provider_message_id=mid,
+                conversation_key=key,
+                status=state,
+                provider_timestamp=at,
+            )
+        )
 
 
 def _social_message(

@@ -3,18 +3,25 @@
 Only the parts the router reads are modelled; everything else is ignored, so a field Meta
 adds tomorrow changes nothing. A shape that is wrong where we read it is a 422 naming the
 field by its path in the payload (`entry[0].changes[0].value.messages[0].from: missing`).
+Changes, messages, statuses and messaging events are validated one by one (`Refusals`):
+one malformed entry never drops the others Meta batched with it.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
-from adapters.channels.webhook import invalid_payload
+from adapters.channels.webhook import envelope_errors, invalid_payload
 from router.errors import InvalidPayload
+
+log = logging.getLogger(__name__)
 
 # Party ids stay short enough that `instagram:<business>|<customer>` fits the 512-char key.
 PartyId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -75,7 +82,8 @@ class WaContext(_Model):
 
 
 class WaMessage(_Model):
-    sender: Annotated[PartyId, Field(alias="from")]
+    # Absent only in a malformed message; the value's single contact may still name them.
+    sender: Annotated[PartyId | None, Field(alias="from")] = None
     id: MessageId
     timestamp: Seconds | None = None
     type: Annotated[str, Field(min_length=1, max_length=64)]
@@ -116,8 +124,9 @@ class WaMetadata(_Model):
 class WaValue(_Model):
     metadata: WaMetadata | None = None
     contacts: list[WaContact] = []
-    messages: list[WaMessage] = []
-    statuses: list[WaStatus] = []
+    # Validated one by one as `WaMessage` / `WaStatus`, so one bad entry spares the rest.
+    messages: list[Any] = []
+    statuses: list[Any] = []
 
 
 class WaChange(_Model):
@@ -127,7 +136,7 @@ class WaChange(_Model):
 
 
 class WaEntry(_Model):
-    changes: list[WaChange] = []
+    changes: list[Any] = []  # each validated as `WaChange`
 
 
 class WaNotification(_Model):
@@ -193,7 +202,7 @@ class MsEvent(_Model):
 
 
 class MsEntry(_Model):
-    messaging: list[MsEvent] = []
+    messaging: list[Any] = []  # each validated as `MsEvent`
 
 
 class MsNotification(_Model):
@@ -239,3 +248,35 @@ def from_seconds(value: int | None) -> datetime | None:
 def from_millis(value: int | None) -> datetime | None:
     """A Unix time in milliseconds (Messenger, Instagram) as an aware UTC datetime."""
     return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
+
+
+class Refusals:
+    """The entries of one notification refused on their own, while the others go through.
+
+    Meta retries a refused notification whole: refusing it for one malformed entry would
+    lose every good event batched with it, on every retry.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[InvalidPayload] = []
+
+    @contextmanager
+    def entry(self) -> Iterator[None]:
+        """Run the parsing of one entry; its refusal is noted instead of raised."""
+        try:
+            with envelope_errors():
+                yield
+        except InvalidPayload as error:
+            self.errors.append(error)
+
+    def settle(self, events: Sequence[object]) -> None:
+        """Refuse (422) a notification nothing came through from; else log what was left out."""
+        if not self.errors:
+            return
+        if not events:
+            raise self.errors[0]
+        # Paths and reasons only: no customer data in the log.
+        log.warning(
+            "meta notification entries refused",
+            extra={"refused": [error.detail for error in self.errors]},
+        )

@@ -1,11 +1,15 @@
-"""Phone numbers in E.164, the one form the router stores and keys conversations by."""
+"""Phone numbers in E.164 where the numbering plan allows, else as the provider gave them."""
 
 from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 import phonenumbers
+
+from router.channels import IdentityKind
+from router.inbound.envelope import CustomerIdentity
 
 # Beyond this nothing is a phone number; parsing a huge string would only burn time.
 _LONGEST_INPUT = 64
@@ -39,3 +43,42 @@ def to_e164(raw: str, default_region: str | None = None) -> str:
         raise ValueError("not a possible phone number for its country")
     formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return formatted
+
+
+@dataclass(frozen=True, slots=True)
+class ContactNumber:
+    """A sender or recipient as a provider signed it, and the E.164 form when there is one.
+
+    `value` is what identities and thread keys use: the E.164 number when `normalised`,
+    else the provider's text as given (trimmed). `raw` is the provider's text untouched.
+    """
+
+    value: str
+    raw: str
+    normalised: bool
+
+    def identity(self, kind: IdentityKind, display_name: str | None = None) -> CustomerIdentity:
+        """The customer known by this number, saying which form `value` is."""
+        return CustomerIdentity(
+            kind=kind,
+            value=self.value,
+            display_name=display_name,
+            normalised=self.normalised,
+            provider_value=self.raw,
+        )
+
+
+def contact_number(raw: str, default_region: str | None = None) -> ContactNumber:
+    """`raw` in E.164 when the numbering plan says it is a number, else kept as given.
+
+    Never refuses: a short code (`12345`), an alphanumeric sender id (`MyBank`), a number
+    our metadata thinks impossible for its country (Mexico's old mobile form `+521...`)
+    all reach an agent. No two forms are merged here that the numbering plan does not
+    make one: `+521...` and `+52...` stay two values, as do Argentina's `+549...` and
+    `+54...`, and Brazil's mobiles with and without the ninth digit.
+    """
+    given = raw.strip()
+    try:
+        return ContactNumber(to_e164(given, default_region), raw, True)
+    except ValueError:
+        return ContactNumber(given, raw, False)

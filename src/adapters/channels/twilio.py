@@ -9,9 +9,12 @@ timestamp: a replay is made harmless by de-duplication on `MessageSid`/`CallSid`
 
 - `POST /webhooks/twilio/sms`: an inbound SMS/MMS, or a WhatsApp message when `From` starts
   with `whatsapp:`. -> `InboundMessage` on `Channel.SMS` (`IdentityKind.PHONE`) or
-  `Channel.WHATSAPP` (`IdentityKind.WHATSAPP`), the number in E.164; MMS media
+  `Channel.WHATSAPP` (`IdentityKind.WHATSAPP`); MMS media
   (`NumMedia`, `MediaUrlN`, `MediaContentTypeN`) as attachment metadata, kind MEDIA.
-  Thread key `sms:<From>|<To>` (`whatsapp:<From>|<To>` for WhatsApp, numbers in E.164).
+  Thread key `sms:<From>|<To>` (`whatsapp:<From>|<To>` for WhatsApp). Numbers are in E.164
+  when they can be, else as Twilio gave them: a short code, an alphanumeric sender id or a
+  number our numbering plan calls impossible is still a customer (see `phone.py`). The
+  message is keyed by `MessageSid`, or by `SmsSid` on the older parameter set.
 - `POST /webhooks/twilio/sms/status`: a status callback of a message we sent ->
   `DeliveryUpdate` for its `MessageSid` (accepted/scheduled/queued/sending -> queued,
   sent, delivered, read, failed/undelivered/canceled -> failed with `ErrorCode`). Statuses
@@ -29,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request, Response
 
-from adapters.channels.phone import to_e164
+from adapters.channels.phone import ContactNumber, contact_number
 from adapters.channels.webhook import (
     envelope_errors,
     problem_responses,
@@ -44,7 +47,6 @@ from router.channels import Channel, IdentityKind
 from router.errors import BadSignature, InvalidPayload
 from router.inbound.envelope import (
     Attachment,
-    CustomerIdentity,
     DeliveryStatus,
     DeliveryUpdate,
     InboundMessage,
@@ -159,13 +161,41 @@ def required(form: Form, name: str, longest: int = 255) -> str:
     return value
 
 
-def address(form: Form, name: str) -> tuple[bool, str]:
-    """(is WhatsApp, E.164 number) of `From`/`To` (`+1415...` or `whatsapp:+1415...`)."""
+def address(form: Form, name: str, region: str | None = None) -> tuple[bool, ContactNumber]:
+    """(is WhatsApp, the number) of `From`/`To` (`+1415...`, `whatsapp:+1415...`, `MyBank`)."""
     raw = required(form, name)
-    try:
-        return raw.startswith(WHATSAPP_PREFIX), to_e164(raw.removeprefix(WHATSAPP_PREFIX))
-    except ValueError:
-        raise InvalidPayload(f"{name}: not a phone number", field=name) from None
+    whatsapp = raw[: len(WHATSAPP_PREFIX)].lower() == WHATSAPP_PREFIX
+    number = contact_number(raw[len(WHATSAPP_PREFIX) :] if whatsapp else raw, region)
+    if not number.value:
+        raise InvalidPayload(f"{name}: missing", field=name)
+    return whatsapp, ContactNumber(number.value, raw, number.normalised)
+
+
+def sender(form: Form) -> tuple[bool, ContactNumber]:
+    """(is WhatsApp, the number) of the customer who wrote.
+
+    Without `From`, WhatsApp's `WaId` (the sender's number in digits) still names them.
+    """
+    if not form.get("From", "").strip() and form.get("WaId", "").strip():
+        wa_id = required(form, "WaId")
+        number = contact_number("+" + wa_id)
+        return True, ContactNumber(
+            number.value if number.normalised else wa_id, wa_id, number.normalised
+        )
+    return address(form, "From", _region(form.get("FromCountry")))
+
+
+def message_sid(form: Form) -> str:
+    """`MessageSid`, or `SmsSid` (`SmsMessageSid`) of Twilio's older parameter set."""
+    for name in ("MessageSid", "SmsMessageSid", "SmsSid"):
+        if form.get(name, "").strip():
+            return required(form, name)
+    raise InvalidPayload("MessageSid: missing", field="MessageSid")
+
+
+def _region(country: str | None) -> str | None:
+    # Twilio's `FromCountry` is ISO 3166 alpha-2; anything else reads no number.
+    return country if country and len(country) == 2 and country.isalpha() else None
 
 
 def twiml(body: bytes = EMPTY_TWIML) -> Response:
@@ -175,8 +205,8 @@ def twiml(body: bytes = EMPTY_TWIML) -> Response:
 
 def sms_message(form: Form) -> InboundMessage:
     """An inbound SMS, MMS or WhatsApp message as the router's envelope."""
-    message_sid = required(form, "MessageSid")
-    whatsapp, sender = address(form, "From")
+    sid = message_sid(form)
+    whatsapp, customer = sender(form)
     _, line = address(form, "To")
     channel = Channel.WHATSAPP if whatsapp else Channel.SMS
     attachments = _media(form)
@@ -190,14 +220,13 @@ def sms_message(form: Form) -> InboundMessage:
     return InboundMessage(
         channel=channel,
         provider=PROVIDER,
-        provider_message_id=message_sid,
-        conversation_key=f"{channel.value}:{sender}|{line}",
-        customer=CustomerIdentity(
-            kind=IdentityKind.WHATSAPP if whatsapp else IdentityKind.PHONE,
-            value=sender,
-            display_name=form.get("ProfileName", "").strip()[:200] or None,
+        provider_message_id=sid,
+        conversation_key=f"{channel.value}:{customer.value}|{line.value}",
+        customer=customer.identity(
+            IdentityKind.WHATSAPP if whatsapp else IdentityKind.PHONE,
+            form.get("ProfileName", "").strip()[:200] or None,
         ),
-        recipient=line,
+        recipient=line.value,
         kind=MessageKind.MEDIA if attachments else MessageKind.TEXT,
         text=text,
         stripped_text=text,
@@ -221,8 +250,11 @@ def _media(form: Form) -> tuple[Attachment, ...]:
 
 def delivery_update(form: Form) -> DeliveryUpdate | None:
     """A status callback of a message we sent; None for statuses that are not about delivery."""
-    message_sid = required(form, "MessageSid")
-    status = _SMS_STATUSES.get(required(form, "MessageStatus"))
+    sid = message_sid(form)
+    status_field = "MessageStatus" if form.get("MessageStatus", "").strip() else "SmsStatus"
+    if not form.get(status_field, "").strip():
+        raise InvalidPayload("MessageStatus: missing", field="MessageStatus")
+    status = _SMS_STATUSES.get(required(form, status_field))
     if status is None:
         return None
     # We sent it: the customer is `To`, our number `From`.
@@ -231,13 +263,13 @@ def delivery_update(form: Form) -> DeliveryUpdate | None:
     channel = Channel.WHATSAPP if whatsapp else Channel.SMS
     error = None
     if status is DeliveryStatus.FAILED:
-        parts = (form.get("ErrorCode"), form.get("ErrorMessage"), form.get("MessageStatus"))
+        parts = (form.get("ErrorCode"), form.get("ErrorMessage"), form.get(status_field))
         error = ": ".join(part for part in parts if part)[:1000]
     return DeliveryUpdate(
         channel=channel,
         provider=PROVIDER,
-        provider_message_id=message_sid,
-        conversation_key=f"{channel.value}:{customer}|{line}",
+        provider_message_id=sid,
+        conversation_key=f"{channel.value}:{customer.value}|{line.value}",
         status=status,
         error=error,
     )

@@ -11,22 +11,24 @@ caller they are being connected and records a voicemail. Twilio then calls back:
   recording's URL as attachment metadata and its duration, de-duplicated by `RecordingSid`.
 - `/webhooks/twilio/voice/transcription`: Twilio's transcript -> VOICEMAIL with the text,
   de-duplicated by `TranscriptionSid`.
-- `/webhooks/twilio/voice/status`: the number's call status callback. Terminal statuses
-  (completed, busy, no-answer, canceled, failed) become a CALL message with
-  `metadata["call_status"]` and provider id `<CallSid>:<status>`: a missed or failed call is
-  something the conversation's owner should see and call back. Progress statuses (queued,
-  initiated, ringing, in-progress) are skipped: they say nothing an agent acts on.
+- `/webhooks/twilio/voice/status`: the number's call status callback -> `CallUpdate` of the
+  call's message (keyed by `CallSid`, like the message): its status (queued, initiated,
+  ringing, in-progress, completed, busy, no-answer, canceled, failed) and duration. The
+  routing engine keeps the furthest status, so the agent sees one call with its outcome
+  (a missed or failed call is one to call back). A status Twilio adds later is skipped.
 
 Every event of one call has the thread key `voice:<From>|<To>`, so the voicemail joins the
 caller's conversation. The recording status callback does not carry `From`/`To`, so the URLs
 we hand Twilio carry them in their query; Twilio signs the full URL, query included, so they
 cannot be forged. A caller who withholds their number (`anonymous`, `+266696687`, ...) is
 known only for this call: identity `withheld:<CallSid>`, so their voicemail still reaches an
-agent and never merges with another withheld caller.
+agent and never merges with another withheld caller. Any other caller is kept: in E.164 when
+the numbering plan allows, else as Twilio gave the number.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,7 +37,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Request, Response
 
-from adapters.channels.phone import to_e164
+from adapters.channels.phone import ContactNumber, contact_number
 from adapters.channels.twilio import (
     PROBLEMS,
     PROVIDER,
@@ -50,7 +52,13 @@ from adapters.channels.twilio import (
 from adapters.channels.webhook import envelope_errors, public_base_url, publish
 from router.channels import Channel, Direction, IdentityKind
 from router.errors import InvalidPayload
-from router.inbound.envelope import Attachment, CustomerIdentity, InboundMessage, MessageKind
+from router.inbound.envelope import (
+    Attachment,
+    CallStatus,
+    CallUpdate,
+    InboundMessage,
+    MessageKind,
+)
 
 WITHHELD = "withheld"
 GREETING = (
@@ -60,7 +68,25 @@ GREETING = (
 GOODBYE = "Thank you for your message. Goodbye."
 # Twilio transcribes recordings of up to two minutes only.
 _LONGEST_RECORDING_SECONDS = 120
-_TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+# What Twilio and carriers put in `From` when the caller withholds their number (the
+# numbers spell ANONYMOUS, RESTRICTED, BLOCKED, UNAVAILABLE on a keypad).
+_WITHHELD_CALLERS = frozenset(
+    {
+        "anonymous",
+        "restricted",
+        "unknown",
+        "private",
+        "unavailable",
+        "blocked",
+        "+266696687",
+        "+7378742833",
+        "+2562533",
+        "+8656696",
+    }
+)
+# A caller's text that is still a number we merely cannot place (Mexico's `+521...`);
+# anything else (`client:alice`, a SIP URI) names no one we could call back.
+_DIALLABLE = re.compile(r"\+?[0-9]{1,20}")
 # Twilio serves a recording's URL as WAV unless an extension asks for another format.
 _RECORDING_TYPE = "audio/x-wav"
 
@@ -114,13 +140,11 @@ def call_message(
         channel=Channel.VOICE,
         provider=PROVIDER,
         provider_message_id=provider_message_id,
-        conversation_key=f"voice:{customer}|{line}",
-        customer=CustomerIdentity(
-            kind=IdentityKind.PHONE,
-            value=customer,
-            display_name=form.get("CallerName", "").strip()[:200] or None,
+        conversation_key=f"voice:{customer.value}|{line.value}",
+        customer=customer.identity(
+            IdentityKind.PHONE, form.get("CallerName", "").strip()[:200] or None
         ),
-        recipient=line,
+        recipient=line.value,
         direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
         kind=kind,
         text=text,
@@ -131,12 +155,14 @@ def call_message(
     )
 
 
-def _caller_number(raw: str, call_sid: str) -> str:
-    try:
-        return to_e164(raw)
-    except ValueError:
-        # Withheld or not a number at all: known for this call only, never merged.
-        return f"{WITHHELD}:{call_sid}"
+def _caller_number(raw: str, call_sid: str) -> ContactNumber:
+    number = contact_number(raw)
+    if number.normalised or (
+        number.value.lower() not in _WITHHELD_CALLERS and _DIALLABLE.fullmatch(number.value)
+    ):
+        return number
+    # Withheld or not a number at all: known for this call only, never merged.
+    return ContactNumber(f"{WITHHELD}:{call_sid}", raw, False)
 
 
 def _timestamp(form: Form) -> datetime | None:
@@ -160,17 +186,28 @@ def incoming_call(form: Form) -> InboundMessage:
     )
 
 
-def call_status(form: Form) -> InboundMessage | None:
-    """A terminal call status as a CALL message; None for progress statuses."""
+def call_status(form: Form) -> CallUpdate | None:
+    """A call's status callback as an update of its call; None for a status we do not know."""
     call_sid = required(form, "CallSid")
-    status = required(form, "CallStatus", longest=32)
-    if status not in _TERMINAL_STATUSES:
+    try:
+        status = CallStatus(required(form, "CallStatus", longest=32))
+    except ValueError:
         return None
-    metadata = {"call_status": status}
-    if form.get("CallDuration", "").isdigit():
-        metadata["call_duration_seconds"] = form["CallDuration"]
-    return call_message(
-        form, provider_message_id=f"{call_sid}:{status}", kind=MessageKind.CALL, metadata=metadata
+    duration = form.get("CallDuration", "").strip()
+    # Twilio's durations are whole seconds; ten digits is three centuries.
+    seconds = (
+        int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 10 else None
+    )
+    # The call as it would have been published when it rang; the update brings the status.
+    call = call_message(form, provider_message_id=call_sid, kind=MessageKind.CALL)
+    return CallUpdate(
+        provider=PROVIDER,
+        provider_message_id=call_sid,
+        conversation_key=call.conversation_key,
+        status=status,
+        duration_seconds=seconds,
+        call=call,
+        provider_timestamp=call.provider_timestamp,
     )
 
 
@@ -266,17 +303,17 @@ async def receive_recorded(request: Request) -> Response:
 @router.post(
     "/webhooks/twilio/voice/status",
     operation_id="webhook_twilio_voice_status",
-    summary="Call status callback: terminal statuses join the caller's conversation",
+    summary="Call status callback: the call's status and duration",
     response_class=Response,
     responses={200: TWIML_OK, **PROBLEMS},
     openapi_extra=SIGNED_FORM,
 )
 async def receive_call_status(request: Request) -> Response:
-    """Publish a call's terminal status; skip progress statuses."""
+    """Publish a call's status as an update of the call."""
     form = await signed_form(request)
     with envelope_errors():
-        message = call_status(form)
-    await publish(request, [message] if message else [])
+        update = call_status(form)
+    await publish(request, [update] if update else [])
     return twiml()
 
 

@@ -22,8 +22,14 @@ class PostmarkSender:
         self._stream = message_stream
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send the reply; Postmark's `MessageID` becomes the message's provider id."""
-        headers = []
+        """Send the reply; Postmark's `MessageID` becomes the message's provider id.
+
+        The email's own Message-ID names the message's row, so a bounce that returns it is
+        recorded as the failed delivery of this message.
+        """
+        headers = [{"Name": "Message-ID", "Value": outbound_message_id(reply)}]
+        if reply.auto_submitted:
+            headers.append({"Name": "Auto-Submitted", "Value": reply.auto_submitted})
         if reply.in_reply_to:
             headers.append({"Name": "In-Reply-To", "Value": reply.in_reply_to})
             references = [*reply.references, reply.in_reply_to]
@@ -43,6 +49,12 @@ class PostmarkSender:
             headers={"Accept": "application/json", "X-Postmark-Server-Token": self._token},
         )
         return Sent(required_id(body, self.provider, "MessageID"))
+
+
+def outbound_message_id(reply: OutboundReply) -> str:
+    """`<message row id@the sending domain>`: unique, and found again from a bounce."""
+    domain = reply.sender.rpartition("@")[2].strip(" <>") or "router.invalid"
+    return f"<{reply.message_id}@{domain}>"
 
 
 def _subject(subject: str | None) -> str:

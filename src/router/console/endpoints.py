@@ -326,7 +326,9 @@ async def set_presence(
         raise Forbidden("only a key bound to an agent has a presence")
 
     async def work(session: AsyncSession) -> MeOut:
-        await conversations.set_presence(session, state.settings, agent_id, body.presence, utcnow())
+        await conversations.set_presence(
+            session, state.settings, agent_id, body.presence, utcnow(), actor=principal.label
+        )
         return await queries.me(session, principal)
 
     me = await _run(state, work)

@@ -19,6 +19,8 @@ from router.channels import Channel, Presence
 from router.conversations.history import Actor, Change, Journal
 from router.errors import Conflict, InvalidPayload
 from router.models import Agent, AgentCapacity, Conversation, OfferState, Queue
+from router.routing.assignment import exclusion
+from router.routing.exclusions import with_exclusion
 from router.routing.offers import release_slot
 from router.settings import Settings
 
@@ -68,17 +70,27 @@ async def move_to_queue(
     actor: Actor,
     actor_id: str,
     reason: str,
+    exclusion_window: timedelta,
 ) -> None:
-    """Hand the conversation to a queue; it keeps its place by when it first started waiting."""
+    """Hand the conversation to a queue; it keeps its place by when it first started waiting.
+
+    Its previous owner is left out of its offers for `exclusion_window`.
+    """
     previous = conversation.agent_id
     from_queue = conversation.queue_id
+    details: dict[str, object] = {
+        "from_queue": str(from_queue) if from_queue else None,
+        "from_agent": str(previous) if previous else None,
+        "to_queue": str(queue_id),
+    }
     if previous is not None:
         await release_slot(session, str(previous), Channel(conversation.channel))
         # Without this the sticky rule would offer it straight back to whoever moved it away.
-        conversation.excluded_agents = {
-            **(conversation.excluded_agents or {}),
-            str(previous): "transferred",
-        }
+        left_out = exclusion("transferred", journal.now, exclusion_window)
+        conversation.excluded_agents = with_exclusion(
+            conversation.excluded_agents, str(previous), left_out, journal.now
+        )
+        details["excluded"] = {str(previous): left_out.stored()}
     conversation.queue_id = queue_id
     conversation.agent_id = None
     conversation.offer_state = None
@@ -92,11 +104,7 @@ async def move_to_queue(
         actor_id=actor_id,
         agent_id=previous,
         queue_id=queue_id,
-        details={
-            "from_queue": str(from_queue) if from_queue else None,
-            "from_agent": str(previous) if previous else None,
-            "to_queue": str(queue_id),
-        },
+        details=details,
     )
 
 
@@ -185,7 +193,14 @@ async def redirect(
     if queue_id is not None:
         await existing_queue(session, queue_id)
         await move_to_queue(
-            session, conversation, queue_id, journal, actor=actor, actor_id=actor_id, reason=reason
+            session,
+            conversation,
+            queue_id,
+            journal,
+            actor=actor,
+            actor_id=actor_id,
+            reason=reason,
+            exclusion_window=timedelta(seconds=settings.offer_exclusion_seconds),
         )
     else:
         assert agent_id is not None

@@ -73,6 +73,14 @@ class MessageOut(_Response):
     attachments: list[Any]
     delivery_status: str | None = Field(description="Replies: queued, sent, delivered, failed")
     delivery_error: str | None
+    call_status: str | None = Field(
+        default=None,
+        description="Calls: queued, initiated, ringing, in-progress, completed, busy, no-answer,"
+        " failed or canceled (the furthest the call got)",
+    )
+    call_duration_seconds: int | None = Field(
+        default=None, description="Calls: how long it lasted, once the provider said"
+    )
     created_at: datetime
 
 

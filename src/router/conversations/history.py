@@ -37,6 +37,7 @@ class Change(StrEnum):
     ESCALATED = "escalated"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    CALL_ENDED = "call_ended"
 
 
 class Actor(StrEnum):

@@ -8,7 +8,7 @@ taken in the order of `router.routing.board`: conversations, the agent row, capa
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,8 @@ from router.channels import Channel, Presence
 from router.conversations.history import Actor, Change, Journal
 from router.errors import Conflict, NotFound
 from router.models import Agent, AgentCapacity, Conversation, ConversationStatus, OfferState
-from router.routing.assignment import take_back
+from router.presence import history as presence_history
+from router.routing.assignment import exclusion, take_back
 from router.routing.offers import release_slot
 from router.settings import Settings
 
@@ -96,7 +97,10 @@ async def decline_offer(
     agent_id: uuid.UUID,
     now: datetime,
 ) -> Conversation:
-    """The offered agent says no: back to the queue, and not offered to them again this round."""
+    """The offered agent says no: back to the queue, and not offered to them again for a while.
+
+    The exclusion lasts `offer_exclusion_seconds`; then the agent is eligible again.
+    """
     conversation = await _locked(session, conversation_id)
     if conversation.agent_id != agent_id or conversation.offer_state != OfferState.OFFERED:
         raise Conflict("there is no open offer of this conversation to this agent")
@@ -107,7 +111,7 @@ async def decline_offer(
         journal,
         Change.DECLINED,
         "offer declined",
-        exclude="declined",
+        exclude=exclusion("declined", now, timedelta(seconds=settings.offer_exclusion_seconds)),
         actor_id=str(agent_id),
     )
     await release_slot(session, str(agent_id), Channel(conversation.channel))
@@ -161,10 +165,15 @@ async def set_presence(
     agent_id: uuid.UUID,
     presence: Presence,
     now: datetime,
+    *,
+    actor: str,
+    reason: str | None = None,
 ) -> list[uuid.UUID]:
     """Change an agent's presence; leaving `online` hands unaccepted offers back to the queue.
 
-    Accepted work stays with the agent. Returns the conversations taken back.
+    Accepted work stays with the agent. Returns the conversations taken back. The change is
+    kept in the presence history with `actor` (the caller's label, or `system`) and `now`,
+    the clock of the offers' events; a change to the same presence records nothing.
 
     Leaving `online`, the agent's capacity rows are locked after the new presence is written
     and before the offers are read again: a routing claim that locked them first has
@@ -193,12 +202,24 @@ async def set_presence(
         raise NotFound(f"agent {agent_id} does not exist")
     if agent.presence == presence.value:
         return []
+    previous = agent.presence
     agent.presence = presence.value
     agent.presence_changed_at = now
     if presence is Presence.ONLINE:
         agent.idle_since = now
-        return []
     await session.flush()
+    await presence_history.record_change(
+        session,
+        agent_id=agent_id,
+        from_presence=previous,
+        to_presence=presence.value,
+        actor=actor,
+        reason=reason,
+        changed_at=now,
+        events_topic=settings.topic_events if settings.transport_is_kafka() else None,
+    )
+    if presence is Presence.ONLINE:
+        return []
     await session.execute(
         select(AgentCapacity.channel)
         .where(AgentCapacity.agent_id == agent_id)

@@ -43,6 +43,13 @@ class MessageKind(StrEnum):
     VOICEMAIL = "voicemail"
 
 
+class Automated(StrEnum):
+    """A message no person wrote: it joins the history and never wakes an agent."""
+
+    AUTO_REPLY = "auto_reply"  # an out-of-office, an autoresponder, a read receipt, list mail
+    BOUNCE = "bounce"  # a mail system's delivery status notification
+
+
 class DeliveryStatus(StrEnum):
     """Where an outbound message is on its way to the customer."""
 
@@ -53,16 +60,64 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class CallStatus(StrEnum):
+    """Where a call is: Twilio's call progress statuses."""
+
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def rank(self) -> int:
+        """Later in a call's life is higher; a status never gives way to a lower one."""
+        return _CALL_STATUS_RANK[self]
+
+    @property
+    def is_final(self) -> bool:
+        return self.rank == _FINAL_RANK
+
+
+_FINAL_RANK = 3
+_CALL_STATUS_RANK = {
+    CallStatus.QUEUED: 0,
+    CallStatus.INITIATED: 0,
+    CallStatus.RINGING: 1,
+    CallStatus.IN_PROGRESS: 2,
+    CallStatus.COMPLETED: _FINAL_RANK,
+    CallStatus.BUSY: _FINAL_RANK,
+    CallStatus.NO_ANSWER: _FINAL_RANK,
+    CallStatus.FAILED: _FINAL_RANK,
+    CallStatus.CANCELED: _FINAL_RANK,
+}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class CustomerIdentity(_Frozen):
-    """How the customer is known on this channel: an address, an E.164 number or a user id."""
+    """How the customer is known on this channel: an address, a phone number or a user id.
+
+    For a phone number (SMS, voice, WhatsApp) `value` is E.164 when `normalised` is true,
+    else the provider's value as given (a short code, an alphanumeric sender id, a number
+    the numbering plan does not know); `provider_value` keeps the provider's own text.
+    """
 
     kind: IdentityKind
     value: Annotated[str, Field(min_length=1, max_length=320)]
     display_name: Annotated[str | None, Field(max_length=200)] = None
+    normalised: bool | None = Field(
+        default=None, description="Phone numbers: whether `value` is the E.164 form"
+    )
+    provider_value: Annotated[str | None, Field(max_length=320)] = Field(
+        default=None, description="Phone numbers: the sender exactly as the provider signed it"
+    )
 
 
 class Attachment(_Frozen):
@@ -95,6 +150,8 @@ class InboundMessage(_Frozen):
     provider_timestamp: AwareDatetime | None = None
     received_at: AwareDatetime = Field(default_factory=utcnow)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Set on auto-replies and bounces (RFC 3834, RFC 3464): stored, never routed or answered.
+    automated: Automated | None = None
 
 
 class DeliveryUpdate(_Frozen):
@@ -112,7 +169,29 @@ class DeliveryUpdate(_Frozen):
     received_at: AwareDatetime = Field(default_factory=utcnow)
 
 
-InboundEvent = Annotated[InboundMessage | DeliveryUpdate, Field(discriminator="type")]
+class CallUpdate(_Frozen):
+    """A call's progress (ringing, in progress, its outcome and duration).
+
+    It updates the call's message (`provider_message_id` is the call's id, as on the
+    message). `call` is that message as published when the call rang, without a status;
+    it is stored only when the call's own message never was (a call we placed has none),
+    so no outcome is lost.
+    """
+
+    type: Literal["router.call.updated"] = "router.call.updated"
+    event_id: str = Field(default_factory=new_event_id)
+    provider: Annotated[str, Field(min_length=1, max_length=40)]
+    provider_message_id: Annotated[str, Field(min_length=1, max_length=255)]
+    conversation_key: Annotated[str, Field(min_length=1, max_length=512)]
+    status: CallStatus
+    duration_seconds: Annotated[int | None, Field(ge=0)] = None
+    call: InboundMessage
+    provider_timestamp: AwareDatetime | None = None
+    received_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+InboundEvent = Annotated[InboundMessage | DeliveryUpdate | CallUpdate, Field(discriminator="type")]
+Event = InboundMessage | DeliveryUpdate | CallUpdate
 
 
 class CloudEvent(BaseModel):
@@ -133,7 +212,7 @@ class CloudEvent(BaseModel):
 _cloud_event = TypeAdapter(CloudEvent)
 
 
-def to_cloud_event(event: InboundMessage | DeliveryUpdate) -> CloudEvent:
+def to_cloud_event(event: Event) -> CloudEvent:
     return CloudEvent(
         id=event.event_id,
         source=f"/webhooks/{event.provider}",
@@ -144,7 +223,7 @@ def to_cloud_event(event: InboundMessage | DeliveryUpdate) -> CloudEvent:
     )
 
 
-def encode(event: InboundMessage | DeliveryUpdate) -> bytes:
+def encode(event: Event) -> bytes:
     """Serialise an event as the CloudEvents JSON value put on `router.inbound.v1`.
 
     The bytes are exactly those of `to_cloud_event(event).model_dump_json(exclude_none=True)`:
@@ -167,11 +246,11 @@ def encode(event: InboundMessage | DeliveryUpdate) -> bytes:
     return b"".join((attributes[:-1], b',"data":', data, b"}"))
 
 
-def decode(value: bytes) -> InboundMessage | DeliveryUpdate:
+def decode(value: bytes) -> Event:
     """Parse a `router.inbound.v1` value; raises `pydantic.ValidationError` when malformed."""
     return _cloud_event.validate_json(value).data
 
 
-def partition_key(event: InboundMessage | DeliveryUpdate) -> bytes:
+def partition_key(event: Event) -> bytes:
     """One conversation's events share a key, and so a partition, and so an order."""
     return event.conversation_key.encode()

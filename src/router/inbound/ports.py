@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from router.inbound.envelope import DeliveryUpdate, InboundMessage
+from router.inbound.envelope import Event
 
-Event = InboundMessage | DeliveryUpdate
+__all__ = ["Event", "InboundProcessor", "InboundPublisher"]
 
 
 class InboundPublisher(Protocol):

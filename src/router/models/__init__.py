@@ -13,6 +13,8 @@ from router.models.conversations import (
     OutboxEvent,
 )
 from router.models.customers import Customer, CustomerIdentity
+from router.models.presence import PresenceChange
+from router.models.webhooks import SignedToken
 
 __all__ = [
     "Agent",
@@ -28,7 +30,9 @@ __all__ = [
     "Message",
     "OfferState",
     "OutboxEvent",
+    "PresenceChange",
     "Queue",
     "QueueAgent",
     "RoutingPolicy",
+    "SignedToken",
 ]

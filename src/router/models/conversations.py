@@ -148,6 +148,18 @@ class Message(Timestamped, Base):
     provider_timestamp: Mapped[datetime | None] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
+    @property
+    def call_status(self) -> str | None:
+        """A call's furthest status (ringing ... completed, busy, no-answer); calls only."""
+        status = self.details.get("call_status") if self.kind == "call" else None
+        return status if isinstance(status, str) else None
+
+    @property
+    def call_duration_seconds(self) -> int | None:
+        """How long a call lasted, once the provider said; calls only."""
+        seconds = self.details.get("call_duration_seconds") if self.kind == "call" else None
+        return int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
+
 
 class ConversationEvent(Base):
     """One appended change of a conversation, with who did it, when and why."""

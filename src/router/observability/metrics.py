@@ -36,6 +36,15 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DEAD_LETTERS = Counter("router_dead_letters", "Records sent to the dead-letter topic")
+CONSUMER_WAITING = Gauge(
+    "router_consumer_waiting",
+    "1 while the consumer waits out a failure of the database or broker (not ready), else 0",
+)
+CONSUMER_WAITS = Counter(
+    "router_consumer_waits",
+    "Back-offs of the consumer waiting out a failure, by kind (the world's, or unexpected)",
+    ["kind"],
+)
 CHANGES = Counter(
     "router_conversation_changes",
     "Changes of conversations (offered = assignments, reassigned/transferred = moves)",

@@ -152,6 +152,7 @@ class OutboundDispatcher:
             subject=subject,
             in_reply_to=details.get("in_reply_to"),
             references=tuple(details.get("references") or ()),
+            auto_submitted=details.get("auto_submitted"),
         )
         return reply, str(details.get("via") or "")
 

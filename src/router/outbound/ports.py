@@ -21,6 +21,9 @@ class OutboundReply:
     subject: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # `auto-replied` or `auto-generated` on a message the router sends by itself (RFC 3834);
+    # None on an agent's reply, which a person wrote.
+    auto_submitted: str | None = None
 
 
 @dataclass(frozen=True)

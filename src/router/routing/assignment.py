@@ -7,7 +7,7 @@ record every change in the journal, with the reasons the decision gave.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from router.channels import Channel
 from router.conversations.history import Change, Journal
@@ -19,6 +19,7 @@ from router.routing.decision import (
     decide_owner,
     resolve_queue_for_hours,
 )
+from router.routing.exclusions import Exclusion, read_exclusions, with_exclusion
 from router.routing.hours import is_open
 from router.routing.policy import RoutingFacts, match_policy
 from router.routing.records import Routable
@@ -74,7 +75,7 @@ def offer(
             conversation_id=str(conversation.id),
             channel=Channel(conversation.channel),
             previous_owner=str(previous_owner) if previous_owner else None,
-            excluded=dict(conversation.excluded_agents or {}),
+            excluded=read_exclusions(conversation.excluded_agents),
         ),
         queue,
         board.agents.values(),
@@ -143,6 +144,11 @@ def withdraw_unclaimed(conversation: Routable, journal: Journal) -> None:
     conversation.offer_expires_at = None
 
 
+def exclusion(reason: str, now: datetime, window: timedelta) -> Exclusion:
+    """An exclusion that begins `now` and lasts `window`."""
+    return Exclusion(reason, now + window)
+
+
 def take_back(
     board: Board | None,
     conversation: Routable,
@@ -150,23 +156,25 @@ def take_back(
     change: Change,
     reason: str,
     *,
-    exclude: str | None = None,
+    exclude: Exclusion | None = None,
     actor_id: str | None = None,
 ) -> uuid.UUID:
     """Return an offered conversation to its queue and free the agent's slot.
 
-    `exclude` keeps the agent out of this offer round (they declined or let it lapse).
-    The caller adjusts the capacity row when no board (with its locks) is at hand.
+    `exclude` keeps the agent out of its offers until the exclusion ends (they declined or
+    let it lapse); the history row says why and until when. The caller adjusts the
+    capacity row when no board (with its locks) is at hand.
     """
     agent_id = conversation.agent_id
     assert agent_id is not None
     if board is not None and str(agent_id) in board.agents:
         board.release(str(agent_id), Channel(conversation.channel))
+    details: dict[str, object] | None = None
     if exclude is not None:
-        conversation.excluded_agents = {
-            **(conversation.excluded_agents or {}),
-            str(agent_id): exclude,
-        }
+        conversation.excluded_agents = with_exclusion(
+            conversation.excluded_agents, str(agent_id), exclude, journal.now
+        )
+        details = {"excluded": {str(agent_id): exclude.stored()}}
     conversation.agent_id = None
     conversation.offer_state = None
     conversation.offered_at = None
@@ -178,5 +186,6 @@ def take_back(
         agent_id=agent_id,
         queue_id=conversation.queue_id,
         actor_id=actor_id,
+        details=details,
     )
     return agent_id

@@ -7,7 +7,8 @@ same inputs always give the same decision, ties included.
 An agent is eligible when they are online, serve the queue, hold every skill the queue
 requires at the minimum level or above, speak the queue's language (if it has one), have a
 capacity above zero on the conversation's channel with fewer active conversations there than
-that capacity, and are not excluded from this offer round. The previous owner gets the offer
+that capacity, and are not excluded from it at that moment (an exclusion ends at its
+`until`; see `router.routing.exclusions`). The previous owner gets the offer
 when eligible (sticky); otherwise the least loaded eligible agent does, by active/capacity on
 the channel, then fewer active conversations, then the longest idle, then the smallest id.
 A closed queue makes no offers: its conversations wait until it opens.
@@ -24,6 +25,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from router.channels import Channel, Presence
+from router.routing.exclusions import Exclusion
 from router.routing.hours import BusinessHours, is_open
 
 
@@ -86,13 +88,14 @@ class AgentSnapshot:
 class ConversationToRoute:
     """A conversation that needs an owner.
 
-    `excluded` maps agents left out of this offer round to why ("declined", "timed out").
+    `excluded` maps agents left out of its offers to why ("declined", "timed out") and until
+    when; an exclusion that has ended at decision time leaves the agent out no longer.
     """
 
     conversation_id: str
     channel: Channel
     previous_owner: str | None = None
-    excluded: Mapping[str, str] = field(default_factory=dict)
+    excluded: Mapping[str, Exclusion] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,10 +182,20 @@ def speaks(languages: Iterable[str], required: str) -> bool:
 
 
 def judge_candidate(
-    agent: AgentSnapshot, conversation: ConversationToRoute, queue: QueueSnapshot
+    agent: AgentSnapshot, conversation: ConversationToRoute, queue: QueueSnapshot, now: datetime
 ) -> CandidateVerdict:
-    """Check one agent against every eligibility rule and collect each rule they fail."""
-    return _Judge(conversation, queue)(agent)
+    """Check one agent against every eligibility rule at `now` and collect each rule they fail."""
+    _require_aware("now", now)
+    return _Judge(conversation, queue, now)(agent)
+
+
+def excluded_at(conversation: ConversationToRoute, now: datetime) -> dict[str, Exclusion]:
+    """The conversation's exclusions still in force at `now`."""
+    return {
+        agent_id: exclusion
+        for agent_id, exclusion in conversation.excluded.items()
+        if exclusion.in_force(now)
+    }
 
 
 class _Judge:
@@ -193,10 +206,12 @@ class _Judge:
 
     __slots__ = ("channel", "excluded", "language", "members", "name", "queue", "skills")
 
-    def __init__(self, conversation: ConversationToRoute, queue: QueueSnapshot) -> None:
+    def __init__(
+        self, conversation: ConversationToRoute, queue: QueueSnapshot, now: datetime
+    ) -> None:
         self.channel = conversation.channel
         self.name = conversation.channel.value
-        self.excluded = conversation.excluded
+        self.excluded = excluded_at(conversation, now)
         self.members = queue.agent_ids
         self.queue = queue.name
         self.skills = sorted(queue.required_skills.items())
@@ -223,8 +238,10 @@ class _Judge:
             reasons.append(f"no capacity on {self.name}")
         elif active >= capacity:
             reasons.append(f"full on {self.name} ({active}/{capacity})")
-        if agent.agent_id in self.excluded:
-            reasons.append(f"excluded: {self.excluded[agent.agent_id]}")
+        exclusion = self.excluded.get(agent.agent_id)
+        if exclusion is not None:
+            assert exclusion.until is not None  # only exclusions in force are kept
+            reasons.append(f"excluded: {exclusion.reason} until {exclusion.until.isoformat()}")
         summary = (
             "; ".join(reasons) if reasons else f"eligible ({active}/{capacity} on {self.name})"
         )
@@ -238,10 +255,10 @@ class Judgements:
     """Verdicts kept from one decision to the next, for decisions made on one board.
 
     A verdict depends only on the agent's snapshot, the queue and the conversation's channel
-    and exclusions. Snapshots are immutable and a board replaces an agent's whenever their
+    and exclusions in force. Snapshots are immutable and a board replaces an agent's whenever their
     counts change, so a kept verdict (with the agent's load rank) is reused while its agent's
     snapshot is the very one it was judged from, and the agent is judged again otherwise.
-    Conversations with exclusions are judged afresh. A batch deciding a hundred
+    Conversations with exclusions in force are judged afresh. A batch deciding a hundred
     conversations for a team of fifty judges each agent once, and again only when an offer
     changed their load.
     """
@@ -252,15 +269,21 @@ class Judgements:
         self._kept: dict[tuple[str, Channel], tuple[QueueSnapshot, _Judge, dict[str, _Kept]]] = {}
 
     def judge(
-        self, conversation: ConversationToRoute, queue: QueueSnapshot, agents: list[AgentSnapshot]
+        self,
+        conversation: ConversationToRoute,
+        queue: QueueSnapshot,
+        agents: list[AgentSnapshot],
+        now: datetime,
     ) -> tuple[tuple[CandidateVerdict, ...], dict[str, Rank]]:
         """The verdicts on `agents` (in their order) and the eligible ones' load ranks."""
         if conversation.excluded:
-            return _judged(_Judge(conversation, queue), agents)
+            fresh = _Judge(conversation, queue, now)
+            if fresh.excluded:
+                return _judged(fresh, agents)
         key = (queue.name, conversation.channel)
         kept = self._kept.get(key)
         if kept is None or kept[0] is not queue:
-            kept = self._kept[key] = (queue, _Judge(conversation, queue), {})
+            kept = self._kept[key] = (queue, _Judge(conversation, queue, now), {})
         _, judge, by_agent = kept
         verdicts = []
         ranks = {}
@@ -310,9 +333,9 @@ def decide_owner(
     by_id = _index_agents(agents)
     ordered = [by_id[agent_id] for agent_id in sorted(by_id)]
     if judgements is None:
-        verdicts, eligible = _judged(_Judge(conversation, queue), ordered)
+        verdicts, eligible = _judged(_Judge(conversation, queue, now), ordered)
     else:
-        verdicts, eligible = judgements.judge(conversation, queue, ordered)
+        verdicts, eligible = judgements.judge(conversation, queue, ordered, now)
 
     def decision(outcome: Outcome, agent_id: str | None, reason: DecisionReason) -> Decision:
         return Decision(

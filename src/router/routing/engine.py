@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,12 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
-from router.inbound.envelope import DeliveryStatus, DeliveryUpdate, InboundMessage, utcnow
+from router.inbound.envelope import (
+    CallUpdate,
+    DeliveryStatus,
+    DeliveryUpdate,
+    InboundMessage,
+    utcnow,
+)
 from router.inbound.ports import Event
 from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
+from router.routing.automated import quiet_conversation, record_bounces
 from router.routing.board import Board, Slot, load_board
+from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
@@ -64,11 +72,18 @@ async def apply_events(
     """Apply a batch of inbound events within the caller's transaction."""
     messages = [event for event in events if isinstance(event, InboundMessage)]
     updates = [event for event in events if isinstance(event, DeliveryUpdate)]
-    fresh = await _unseen(session, messages)
+    calls = latest_per_call([event for event in events if isinstance(event, CallUpdate)])
+    # A call's updates need its message: stored before, in this batch, or made from them.
+    fresh = await _unseen(session, messages + unseen_calls(messages, calls))
     if fresh:
+        await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
     if updates:
         await _apply_delivery_updates(session, updates)
+    if calls:
+        journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
+        await apply_call_updates(session, calls, journal)
+        await journal.flush(session)
 
 
 async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:
@@ -124,6 +139,18 @@ class _Intake:
             identity = (message.customer.kind.value, message.customer.value)
             customer_id = customers[identity]
             conversation = by_thread.get(message.conversation_key)
+            if message.automated is not None:
+                # An auto-reply or a bounce is kept and wakes nobody: no reopening, no offer.
+                recent = open_by_customer.get(customer_id)
+                if conversation is None and recent is not None:
+                    conversation = recent if recent.last_message_at >= continuity else None
+                if conversation is None:
+                    conversation = quiet_conversation(self.journal, message, customer_id, self.now)
+                    new_conversations.append(conversation)
+                by_thread[message.conversation_key] = conversation
+                thread_rows[message.conversation_key] = conversation.id
+                message_rows.append(rows.message_row(message, conversation.id))
+                continue
             if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
                 if (
                     conversation.resolved_at is not None
@@ -149,6 +176,7 @@ class _Intake:
             conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
             message_rows.append(rows.message_row(message, conversation.id))
 
+        await self._reconsider(touched.values())
         if new_conversations:
             await rows.insert_conversations(connection, new_conversations)
         if touched:
@@ -223,6 +251,31 @@ class _Intake:
             },
         )
         await self._route(conversation, message, attributes, previous_owner=previous)
+
+    async def _reconsider(self, touched: Iterable[ConversationRecord]) -> None:
+        """Offer again the waiting conversations whose customer wrote: someone may be free.
+
+        The sweeps would find them too, but not before their next round. Exclusions still in
+        force stay: a customer's message does not change an agent's answer.
+        """
+        for conversation in touched:
+            if (
+                conversation.status == ConversationStatus.OPEN
+                and conversation.agent_id is None
+                and conversation.queue_id is not None
+                and conversation.id not in self._routed
+            ):
+                board = await self.board()
+                previous = conversation.last_agent_id
+                self._routed[conversation.id] = (conversation, previous)
+                offer(
+                    board,
+                    conversation,
+                    self.journal,
+                    offer_timeout=self.offer_timeout,
+                    previous_owner=previous,
+                    record_wait=False,
+                )
 
     async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.

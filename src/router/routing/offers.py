@@ -18,9 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.channels import Channel
 from router.conversations.history import Change, Journal
 from router.models import AgentCapacity, Conversation, ConversationStatus, OfferState
-from router.routing.assignment import give_offer, offer, take_back, withdraw_unclaimed
+from router.routing.assignment import (
+    exclusion,
+    give_offer,
+    offer,
+    take_back,
+    withdraw_unclaimed,
+)
 from router.routing.board import load_board
 from router.routing.decision import WaitingConversation, plan_assignments
+from router.routing.exclusions import in_force, read_exclusions
 from router.settings import Settings
 
 SWEEP_LIMIT = 500
@@ -53,6 +60,7 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
     board = await load_board(session, now, lock=True, also_lock=holders)
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
+    window = timedelta(seconds=settings.offer_exclusion_seconds)
     for conversation in lapsed:
         agent = conversation.agent_id
         if agent is not None and str(agent) not in board.agents:
@@ -64,7 +72,7 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
             journal,
             Change.TIMED_OUT,
             f"not accepted within {settings.offer_timeout_seconds:g} s",
-            exclude="timed out",
+            exclude=exclusion("timed out", now, window),
         )
         offer(board, conversation, journal, offer_timeout=timeout)
     await journal.flush(session)
@@ -134,7 +142,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
                 conversation_id=str(row.id),
                 channel=Channel(row.channel),
                 previous_owner=str(row.last_agent_id) if row.last_agent_id else None,
-                excluded=dict(row.excluded_agents or {}),
+                excluded=read_exclusions(row.excluded_agents),
                 queue=board.queue_name(row.queue_id),
                 priority=row.priority,
                 waiting_since=row.waiting_since,
@@ -168,7 +176,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
         for cid, agent in plan
         if cid in by_id
         and by_id[cid].queue_id == queues[cid]
-        and agent not in (by_id[cid].excluded_agents or {})
+        and agent not in in_force(by_id[cid].excluded_agents, now)
     ]
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)

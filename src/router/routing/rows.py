@@ -286,10 +286,25 @@ def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any
         message.text,
         message.stripped_text,
         compact_json(attachments),
-        compact_json({"references": list(message.references), **message.metadata}),
+        compact_json(
+            {
+                "references": list(message.references),
+                **message.metadata,
+                **_sender(message),
+                **({"automated": message.automated.value} if message.automated else {}),
+            }
+        ),
         message.provider_timestamp,
         message.received_at,
     ]
+
+
+def _sender(message: InboundMessage) -> dict[str, Any]:
+    # A phone number as the provider signed it, and whether `sender` is its E.164 form.
+    customer = message.customer
+    if customer.provider_value is None:
+        return {}
+    return {"sender_as_signed": customer.provider_value, "sender_normalised": customer.normalised}
 
 
 async def insert_messages(connection: Any, rows: Sequence[Sequence[Any]]) -> None:

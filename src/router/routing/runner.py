@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.db import create_engine, create_sessionmaker, driver_connection, in_transaction
 from router.inbound.envelope import decode, utcnow
 from router.inbound.ports import Event
+from router.inbound.replay import prune_tokens
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
 from router.settings import Settings
@@ -38,11 +39,15 @@ async def sweep_forever(
     stop: asyncio.Event,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Every interval: move lapsed offers on, then offer waiting conversations to free agents."""
+    """Every interval: move lapsed offers on, then offer waiting conversations to free agents.
+
+    It also forgets the signed webhook tokens whose replay window has passed.
+    """
     while not stop.is_set():
         try:
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
+            await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
         except Exception:
             log.exception("sweep failed; trying again next interval")
         with suppress(TimeoutError):

@@ -3,7 +3,9 @@
 The post is form-urlencoded, or multipart/form-data when files are attached (`attachment-1`
 ..`attachment-N`). Mailgun signs three fields of the body: `signature` is the hex
 HMAC-SHA256 of `timestamp + token` under the webhook signing key. A timestamp outside the
-replay window, or a token already seen within it, is refused. Besides the parsed fields
+replay window is refused. Tokens are remembered in PostgreSQL for the window, with a digest
+of the post: Mailgun's retry of the same post is taken again (the message id de-duplicates
+it downstream), the same token with another post is refused as a replay. Besides the parsed fields
 (`from`, `recipient`, `subject`, `body-plain`, `stripped-text`, `body-html`), every header is
 posted as a field of its own (`Message-Id`, `In-Reply-To`, `References`) and again in
 `message-headers`, a JSON list of [name, value] pairs. A route whose URL ends in "mime"
@@ -13,13 +15,20 @@ files in `attachments` (JSON) with URLs instead of posting them.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
+import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
 
-from adapters.channels.email.mime import FormData, email_from_message, parse_form, parse_message
+from adapters.channels.email.automated import described_sender, sender_of
+from adapters.channels.email.mime import (
+    FormData,
+    email_from_message,
+    form_automation,
+    parse_form,
+    parse_message,
+)
 from adapters.channels.email.parsing import (
     ParsedEmail,
     Threading,
@@ -27,7 +36,6 @@ from adapters.channels.email.parsing import (
     decode_header_text,
     inbound_message,
     parse_date,
-    parse_mailbox,
     recipient_address,
 )
 from adapters.channels.webhook import (
@@ -39,47 +47,15 @@ from adapters.channels.webhook import (
     read_body,
     require_media_type,
     require_secret,
+    router_state,
     settings_of,
     verify_equal,
 )
 from router.errors import InvalidPayload, StaleRequest
 from router.inbound.envelope import Attachment
+from router.inbound.replay import TokenClaim, claim_token
 
 router = APIRouter(tags=["webhooks"])
-
-
-class RecentTokens:
-    """Tokens of accepted posts, remembered while their signed timestamp is still fresh.
-
-    In memory and per process, bounded (oldest forgotten first): another router instance
-    does not see this one's tokens, so a replay sent to a different instance inside the
-    window passes here and is then absorbed by the de-duplication on the provider message id
-    downstream. This set is the cheap first line, not the guarantee.
-    """
-
-    def __init__(self, capacity: int = 65_536) -> None:
-        self._expiry: OrderedDict[str, float] = OrderedDict()
-        self._capacity = capacity
-
-    def claim(self, token: str, expires_at: float, *, now: float | None = None) -> bool:
-        """Remember the token; False when it is already remembered (a replay)."""
-        current = time.time() if now is None else now
-        while self._expiry:
-            oldest, expiry = next(iter(self._expiry.items()))
-            if expiry >= current and len(self._expiry) < self._capacity:
-                break
-            del self._expiry[oldest]
-        if token in self._expiry:
-            return False
-        self._expiry[token] = expires_at
-        return True
-
-    def release(self, token: str) -> None:
-        """Forget a token whose post was not taken, so the provider's retry is accepted."""
-        self._expiry.pop(token, None)
-
-
-recent_tokens = RecentTokens()
 
 
 @router.post(
@@ -105,27 +81,53 @@ async def mailgun_inbound(request: Request) -> Response:
     signed_at = check_fresh(timestamp, settings.replay_window_seconds)
     # A `body-mime` post holds a whole message, slow to parse when big.
     message = inbound_message("mailgun", await parse_big_off_loop(mailgun_email, form, len(body)))
-    if not recent_tokens.claim(token, signed_at + settings.replay_window_seconds):
-        raise StaleRequest("this token was already used within the replay window")
-    try:
-        await publish(request, [message])
-    except BaseException:
-        recent_tokens.release(token)
-        raise
+    now = datetime.now(UTC)
+    claim = await claim_token(
+        router_state(request).engine,
+        "mailgun",
+        # Mailgun's tokens are 50 characters; an absurd one is remembered by its digest.
+        token if len(token) <= 200 else "sha256:" + hashlib.sha256(token.encode()).hexdigest(),
+        form_digest(form),
+        now=now,
+        expires_at=datetime.fromtimestamp(signed_at, UTC)
+        + timedelta(seconds=settings.replay_window_seconds),
+    )
+    if claim is TokenClaim.REPLAY:
+        raise StaleRequest("this token was already used within the replay window for another post")
+    await publish(request, [message])
     return Response(status_code=200)
+
+
+def form_digest(form: FormData) -> bytes:
+    """SHA-256 of a post's content: its fields and its files' names, types and sizes.
+
+    Over the content rather than the bytes, so a retry that encodes the same post afresh
+    (another multipart boundary) is still the same post.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(form.fields):
+        value = form.fields[name]
+        digest.update(b"%d:%s%d:" % (len(name), name.encode(), len(value)))
+        digest.update(value)
+    for file in sorted(form.files, key=lambda f: (f.field, f.filename or "")):
+        described = f"{file.field}\x00{file.filename}\x00{file.content_type}\x00{file.size}"
+        digest.update(b"file:" + described.encode())
+    return digest.digest()
 
 
 def mailgun_email(form: FormData) -> ParsedEmail:
     """The facts of a Mailgun route post: parsed fields, or the whole message (`body-mime`)."""
     recipient = form.text("recipient")
+    envelope_sender = form.text("sender")
     raw = form.fields.get("body-mime")
     if raw is not None:
-        email = email_from_message(parse_message(raw), "body-mime", [recipient])
+        email = email_from_message(parse_message(raw), "body-mime", [recipient], envelope_sender)
         email.metadata["mode"] = "mime"
         return email
     lookup = _header_lookup(form)
-    return ParsedEmail(
-        sender=parse_mailbox(form.text("from") or lookup("From") or form.text("sender"), "from"),
+    email = ParsedEmail(
+        sender=sender_of(lookup, first=[form.text("from")], envelope_sender=envelope_sender),
+        sender_text=described_sender(form.text("from") or lookup("From")),
         recipient=recipient_address([recipient, lookup("To")], "recipient"),
         subject=form.text("subject") or decode_header_text(lookup("Subject")),
         text=form.text("body-plain") or "",
@@ -139,6 +141,7 @@ def mailgun_email(form: FormData) -> ParsedEmail:
         ],
         metadata={"mode": "store" if "message-url" in form.fields else "forward"},
     )
+    return form_automation(email, form, lookup, envelope_sender)
 
 
 def _header_lookup(form: FormData) -> Callable[[str], str | None]:

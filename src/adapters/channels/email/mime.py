@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
@@ -22,6 +22,16 @@ from urllib.parse import parse_qsl
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from adapters.channels.email.automated import (
+    REPORT_PART_TYPES,
+    RETURNED_TYPES,
+    STATUS_TYPES,
+    automated_kind,
+    bounce_threading,
+    described_sender,
+    returned_message,
+    sender_of,
+)
 from adapters.channels.email.parsing import (
     EMAIL_PARSE_ERRORS,
     ParsedEmail,
@@ -29,11 +39,10 @@ from adapters.channels.email.parsing import (
     attachment,
     decode_header_text,
     parse_date,
-    parse_mailbox,
     recipient_address,
 )
 from router.errors import InvalidPayload
-from router.inbound.envelope import Attachment
+from router.inbound.envelope import Attachment, Automated
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class FormFile:
     filename: str | None
     content_type: str | None
     size: int
+    # Kept only for the small parts of a bounce that say what it returns and why.
+    content: bytes | None = None
 
 
 @dataclass
@@ -97,6 +108,7 @@ class _Part:
         self.name: str | None = None
         self.filename: str | None = None
         self.is_file = False
+        self.keep = False
         self.chunks: list[bytes] = []
         self.size = 0
 
@@ -121,6 +133,10 @@ def _disposition(raw: bytes) -> tuple[str | None, str | None, bool]:
 
 
 _known_disposition = functools.lru_cache(maxsize=1024)(_disposition)
+
+# A delivery status or the returned headers are a few kilobytes; a returned whole message
+# may be big, and only its headers (at its start) are read.
+_MAX_REPORT_PART = 64 * 1024
 
 
 def _multipart(body: bytes, content_type: str) -> FormData:
@@ -154,20 +170,27 @@ def _multipart(body: bytes, content_type: str) -> FormData:
             part.name, part.filename, part.is_file = _known_disposition(disposition)
         else:
             part.name, part.filename, part.is_file = _disposition(disposition)
+        kind = part.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        part.keep = not part.is_file or kind.decode("latin-1") in REPORT_PART_TYPES
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        part.size += end - start
-        if not part.is_file:
+        if part.keep and (not part.is_file or part.size < _MAX_REPORT_PART):
             part.chunks.append(data[start:end])
+        part.size += end - start
 
     def on_part_end() -> None:
         if part.name is None:
             return
         if part.is_file:
             kind = part.headers.get(b"content-type")
+            content = b"".join(part.chunks)[:_MAX_REPORT_PART] if part.keep else None
             form.files.append(
                 FormFile(
-                    part.name, part.filename, kind.decode("latin-1") if kind else None, part.size
+                    part.name,
+                    part.filename,
+                    kind.decode("latin-1") if kind else None,
+                    part.size,
+                    content,
                 )
             )
         else:
@@ -235,21 +258,82 @@ def header(message: Message, name: str) -> str | None:
 
 
 def email_from_message(
-    message: EmailMessage, source: str, recipients: Sequence[str | None]
+    message: EmailMessage,
+    source: str,
+    recipients: Sequence[str | None],
+    envelope_sender: str | None = None,
 ) -> ParsedEmail:
     """The facts of a whole MIME message; `recipients` are the envelope's, tried first."""
     plain = _body(message, "plain")
     html = _body(message, "html")
-    return ParsedEmail(
-        sender=parse_mailbox(header(message, "From"), f"{source}.From"),
-        recipient=recipient_address([*recipients, header(message, "To")], f"{source}.To"),
-        subject=decode_header_text(header(message, "Subject")),
+
+    def lookup(name: str) -> str | None:
+        return header(message, name)
+
+    leaves = list(_leaves(message))
+    email = ParsedEmail(
+        sender=sender_of(lookup, envelope_sender=envelope_sender),
+        sender_text=described_sender(lookup("From")),
+        recipient=recipient_address([*recipients, lookup("To")], f"{source}.To"),
+        subject=decode_header_text(lookup("Subject")),
         text=_text(plain),
         html=_text(html),
-        date=parse_date(header(message, "Date")),
-        attachments=_attachments(message, skip={id(part) for part in (plain, html) if part}),
-        thread=Threading.from_headers(lambda name: header(message, name)),
+        date=parse_date(lookup("Date")),
+        attachments=_attachments(leaves, skip={id(part) for part in (plain, html) if part}),
+        thread=Threading.from_headers(lookup),
+        automated=automated_kind(
+            lookup,
+            envelope_sender=envelope_sender,
+            part_types=[part.get_content_type() for part in leaves],
+        ),
     )
+    if email.automated is Automated.BOUNCE:
+        returned = returned_message(
+            [_part_text(part) for part in leaves if part.get_content_type() in RETURNED_TYPES],
+            [_part_text(part) for part in leaves if part.get_content_type() in STATUS_TYPES],
+            email.text,
+        )
+        email.thread = bounce_threading(email.thread, returned.thread)
+        email.delivery_error = returned.error
+    return email
+
+
+def form_automation(
+    email: ParsedEmail,
+    form: FormData,
+    lookup: Callable[[str], str | None],
+    envelope_sender: str | None,
+) -> ParsedEmail:
+    """Mark a parsed-mode post (fields, files) that no person wrote; read a bounce's parts."""
+    types = [(file.content_type or "").split(";", 1)[0].strip().lower() for file in form.files]
+    email.automated = automated_kind(lookup, envelope_sender=envelope_sender, part_types=types)
+    if email.automated is Automated.BOUNCE:
+        parts = [(kind, file.content or b"") for kind, file in zip(types, form.files, strict=True)]
+        returned = returned_message(
+            [_decoded(content) for kind, content in parts if kind in RETURNED_TYPES],
+            [_decoded(content) for kind, content in parts if kind in STATUS_TYPES],
+            email.text or email.html,
+        )
+        email.thread = bounce_threading(email.thread, returned.thread)
+        email.delivery_error = returned.error
+    return email
+
+
+def _decoded(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")
+
+
+def _part_text(part: EmailMessage) -> str:
+    """A report part as text: a returned message's (or a status's) header lines, or its body."""
+    if part.get_content_maintype() == "message":
+        inner = part.get_payload()
+        blocks = inner if isinstance(inner, list) else [inner]
+        return "\n\n".join(
+            "".join(f"{key}: {value}\n" for key, value in block.raw_items())
+            for block in blocks
+            if isinstance(block, Message)
+        )
+    return _text(part)
 
 
 def _body(message: EmailMessage, subtype: str) -> EmailMessage | None:
@@ -282,9 +366,9 @@ def _leaves(message: EmailMessage) -> Iterator[EmailMessage]:
             yield part
 
 
-def _attachments(message: EmailMessage, skip: set[int]) -> list[Attachment]:
+def _attachments(leaves: list[EmailMessage], skip: set[int]) -> list[Attachment]:
     found: list[Attachment] = []
-    for part in _leaves(message):
+    for part in leaves:
         if id(part) in skip:
             continue
         try:

@@ -9,20 +9,26 @@ library's `email` package; nothing here does I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.errors import MessageError
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 
 from pydantic import ValidationError
 
+from adapters.channels.email.quoting import html_to_text, strip_quoted_reply
 from adapters.channels.webhook import invalid_payload, sha256
 from router.channels import Channel, IdentityKind
 from router.errors import InvalidPayload
-from router.inbound.envelope import Attachment, CustomerIdentity, InboundMessage, MessageKind
+from router.inbound.envelope import (
+    Attachment,
+    Automated,
+    CustomerIdentity,
+    InboundMessage,
+    MessageKind,
+)
 
 # The standard library's email parsers raise more than their documented errors on hostile
 # input (IndexError on `x@`, ValueError on bare line feeds); all of them mean "not parseable".
@@ -198,133 +204,18 @@ class Threading:
         return self.message_id
 
 
-# --- quoted-reply stripping --------------------------------------------------------------
-
-# "On <date>, <name> wrote:" as mail clients write it in several languages.
-_REPLY_HEADERS = [
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        r"^on\b.+\bwrote:$",  # English
-        r"^am\b.+\bschrieb\b.*:$",  # German
-        r"^le\b.+\ba [ée]crit\s?:$",  # French
-        r"^el\b.+\bescribi[óo]:$",  # Spanish
-        r"^il\b.+\bha scritto:$",  # Italian
-        r"^em\b.+\bescreveu:$",  # Portuguese
-        r"^op\b.+\bschreef\b.*:$",  # Dutch
-        r"^(den|på)\b.+\bskrev\b.*:$",  # Swedish, Danish, Norwegian
-        r"^(w dniu|dnia)\b.+\bnapisał(a|\(a\))?:$",  # Polish
-        r"^.+\bпишет:$",  # noqa: RUF001 - Russian, Cyrillic on purpose
-    )
-]
-_ORIGINAL_MESSAGE = re.compile(
-    r"^-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original"
-    r"|messaggio originale|oorspronkelijk bericht|mensagem original|ursprungligt meddelande)"
-    r"\s*-{2,}$",
-    re.IGNORECASE,
-)
-_FORWARDED = re.compile(r"^-{2,}\s*(forwarded message|begin forwarded message)", re.IGNORECASE)
-# An Outlook quote block: "From:" (in the client's language) followed by Sent/Date/To/Subject.
-_BLOCK_FROM = re.compile(r"^\*?(from|von|de|da|van|från|fra|od)\s?:\*?\s", re.IGNORECASE)
-_BLOCK_NEXT = re.compile(
-    r"^\*?(sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha"
-    r"|para|asunto|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne)\s?:",
-    re.IGNORECASE,
-)
-_SEPARATOR = re.compile(r"^[-_=]{5,}$")
-
-
-def _is_reply_header(line: str) -> bool:
-    return any(pattern.match(line) for pattern in _REPLY_HEADERS)
-
-
-def _starts_quote(lines: Sequence[str], index: int) -> bool:
-    """Does the quoted original (not the customer's own words) begin at this line?"""
-    line = lines[index].strip()
-    following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-    if line == "--":  # "-- " (RFC 3676), often with its trailing space trimmed
-        return True
-    if _ORIGINAL_MESSAGE.match(line) or _is_reply_header(line):
-        return True
-    # Clients wrap a long "On ... <address>\nwrote:" over two lines.
-    if following and _is_reply_header(f"{line} {following}") and not _is_reply_header(following):
-        return True
-    if _BLOCK_FROM.match(line):
-        window = [candidate.strip() for candidate in lines[index + 1 : index + 5]]
-        return any(_BLOCK_NEXT.match(candidate) for candidate in window)
-    return False
-
-
-def strip_quoted_reply(text: str) -> str:
-    """The customer's own words: quoted lines, the quoted original and the signature removed.
-
-    Quoted lines (`>`) are dropped wherever they are, so inline answers between quotes stay.
-    Everything from the first reply header ("On ... wrote:" and its translations), Outlook
-    "-----Original Message-----" or "From:/Sent:" block, or signature delimiter "-- " is cut.
-    A forwarded message is kept whole. When nothing would be left, the text is kept as is.
-    """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    kept: list[str] = []
-    for index, line in enumerate(lines):
-        if _FORWARDED.match(line.strip()):
-            kept.extend(lines[index:])
-            break
-        if line.lstrip().startswith(">"):
-            continue
-        if _starts_quote(lines, index):
-            break
-        kept.append(line)
-    while kept and (not kept[-1].strip() or _SEPARATOR.match(kept[-1].strip())):
-        kept.pop()
-    stripped = "\n".join(line.rstrip() for line in kept).strip("\n")
-    return stripped if stripped.strip() else text.strip()
-
-
-class _TextOfHtml(HTMLParser):
-    _BLOCKS = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "blockquote"})
-    _HIDDEN = frozenset({"script", "style", "head", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self.hidden += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)  # `<br/>` is one line break, not two
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML-only email (the agent console shows text)."""
-    parser = _TextOfHtml()
-    parser.feed(html)
-    parser.close()
-    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
 # --- the envelope ------------------------------------------------------------------------
 
 
 @dataclass
 class ParsedEmail:
-    """The facts of one inbound email, whichever provider parsed it."""
+    """The facts of one inbound email, whichever provider parsed it.
 
-    sender: Mailbox
+    `sender` is None when no sender header holds a usable address (a mail system's bounce
+    from `"" (Mail Delivery System)`); `sender_text` then keeps what From said.
+    """
+
+    sender: Mailbox | None
     recipient: str
     subject: str | None = None
     text: str = ""
@@ -334,6 +225,9 @@ class ParsedEmail:
     date: datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    sender_text: str | None = None
+    automated: Automated | None = None
+    delivery_error: str | None = None  # a bounce's reason
 
 
 def recipient_address(candidates: Iterable[str | None], field_name: str) -> str:
@@ -364,7 +258,9 @@ def inbound_message(
 
     The dedupe key is the provider's id when it has a stable one of its own, else the
     normalised Message-ID, else (no Message-ID at all) a digest of the email's facts, so a
-    redelivery of the same email still maps to the same key.
+    redelivery of the same email still maps to the same key. A sender without any usable
+    address is known by that key, kept as given and marked `sender_identity: message-id`
+    (not an address: nothing is ever sent to it).
     """
     text = email.text or (html_to_text(email.html) if email.html else "")
     stripped = email.provider_stripped_text.strip() or strip_quoted_reply(text)
@@ -373,6 +269,13 @@ def inbound_message(
     metadata = dict(email.metadata)
     if thread.message_id:
         metadata["message_id"] = thread.message_id
+    if email.sender is not None:
+        sender = email.sender
+    else:
+        sender = Mailbox(dedupe_key[:320], email.sender_text)
+        metadata["sender_identity"] = "message-id"
+    if email.delivery_error:
+        metadata["delivery_error"] = email.delivery_error
     try:
         return InboundMessage(
             channel=Channel.EMAIL,
@@ -380,9 +283,7 @@ def inbound_message(
             provider_message_id=dedupe_key,
             conversation_key=f"email:{thread.root or dedupe_key}",
             customer=CustomerIdentity(
-                kind=IdentityKind.EMAIL,
-                value=email.sender.address,
-                display_name=email.sender.display_name,
+                kind=IdentityKind.EMAIL, value=sender.address, display_name=sender.display_name
             ),
             recipient=email.recipient,
             kind=MessageKind.MEDIA if email.attachments and not stripped else MessageKind.TEXT,
@@ -393,12 +294,14 @@ def inbound_message(
             references=tuple(dict.fromkeys([*thread.references, *thread.in_reply_to])),
             provider_timestamp=email.date,
             metadata=metadata,
+            automated=email.automated,
         )
     except ValidationError as error:
         raise invalid_payload(error) from None
 
 
 def _digest_id(email: ParsedEmail, text: str) -> str:
-    facts = [email.sender.address, email.recipient, email.subject or "", text]
+    sender = email.sender.address if email.sender else (email.sender_text or "")
+    facts = [sender, email.recipient, email.subject or "", text]
     facts.append(email.date.isoformat() if email.date else "")
     return "sha256:" + sha256("\x00".join(facts).encode())

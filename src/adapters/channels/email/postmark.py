@@ -9,18 +9,28 @@ its name, type and length.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from adapters.channels.email.automated import (
+    RETURNED_TYPES,
+    STATUS_TYPES,
+    automated_kind,
+    bounce_threading,
+    described_sender,
+    returned_message,
+    sender_of,
+)
 from adapters.channels.email.parsing import (
     ParsedEmail,
     Threading,
     attachment,
     inbound_message,
     parse_date,
-    parse_mailbox,
     recipient_address,
 )
 from adapters.channels.webhook import (
@@ -33,8 +43,12 @@ from adapters.channels.webhook import (
     settings_of,
     verify_basic_auth,
 )
+from router.inbound.envelope import Automated
 
 router = APIRouter(tags=["webhooks"])
+
+# The first 64 KiB of a report part (base64 grows by a third) hold what is read of it.
+_MAX_REPORT_BASE64 = 64 * 1024 * 4 // 3
 
 
 class _Model(BaseModel):
@@ -57,6 +71,8 @@ class PostmarkAttachment(_Model):
     Name: str | None = None
     ContentType: str | None = None
     ContentLength: int | None = None
+    # Base64; decoded only for a bounce's report parts (the returned headers, the status).
+    Content: str | None = None
 
 
 class PostmarkInbound(_Model):
@@ -76,6 +92,7 @@ class PostmarkInbound(_Model):
     HtmlBody: str | None = None
     StrippedTextReply: str | None = None
     MailboxHash: str | None = None
+    ReplyTo: str | None = None
     Headers: list[PostmarkHeader] | None = None
     Attachments: list[PostmarkAttachment] | None = None
 
@@ -114,20 +131,25 @@ def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
     for item in payload.Headers or ():
         headers.setdefault(item.Name.lower(), item.Value or "")
     full = payload.FromFull
-    if full is not None and full.Email:
-        sender = parse_mailbox(full.Email, "FromFull.Email").named(full.Name)
-    else:
-        sender = parse_mailbox(payload.From, "From")
+
+    def lookup(name: str) -> str | None:
+        return headers.get(name.lower())
+
+    parsed_from = [full.Email if full is not None else None, payload.From, payload.ReplyTo]
+    sender = sender_of(lookup, first=parsed_from)
+    if sender is not None and full is not None and sender.address == (full.Email or "").lower():
+        sender = sender.named(full.Name)
     to_full = [address.Email for address in payload.ToFull or ()]
     metadata = {"mailbox_hash": payload.MailboxHash} if payload.MailboxHash else {}
-    return ParsedEmail(
+    email = ParsedEmail(
         sender=sender,
+        sender_text=(full.Name if full is not None else None) or described_sender(payload.From),
         recipient=recipient_address([payload.OriginalRecipient, *to_full, payload.To], "ToFull"),
         subject=payload.Subject,
         text=payload.TextBody or "",
         html=payload.HtmlBody or "",
         provider_stripped_text=payload.StrippedTextReply or "",
-        thread=Threading.from_headers(lambda name: headers.get(name.lower())),
+        thread=Threading.from_headers(lookup),
         date=parse_date(payload.Date),
         attachments=[
             attachment(item.Name, item.ContentType, item.ContentLength)
@@ -135,3 +157,35 @@ def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
         ],
         metadata=metadata,
     )
+    return _automation(email, payload, lookup)
+
+
+def _automation(
+    email: ParsedEmail, payload: PostmarkInbound, lookup: Callable[[str], str | None]
+) -> ParsedEmail:
+    """Mark an email no person wrote; read what a bounce returns from its report parts."""
+    files = [
+        ((item.ContentType or "").split(";", 1)[0].strip().lower(), item)
+        for item in payload.Attachments or ()
+    ]
+    email.automated = automated_kind(
+        lookup, envelope_sender=lookup("Return-Path"), part_types=[kind for kind, _ in files]
+    )
+    if email.automated is Automated.BOUNCE:
+        returned = returned_message(
+            [_content(item) for kind, item in files if kind in RETURNED_TYPES],
+            [_content(item) for kind, item in files if kind in STATUS_TYPES],
+            email.text or email.html,
+        )
+        email.thread = bounce_threading(email.thread, returned.thread)
+        email.delivery_error = returned.error
+    return email
+
+
+def _content(item: PostmarkAttachment) -> str:
+    try:
+        return base64.b64decode((item.Content or "")[:_MAX_REPORT_BASE64]).decode(
+            "utf-8", errors="replace"
+        )
+    except ValueError:
+        return ""

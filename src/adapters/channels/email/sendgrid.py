@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from adapters.channels.email.automated import described_sender, sender_of
 from adapters.channels.email.mime import (
     FormData,
     email_from_message,
+    form_automation,
     header,
     parse_form,
     parse_header_block,
@@ -25,7 +27,6 @@ from adapters.channels.email.parsing import (
     attachment,
     inbound_message,
     parse_date,
-    parse_mailbox,
     recipient_address,
 )
 from adapters.channels.webhook import (
@@ -83,23 +84,36 @@ def sendgrid_email(form: FormData) -> ParsedEmail:
         charset = charsets.get(name)
         return form.text(name, charset if isinstance(charset, str) else "utf-8")
 
+    envelope_from = envelope.get("from")
+    # SendGrid writes a null reverse path as null or as nothing at all.
+    envelope_sender = envelope_from if isinstance(envelope_from, str) else None
+    if "from" in envelope and envelope_from is None:
+        envelope_sender = ""
     raw = form.fields.get("email")
     if raw is not None:
-        email = email_from_message(parse_message(raw), "email", [*recipients, text("to")])
+        email = email_from_message(
+            parse_message(raw), "email", [*recipients, text("to")], envelope_sender
+        )
         email.metadata["mode"] = "raw"
     else:
         headers = parse_header_block(text("headers") or "")
+
+        def lookup(name: str) -> str | None:
+            return header(headers, name)
+
         email = ParsedEmail(
-            sender=parse_mailbox(text("from"), "from"),
+            sender=sender_of(lookup, first=[text("from")], envelope_sender=envelope_sender),
+            sender_text=described_sender(text("from") or lookup("From")),
             recipient=recipient_address([*recipients, text("to")], "to"),
             subject=text("subject"),
             text=text("text") or "",
             html=text("html") or "",
-            thread=Threading.from_headers(lambda name: header(headers, name)),
-            date=parse_date(header(headers, "Date")),
+            thread=Threading.from_headers(lookup),
+            date=parse_date(lookup("Date")),
             attachments=_attachments(form),
             metadata={"mode": "parsed"},
         )
+        form_automation(email, form, lookup, envelope_sender)
     spam_score = text("spam_score")
     if spam_score:
         email.metadata["spam_score"] = spam_score.strip()[:20]

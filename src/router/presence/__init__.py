@@ -1,0 +1,1 @@
+"""Agents' presence history: every change kept, readable through the API, published."""
