@@ -54,6 +54,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--output", type=Path, default=Path("var/chaos"), help="folder for logs and results"
     )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=None,
+        help="run the router from this source folder (holding router/, with migrations/ beside it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -171,6 +177,10 @@ def main(argv: list[str]) -> int:
     # The embedded PostgreSQL's lock file falls back to /tmp without a runtime folder: fine.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     options = parse(argv)
+    if options.src is not None:
+        from bench.processes import use_source
+
+        use_source(options.src)
     loop = asyncio.new_event_loop()
     main_task = loop.create_task(run(options))
     # SIGTERM (a CI timeout) unwinds like Ctrl-C, so every process is stopped.
