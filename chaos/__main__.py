@@ -157,6 +157,7 @@ async def run(options: argparse.Namespace) -> int:
         finally:
             await connection.close()
         findings.append(await dead_letters(stack.cluster.bootstrap_servers, DLQ_TOPIC))
+        (folder / "webhooks.json").write_text(json.dumps(load.record()))
         counts = load.status_counts()
         lines = [
             *fault_table(faults),

@@ -119,6 +119,17 @@ class WebhookLoad:
             if item.webhook.message is not None
         ]
 
+    def record(self) -> list[dict[str, object]]:
+        """Every webhook sent: its source, the message it carried, each delivery's answer."""
+        return [
+            {
+                "source": item.webhook.source,
+                "message": list(item.webhook.message) if item.webhook.message else None,
+                "statuses": item.statuses,
+            }
+            for item in self.sent
+        ]
+
     def status_counts(self) -> Counter[str]:
         """Answers by kind: 2xx, 503, and each other status (0: no answer)."""
         counts: Counter[str] = Counter()

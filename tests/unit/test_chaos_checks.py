@@ -17,6 +17,7 @@ from chaos.checks import (
     stored_once,
 )
 from chaos.faults import FaultPlan, plan_faults
+from chaos.webhooks import retried
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 A, B = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
@@ -196,3 +197,8 @@ def test_the_fault_plan_has_every_fault_within_the_load_and_the_slow_ones_apart(
     slow = sorted((f for f in faults if f.what != "consumer SIGKILL"), key=lambda f: f.at)
     assert all(a.at + a.down < b.at for a, b in itertools.pairwise(slow))
     assert sorted(f.down for f in slow if f.what == "postgres restart")[-1] == 30.0
+
+
+def test_providers_retry_failures_but_not_refusals() -> None:
+    assert [retried(status) for status in (0, 429, 500, 503)] == [True] * 4
+    assert [retried(status) for status in (200, 202, 401, 413, 422)] == [False] * 5
