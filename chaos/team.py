@@ -22,7 +22,6 @@ from chaos.stack import Stack
 
 # Small enough that agents fill up and capacity is tested; together (12 agents) enough
 # slots for the backlog a slow host leaves, so a free slot at the end means something.
-# Only every third agent takes calls: a voice offer has few agents to go round.
 CAPACITY = {
     "email": 4,
     "chat": 3,
@@ -30,8 +29,10 @@ CAPACITY = {
     "messenger": 2,
     "instagram": 2,
     "sms": 3,
-    "voice": 1,
 }
+# Only every sixth agent takes calls (voicemails, three at a time): a voice offer that is
+# declined or lapses soon runs out of agents to go to, as on a real team.
+VOICE_EVERY, VOICE_CAPACITY = 6, 3
 
 
 @dataclass
@@ -63,7 +64,10 @@ async def hire(stack: Stack, count: int) -> list[Seat]:
                     "handle": handle,
                     "display_name": f"Chaos agent {n:02d}",
                     "languages": ["en"],
-                    "capacity": {**CAPACITY, "voice": CAPACITY["voice"] if n % 3 == 0 else 0},
+                    "capacity": {
+                        **CAPACITY,
+                        "voice": VOICE_CAPACITY if n % VOICE_EVERY == 0 else 0,
+                    },
                     "queue_ids": [default["id"]],
                 },
             )
@@ -192,9 +196,9 @@ class Team:
 
     async def _answer_offer(self, client: httpx.AsyncClient, seat: Seat, cid: str) -> None:
         choice = self.rng.random()
-        if not self.settling and choice < 0.1:
+        if not self.settling and choice < 0.12:
             await self._act(client, seat, cid, "decline")
-        elif not self.settling and choice < 0.15:
+        elif not self.settling and choice < 0.18:
             self.counts["let lapse"] += 1
         elif await self._act(client, seat, cid, "accept"):
             handling = (0.2, 1.0) if self.settling else (1.0, 5.0)
