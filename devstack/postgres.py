@@ -56,8 +56,7 @@ class RestartablePostgres(TestPostgres):
     def start(self) -> str:
         url = super().start()
         self._server.psql(
-            "ALTER SYSTEM SET track_commit_timestamp = on;"
-            "ALTER SYSTEM SET synchronous_commit = on;"
+            "ALTER SYSTEM SET track_commit_timestamp = on;ALTER SYSTEM SET synchronous_commit = on;"
         )
         self.halt("fast")
         self.resume()
@@ -69,7 +68,8 @@ class RestartablePostgres(TestPostgres):
         return self.workdir / "data"
 
     def _socket_folder(self) -> str:
-        query = parse_qs(urlsplit(self._server.get_uri()).query)
+        uri: str = self._server.get_uri()
+        query = parse_qs(urlsplit(uri).query)
         return query.get("host", [""])[0]
 
     def halt(self, mode: str = "fast") -> None:
