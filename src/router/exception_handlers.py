@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -11,10 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from router.db import is_unreachable
 from router.errors import PROBLEM_BASE, PROBLEM_JSON, DatabaseUnavailable, ProblemError
+from router.inbound.storable import SURROGATE_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,15 @@ async def _problem(request: Request, error: Exception) -> Response:
     )
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    # pydantic's words for a lone surrogate (a JSON `\ud800` escape) do not say what is wrong.
+    return SURROGATE_REFUSED if error["type"] == "string_unicode" else str(error["msg"])
+
+
 async def _validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = [
-        {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
+        {"field": ".".join(str(part) for part in item["loc"]), "message": _message(item)}
         for item in error.errors()
     ]
     first = errors[0] if errors else {"field": "", "message": "invalid"}
@@ -61,6 +70,19 @@ async def _http(request: Request, error: Exception) -> Response:
         str(error.detail),
         str(error.detail),
     )
+
+
+# nginx's status for a request its client closed before the answer: no error of ours, and
+# counted apart from the answers anyone received.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_disconnect(request: Request, error: Exception) -> Response:
+    """The client went away mid-body: nothing was done, and the answer reaches nobody."""
+    log.info(
+        "the client disconnected before its body was complete", extra={"path": request.url.path}
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -96,6 +118,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     for kind in DATABASE_ERRORS:
         app.add_exception_handler(kind, _database)
     app.add_exception_handler(Exception, _unexpected)

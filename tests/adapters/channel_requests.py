@@ -61,13 +61,21 @@ def twilio_signed(
 ) -> tuple[bytes, dict[str, str]]:
     """A form body and headers signed as Twilio signs the public URL and the parameters."""
     url = f"{PUBLIC}{path}" + (f"?{query}" if query else "")
-    signed = url + "".join(key + value for key, value in sorted(set(params)))
-    digest = hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
-        "X-Twilio-Signature": base64.b64encode(digest).decode(),
+        "X-Twilio-Signature": twilio_signature_of(url, params, token),
     }
     return urlencode(list(params)).encode(), headers
+
+
+def twilio_signature_of(
+    url: str, params: Sequence[tuple[str, str]], token: str = SECRETS["twilio_auth_token"]
+) -> str:
+    """`X-Twilio-Signature`: base64 HMAC-SHA1 of the URL and the sorted names and values."""
+    signed = url + "".join(key + value for key, value in sorted(set(params)))
+    return base64.b64encode(
+        hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
+    ).decode()
 
 
 async def chunked(body: bytes, size: int, pulled: list[int]) -> AsyncIterator[bytes]:

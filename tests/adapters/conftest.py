@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +15,6 @@ from router.inbound.envelope import Event, decode
 from router.settings import Settings
 from tests.support import app_client
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-
 SECRETS = {
     "sendgrid_inbound_token": "test_sendgrid_token",
     "mailgun_signing_key": "test_mailgun_signing_key",
@@ -28,12 +24,6 @@ SECRETS = {
     "meta_verify_token": "test_meta_verify_token",
     "twilio_auth_token": "12345",
 }
-
-
-def fixture(name: str) -> dict[str, Any]:
-    """A sample provider request from ../shared/fixtures."""
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
 
 
 @dataclass
@@ -76,7 +66,7 @@ class Inbound:
 
 @pytest.fixture
 def webhook_settings(settings: Settings) -> Settings:
-    """Settings with every provider's test secret and the public URL of the fixtures."""
+    """Settings with every provider's test secret and the public URL the samples were sent to."""
     return settings.model_copy(
         update={
             **{name: _secret(value) for name, value in SECRETS.items()},

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from hypothesis import strategies as st
 
-from tests.adapters.channel_requests import meta_headers
+from router.inbound.envelope import InboundMessage, MessageKind
+from tests.adapters.channel_requests import meta_headers, published
+from tests.adapters.conftest import Inbound
 
 URL = "/webhooks/meta"
 LINE = "106540352242922"
@@ -73,9 +76,52 @@ def from_customer(psid: str, business: str = PAGE, **event: Any) -> dict[str, An
     }
 
 
+def social_changes(
+    kind: str, business: str, *changes: tuple[str, dict[str, Any]], standby: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """A Page or Instagram notification of `changes` (comments, mentions, feed)."""
+    entry: dict[str, Any] = {
+        "id": business,
+        "time": 1749416383,
+        "changes": [{"field": field, "value": value} for field, value in changes],
+    }
+    if standby:
+        entry["standby"] = list(standby)
+    return {"object": kind, "entry": [entry]}
+
+
 async def post(client: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
     """POST a body to the Meta webhook, signed with the test app secret."""
     return await client.post(URL, content=body, headers={**meta_headers(body), **headers})
+
+
+@dataclass
+class Expected:
+    """What the one message a notification publishes must say."""
+
+    key: str
+    kind: MessageKind
+    text: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    references: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+
+
+async def published_as(
+    client: httpx.AsyncClient, inbound: Inbound, document: dict[str, Any], expected: Expected
+) -> None:
+    """POST `document` signed; exactly one message is published, and it says `expected`."""
+    response = await post(client, encoded(document))
+    assert (response.status_code, response.content) == (200, b"EVENT_RECEIVED")
+    [(_, event)] = await published(inbound, 1)
+    assert isinstance(event, InboundMessage)
+    assert event.conversation_key == expected.key
+    assert event.kind is expected.kind
+    assert expected.text in event.text
+    assert event.text == event.stripped_text
+    assert expected.metadata.items() <= event.metadata.items(), event.metadata
+    assert event.references == expected.references
+    assert tuple(a.url for a in event.attachments) == expected.urls
 
 
 # Arbitrary Meta-shaped notifications, garbage and cut-off JSON, for the property tests: each

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from adapters.channels.meta import verify_signature
 from router.errors import BadSignature
@@ -18,7 +15,7 @@ from tests.adapters.channel_requests import (
     problem,
     published,
 )
-from tests.adapters.conftest import Inbound, fixture
+from tests.adapters.conftest import SECRETS, Inbound
 from tests.adapters.meta_requests import (
     IG_ACCOUNT,
     LINE,
@@ -32,56 +29,8 @@ from tests.adapters.meta_requests import (
     wa_value,
     whatsapp,
 )
+from tests.adapters.payloads import assert_answer, payload, send, signature_vectors, signed
 from tests.support import app_client
-
-
-async def test_the_whatsapp_sample_becomes_one_message(
-    client: httpx.AsyncClient, inbound: Inbound
-) -> None:
-    sample = fixture("meta_whatsapp_text_message.json")
-    request = sample["request"]
-    response = await client.post(
-        URL, content=request["raw_body"].encode(), headers=request["headers"]
-    )
-    assert response.status_code == 200
-    assert response.content == b"EVENT_RECEIVED"
-    assert response.headers["content-type"].startswith("text/plain")
-
-    [(record, event)] = await published(inbound, 1)
-    assert isinstance(event, InboundMessage)
-    assert record.key == b"whatsapp:" + sample["thread_key"]["key"].encode()
-    assert event.channel == "whatsapp"
-    assert event.provider == "meta"
-    assert event.provider_message_id == sample["dedupe_key"]["value"]
-    assert (event.customer.kind, event.customer.value) == ("whatsapp", "+16505551234")
-    assert event.customer.display_name == "Sheena Nelson"
-    assert event.recipient == LINE
-    assert event.kind is MessageKind.TEXT
-    assert event.text == event.stripped_text == "Does it come in another color?"
-    assert event.provider_timestamp == datetime.fromtimestamp(1749416383, UTC)
-    assert event.metadata == {"message_type": "text"}
-
-
-async def test_the_messenger_sample_becomes_one_message(
-    client: httpx.AsyncClient, inbound: Inbound
-) -> None:
-    sample = fixture("meta_messenger_text_reply.json")
-    request = sample["request"]
-    response = await client.post(
-        URL, content=request["raw_body"].encode(), headers=request["headers"]
-    )
-    assert response.status_code == 200
-
-    [(record, event)] = await published(inbound, 1)
-    assert isinstance(event, InboundMessage)
-    assert record.key == b"messenger:" + sample["thread_key"]["key"].encode()
-    assert event.channel == "messenger"
-    assert event.provider_message_id == sample["dedupe_key"]["value"]
-    assert (event.customer.kind, event.customer.value) == ("messenger", "6945316765545897")
-    assert event.recipient == PAGE
-    assert event.text == "hello, world!"
-    assert event.references == ("m_1fTq8oLumEyIp3Q2MR-aY7IfLZDamVrALniheU",)
-    assert event.provider_timestamp == datetime.fromtimestamp(1458692752.478, UTC)
 
 
 async def test_every_whatsapp_kind_in_one_batch(
@@ -166,12 +115,14 @@ async def test_every_whatsapp_kind_in_one_batch(
     document["entry"].append(whatsapp(account_update, field="account_update")["entry"][0])
     assert (await post(client, encoded(document))).status_code == 200
 
-    found = [event for _, event in await published(inbound, 15)]
+    found = [event for _, event in await published(inbound, 16)]
     messages = [event for event in found if isinstance(event, InboundMessage)]
     updates = [event for event in found if isinstance(event, DeliveryUpdate)]
     assert all(event.conversation_key == f"whatsapp:{LINE}|16505551234" for event in found)
     by_id = {event.provider_message_id: event for event in messages}
-    assert "wamid.reaction.10" not in by_id
+    # A reaction is kept, as what it is: it wakes no agent (see the routing engine).
+    reaction = by_id["wamid.reaction.10"]
+    assert (reaction.kind, reaction.references) == (MessageKind.REACTION, ("wamid.ours",))
     image = by_id["wamid.image.1"]
     assert (image.kind, image.text, image.metadata["media_id"]) == (
         MessageKind.MEDIA,
@@ -184,14 +135,17 @@ async def test_every_whatsapp_kind_in_one_batch(
     assert by_id["wamid.sticker.4"].kind is MessageKind.MEDIA
     assert by_id["wamid.video.5"].attachments[0].url == "https://x/v"
     place = by_id["wamid.location.6"]
-    assert (place.kind, place.text) == (MessageKind.TEXT, "HQ, 1 Way")
+    assert place.kind is MessageKind.LOCATION
+    assert place.text.startswith("Location: HQ, 1 Way (https://www.google.com/maps/")
     assert (place.metadata["latitude"], place.metadata["longitude"]) == ("37.48", "-122.15")
     assert by_id["wamid.interactive.7"].text == "Yes"
     assert by_id["wamid.interactive.8"].text == "Blue"
     assert by_id["wamid.button.9"].text == "Track order"
     assert by_id["wamid.button.9"].metadata["button_payload"] == "TRACK"
     unsupported = by_id["wamid.unsupported.11"]
-    assert (unsupported.text, unsupported.metadata["message_type"]) == ("", "unsupported")
+    assert unsupported.kind is MessageKind.SYSTEM
+    assert unsupported.metadata["message_type"] == "unsupported"
+    assert unsupported.text == "Sent a message WhatsApp does not support (Message type unknown)"
     assert unsupported.metadata["provider_error"] == "Message type unknown"
     assert by_id["wamid.text.12"].references == ("wamid.ours",)
     assert [(u.provider_message_id, u.status) for u in updates] == [
@@ -230,7 +184,7 @@ async def test_messenger_events_echoes_and_receipts(
     ]
     assert (await post(client, encoded(social("page", events)))).status_code == 200
 
-    conversations = by_conversation(await published(inbound, 6))
+    conversations = by_conversation(await published(inbound, 7))
     assert set(conversations) == {f"messenger:{PAGE}|111", f"messenger:{PAGE}|222"}
     ours = conversations[f"messenger:{PAGE}|111"]
     assert [(type(e).__name__, e.provider_message_id) for e in ours] == [
@@ -239,10 +193,11 @@ async def test_messenger_events_echoes_and_receipts(
         ("DeliveryUpdate", "m.ours"),
         ("DeliveryUpdate", "m.ours.2"),
         ("InboundMessage", "m.3"),
+        ("InboundMessage", "reaction:m.ours:111:1458692752478"),
     ]
     [start] = conversations[f"messenger:{PAGE}|222"]
     assert start.provider_message_id == "postback:222:1458692752478"
-    first, photo, delivered, _, human = ours
+    first, photo, delivered, _, human, reaction = ours
     assert isinstance(first, InboundMessage)
     assert isinstance(photo, InboundMessage)
     assert first.metadata["quick_reply_payload"] == "RED"
@@ -257,6 +212,9 @@ async def test_messenger_events_echoes_and_receipts(
     assert human.metadata == {"message_type": "postback", "postback_payload": "HUMAN"}
     assert isinstance(start, InboundMessage)
     assert start.text == "Get started"
+    assert isinstance(reaction, InboundMessage)
+    assert (reaction.kind, reaction.text) == (MessageKind.REACTION, "Reacted ❤ to a message")
+    assert reaction.references == ("m.ours",)
 
 
 async def test_instagram_messages_and_reads(client: httpx.AsyncClient, inbound: Inbound) -> None:
@@ -279,7 +237,8 @@ async def test_instagram_messages_and_reads(client: httpx.AsyncClient, inbound: 
     assert isinstance(reel, InboundMessage)
     assert reel.attachments[0].content_type == ("application/octet-stream")
     assert isinstance(unsupported, InboundMessage)
-    assert unsupported.text == ""
+    assert unsupported.kind is MessageKind.SYSTEM
+    assert unsupported.text == "Sent a message Meta does not show to businesses"
     assert isinstance(read, DeliveryUpdate)
     assert (read.provider_message_id, read.status) == ("ig.ours", "read")
 
@@ -296,56 +255,49 @@ async def test_a_replay_carries_the_same_dedupe_key(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
     # Meta signs no timestamp: a replay verifies, and de-duplication by wamid absorbs it.
-    request = fixture("meta_whatsapp_text_message.json")["request"]
+    sample = payload("meta_whatsapp_text.json")
     for _ in range(2):
-        response = await client.post(
-            URL, content=request["raw_body"].encode(), headers=request["headers"]
-        )
-        assert response.status_code == 200
+        assert (await send(client, sample)).status_code == 200
     found = await published(inbound, 2)
     assert len({event.provider_message_id for _, event in found}) == 1
 
 
-async def test_the_verification_handshake(webhook_settings: Settings) -> None:
-    sample = fixture("meta_verification_get.json")
-    token = sample["query"]["hub.verify_token"]
-    configured = webhook_settings.model_copy(update={"meta_verify_token": SecretStr(token)})
-    path = sample["request"]["url"].removeprefix("https://router.example.test")
-    async with app_client(configured) as (_, http):
-        answer = await http.get(path)
-        wrong = await http.get(URL, params={**sample["query"], **sample["negative_case"]})
-        not_subscribe = await http.get(URL, params={**sample["query"], "hub.mode": "unsubscribe"})
-        no_challenge = await http.get(
-            URL, params={"hub.mode": "subscribe", "hub.verify_token": token}
-        )
-    expected = sample["expected_response"]
-    assert answer.status_code == expected["status"]
-    assert answer.headers["content-type"].startswith(expected["content_type"])
-    assert answer.text == expected["body"]
+async def test_the_verification_handshake(client: httpx.AsyncClient, inbound: Inbound) -> None:
+    sample = payload("meta_verification.json")
+    token = sample.query["hub.verify_token"]
+    answer = await send(client, sample)
+    wrong = await client.get(URL, params={**sample.query, "hub.verify_token": "wrong-token"})
+    not_subscribe = await client.get(URL, params={**sample.query, "hub.mode": "unsubscribe"})
+    no_challenge = await client.get(
+        URL, params={"hub.mode": "subscribe", "hub.verify_token": token}
+    )
+    assert_answer(answer, sample.expect["response"])
+    assert answer.text == sample.query["hub.challenge"]
     assert answer.headers["x-content-type-options"] == "nosniff"
-    problem(wrong, sample["negative_case"]["expected_status"], "verification-refused")
+    problem(wrong, 403, "verification-refused")
     problem(not_subscribe, 403, "verification-refused")
     assert problem(no_challenge, 422, "invalid-payload")["detail"].startswith("hub.challenge")
+    await nothing_published(inbound)
 
 
 async def test_without_a_verify_token_the_handshake_is_refused(webhook_settings: Settings) -> None:
     unconfigured = webhook_settings.model_copy(update={"meta_verify_token": None})
-    query = fixture("meta_verification_get.json")["query"]
+    query = payload("meta_verification.json").query
     async with app_client(unconfigured) as (_, http):
         response = await http.get(URL, params=query)
     assert problem(response, 503, "not-configured")["setting"] == "ROUTER_META_VERIFY_TOKEN"
 
 
-def test_published_and_computed_signature_vectors() -> None:
-    vectors = fixture("signature_vectors.json")
-    [github] = [v for v in vectors["published"] if v["provider"].startswith("meta")]
-    inputs = github["inputs"]
-    verify_signature(inputs["secret"].encode(), inputs["raw_body"].encode(), github["expected"])
+def test_the_published_vector_and_the_signed_samples_verify() -> None:
+    [vector] = signature_vectors("meta")
+    inputs = vector["inputs"]
+    verify_signature(inputs["secret"].encode(), inputs["raw_body"].encode(), vector["expected"])
     with pytest.raises(BadSignature):
-        verify_signature(inputs["secret"].encode(), b"Hello, World?", github["expected"])
-    for computed in vectors["computed"]:
-        if computed["header"] != "X-Hub-Signature-256":
-            continue
-        body = fixture(computed["file"])["request"]["raw_body"].encode()
-        verify_signature(computed["secret"].encode(), body, computed["value"])
-        verify_signature(computed["secret"].encode(), body, computed["value"].upper())
+        verify_signature(inputs["secret"].encode(), b"Hello, World?", vector["expected"])
+    secret = SECRETS["meta_app_secret"].encode()
+    for name in ("meta_whatsapp_text.json", "meta_messenger_text_reply.json"):
+        body, headers = signed(payload(name))
+        verify_signature(secret, body, headers["X-Hub-Signature-256"])
+        verify_signature(secret, body, headers["X-Hub-Signature-256"].upper())
+        with pytest.raises(BadSignature):
+            verify_signature(b"another app's secret", body, headers["X-Hub-Signature-256"])

@@ -19,13 +19,14 @@ from tests.adapters.channel_requests import (
     nothing_published,
     post_during_outage,
 )
-from tests.adapters.conftest import FIXTURES, SECRETS, Inbound, fixture
+from tests.adapters.conftest import SECRETS, Inbound
 from tests.adapters.email_requests import (
     FilePart,
     basic_auth,
     email_events,
     multipart,
 )
+from tests.adapters.payloads import payload, signed
 from tests.support import app_client
 
 URL = "/webhooks/email/sendgrid"
@@ -33,9 +34,8 @@ AUTH = basic_auth(SECRETS["sendgrid_inbound_token"])
 
 
 def _sample() -> tuple[bytes, dict[str, str]]:
-    sample = fixture("sendgrid_inbound_parse.json")
-    body = (FIXTURES / sample["request"]["raw_body_file"]).read_bytes()
-    return body, {**sample["request"]["headers"], **AUTH}
+    """The stored Inbound Parse post (tests/payloads), with its basic auth."""
+    return signed(payload("sendgrid_inbound_parse.json"))
 
 
 def _parsed(**overrides: str | bytes) -> list[tuple[str, str | bytes]]:
@@ -54,34 +54,6 @@ def _parsed(**overrides: str | bytes) -> list[tuple[str, str | bytes]]:
 
 async def _post(client: httpx.AsyncClient, body: bytes, content_type: str) -> httpx.Response:
     return await client.post(URL, content=body, headers={"Content-Type": content_type, **AUTH})
-
-
-async def test_the_sample_becomes_one_threaded_email(
-    client: httpx.AsyncClient, inbound: Inbound
-) -> None:
-    sample = fixture("sendgrid_inbound_parse.json")
-    body, headers = _sample()
-    response = await client.post(URL, content=body, headers=headers)
-    assert response.status_code == 200
-    assert response.content == b""
-
-    [(record, event)] = await email_events(inbound, 1)
-    assert record.key == event.conversation_key.encode()
-    assert event.channel == "email"
-    assert event.provider == "sendgrid"
-    assert event.provider_message_id == sample["dedupe_key"]["value"].strip("<>").lower()
-    assert event.conversation_key == "email:order-4521-shipped.7f3c@mail.example.com"
-    assert event.references == ("order-4521-shipped.7f3c@mail.example.com",)
-    assert (event.customer.kind, event.customer.value) == ("email", "maria@example.net")
-    assert event.customer.display_name == "Maria Lopez"
-    assert event.recipient == "support@parse.example.com"
-    assert event.subject == "Re: Your order #4521 has shipped"
-    assert event.text == sample["fields"]["text"]
-    assert event.stripped_text == "It still hasn't arrived."
-    assert event.kind is MessageKind.TEXT
-    assert event.provider_timestamp is not None
-    assert event.provider_timestamp.isoformat() == "2016-07-27T20:53:02+00:00"
-    assert event.metadata["mode"] == "parsed"
 
 
 async def test_attachments_travel_as_metadata_only(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
@@ -26,7 +25,8 @@ from tests.adapters.channel_requests import (
     refused_while_reading,
     twilio_signed,
 )
-from tests.adapters.conftest import Inbound, fixture
+from tests.adapters.conftest import SECRETS, Inbound
+from tests.adapters.payloads import payload, signature_vectors, signed
 from tests.adapters.twilio_requests import (
     CUSTOMER,
     EMPTY_TWIML,
@@ -41,14 +41,16 @@ SMS = "/webhooks/twilio/sms"
 STATUS = "/webhooks/twilio/sms/status"
 
 
-def sample() -> tuple[bytes, dict[str, str], dict[str, Any]]:
-    data = fixture("twilio_sms_inbound.json")
-    return data["request"]["raw_body"].encode(), data["request"]["headers"], data
+SAMPLES = ("twilio_sms_inbound.json", "twilio_voice_incoming_call.json")
 
 
-def test_every_published_and_computed_twilio_vector_reproduces() -> None:
-    vectors = fixture("signature_vectors.json")
-    published_vectors = [v for v in vectors["published"] if v["provider"] == "twilio"]
+def sample() -> tuple[bytes, dict[str, str]]:
+    """The stored incoming SMS (tests/payloads), signed with the test auth token."""
+    return signed(payload("twilio_sms_inbound.json"))
+
+
+def test_every_published_vector_and_signed_sample_verifies() -> None:
+    published_vectors = signature_vectors("twilio")
     assert len(published_vectors) == 6
     for vector in published_vectors:
         token = vector["inputs"]["auth_token"].encode()
@@ -58,33 +60,33 @@ def test_every_published_and_computed_twilio_vector_reproduces() -> None:
         verify_signature(token, url, params, vector["expected"])
         if "body" in vector["inputs"]:
             digest = hashlib.sha256(vector["inputs"]["body"].encode()).hexdigest()
-            assert digest == vector["inputs"]["bodySHA256"]
             assert parse_qs(urlsplit(url).query)["bodySHA256"] == [digest]
-    computed = [v for v in vectors["computed"] if v["header"] == "X-Twilio-Signature"]
-    assert len(computed) == 2
-    for vector in computed:
-        raw = fixture(vector["file"])["request"]["raw_body"]
-        params = parse_qsl(raw, keep_blank_values=True)
-        token = vector["secret"].encode()
-        assert twilio_signature(token, vector["url"], params) == vector["value"]
-        verify_signature(token, vector["url"], params, vector["value"])
+    token = SECRETS["twilio_auth_token"].encode()
+    for name in SAMPLES:
+        stored = payload(name)
+        _, headers = signed(stored)
+        assert twilio_signature(token, stored.url, stored.params) == headers["X-Twilio-Signature"]
+        verify_signature(token, stored.url, stored.params, headers["X-Twilio-Signature"])
+        with pytest.raises(BadSignature):
+            verify_signature(b"54321", stored.url, stored.params, headers["X-Twilio-Signature"])
 
 
 def test_the_default_port_is_accepted_either_way() -> None:
-    vectors = {v["name"]: v for v in fixture("signature_vectors.json")["published"]}
-    params = [tuple(pair) for pair in vectors["basic"]["inputs"]["params"]]
+    vectors = {v["name"]: v for v in signature_vectors("twilio")}
+    documented = vectors["documented example"]
+    params = [tuple(pair) for pair in documented["inputs"]["params"]]
     token = b"12345"
     without = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    signed_with_443 = vectors["https URL signed WITH :443 (validator must accept both forms)"]
-    signed_with_80 = vectors["http URL signed WITH :80"]
+    signed_with_443 = vectors["https URL signed with :443"]
+    signed_with_80 = vectors["http URL signed with :80"]
     # Twilio signed with :443, we know the URL without it, and the other way round.
     verify_signature(token, without, params, signed_with_443["expected"])
-    verify_signature(token, signed_with_443["inputs"]["url"], params, vectors["basic"]["expected"])
+    verify_signature(token, signed_with_443["inputs"]["url"], params, documented["expected"])
     verify_signature(
         token, "http://mycompany.com/myapp.php?foo=1&bar=2", params, signed_with_80["expected"]
     )
     # A port that is not the default is part of the URL: never dropped, never added.
-    odd = vectors["http URL with :1234 kept"]
+    odd = vectors["http URL with port 1234"]
     with pytest.raises(BadSignature):
         verify_signature(
             token, "http://mycompany.com/myapp.php?foo=1&bar=2", params, odd["expected"]
@@ -97,28 +99,6 @@ def test_the_default_port_is_accepted_either_way() -> None:
     assert url_variants("https://[::1]/a") == ["https://[::1]/a", "https://[::1]:443/a"]
     with pytest.raises(BadSignature):
         verify_signature(token, without, params, None)
-
-
-async def test_the_sms_sample_becomes_one_message(
-    client: httpx.AsyncClient, inbound: Inbound
-) -> None:
-    body, headers, data = sample()
-    response = await client.post(SMS, content=body, headers=headers)
-    assert response.status_code == 200
-    assert response.content == EMPTY_TWIML
-    assert response.headers["content-type"].startswith("text/xml")
-
-    [(record, event)] = await published(inbound, 1)
-    assert isinstance(event, InboundMessage)
-    assert record.key == b"sms:" + data["thread_key"]["key"].encode()
-    assert event.channel == "sms"
-    assert event.provider == "twilio"
-    assert event.provider_message_id == data["dedupe_key"]["value"]
-    assert (event.customer.kind, event.customer.value) == ("phone", CUSTOMER)
-    assert event.recipient == LINE
-    assert event.kind is MessageKind.TEXT
-    assert event.text == event.stripped_text == data["params"]["Body"]
-    assert event.attachments == ()
 
 
 async def test_mms_media_become_attachment_metadata(
@@ -169,7 +149,7 @@ async def test_whatsapp_via_twilio_is_a_whatsapp_message(
 async def test_status_callbacks_become_delivery_updates_in_the_same_conversation(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    body, headers, _ = sample()
+    body, headers = sample()
     assert (await client.post(SMS, content=body, headers=headers)).status_code == 200
     for status in ("queued", "sending", "sent", "delivered", "read", "received"):
         assert (await post_signed(client, STATUS, message_status_params(status))).status_code == 200
@@ -205,11 +185,12 @@ async def test_status_callbacks_become_delivery_updates_in_the_same_conversation
 async def test_a_replayed_message_carries_the_same_dedupe_key(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    body, headers, data = sample()
+    body, headers = sample()
     for _ in range(2):
         assert (await client.post(SMS, content=body, headers=headers)).status_code == 200
     found = await published(inbound, 2)
-    assert {event.provider_message_id for _, event in found} == {data["dedupe_key"]["value"]}
+    message_sid = dict(payload("twilio_sms_inbound.json").params)["MessageSid"]
+    assert {event.provider_message_id for _, event in found} == {message_sid}
 
 
 async def test_the_url_with_the_default_port_is_accepted(
@@ -254,8 +235,9 @@ async def test_missing_or_wrong_signatures_are_refused(
 async def test_tampered_and_truncated_bodies_are_refused(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    body, headers, _ = sample()
-    tampered = body.replace(b"arrived", b"shipped")
+    body, headers = sample()
+    tampered = body.replace(b"Friday", b"Monday")
+    assert tampered != body
     problem(await client.post(SMS, content=tampered, headers=headers), 401, "bad-signature")
     cut = body[: len(body) // 2]
     problem(await client.post(SMS, content=cut, headers=headers), 401, "bad-signature")
@@ -279,7 +261,7 @@ async def test_oversized_bodies_are_refused_while_reading(
 async def test_other_content_types_are_refused(
     client: httpx.AsyncClient, inbound: Inbound, content_type: str
 ) -> None:
-    body, headers, _ = sample()
+    body, headers = sample()
     sent = {**headers, "Content-Type": content_type}
     problem(await client.post(SMS, content=body, headers=sent), 415, "unsupported-media-type")
     await nothing_published(inbound)
@@ -338,7 +320,7 @@ async def test_without_an_auth_token_every_request_is_refused(
     webhook_settings: Settings, inbound: Inbound
 ) -> None:
     unconfigured = webhook_settings.model_copy(update={"twilio_auth_token": None})
-    body, headers, _ = sample()
+    body, headers = sample()
     async with app_client(unconfigured) as (_, http):
         for path in (SMS, STATUS):
             response = await http.post(path, content=body, headers=headers)
@@ -347,7 +329,7 @@ async def test_without_an_auth_token_every_request_is_refused(
 
 
 async def test_a_broker_outage_is_a_503_with_retry_after(webhook_settings: Settings) -> None:
-    body, headers, _ = sample()
+    body, headers = sample()
     status_body, status_headers = twilio_signed(STATUS, message_status_params("delivered"))
     responses = await post_during_outage(
         webhook_settings, [(SMS, body, headers), (STATUS, status_body, status_headers)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -25,12 +25,14 @@ from tests.adapters.channel_requests import (
     refused_while_reading,
     twilio_signed,
 )
-from tests.adapters.conftest import Inbound, fixture
+from tests.adapters.conftest import Inbound
+from tests.adapters.payloads import payload, send, signed
 from tests.adapters.twilio_requests import (
     CALL_SID,
     CUSTOMER,
     EMPTY_TWIML,
     LINE,
+    THREAD_QUERY,
     call_params,
     call_status_params,
     post_signed,
@@ -56,39 +58,27 @@ def record_verb(twiml: bytes) -> dict[str, str]:
     return dict(root[1].attrib)
 
 
-async def test_an_incoming_call_is_published_and_answered_with_a_voicemail(
+async def test_an_incoming_call_is_answered_with_a_voicemail(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    data = fixture("twilio_voice_incoming_call.json")
-    request = data["request"]
-    response = await client.post(
-        VOICE, content=request["raw_body"].encode(), headers=request["headers"]
-    )
+    """The call's envelope is checked in test_payloads; here the TwiML that answers it."""
+    response = await send(client, payload("twilio_voice_incoming_call.json"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
     record = record_verb(response.content)
-    thread = "From=%2B14155550199&To=%2B14155550100"
     assert record == {
         "action": f"{PUBLIC}{RECORDED}",
         "method": "POST",
         "maxLength": "120",
         "playBeep": "true",
-        "recordingStatusCallback": f"{PUBLIC}{RECORDING}?{thread}",
+        "recordingStatusCallback": f"{PUBLIC}{RECORDING}?{THREAD_QUERY}",
         "recordingStatusCallbackMethod": "POST",
         "transcribe": "true",
-        "transcribeCallback": f"{PUBLIC}{TRANSCRIPTION}?{thread}",
+        "transcribeCallback": f"{PUBLIC}{TRANSCRIPTION}?{THREAD_QUERY}",
     }
-
-    [(record_, event)] = await published(inbound, 1)
+    [(_, event)] = await published(inbound, 1)
     assert isinstance(event, InboundMessage)
-    assert record_.key == b"voice:" + data["thread_key"]["key"].encode()
-    assert event.channel == "voice"
-    assert event.provider == "twilio"
-    assert event.kind is MessageKind.CALL
-    assert event.provider_message_id == data["dedupe_key"]["value"]
-    assert (event.customer.kind, event.customer.value) == ("phone", CALLER)
-    assert event.recipient == LINE
-    assert event.direction == "inbound"
+    assert (event.conversation_key, event.kind) == (KEY, MessageKind.CALL)
     assert event.metadata == {"call_sid": CALL_SID, "call_status": "ringing"}
 
 
@@ -221,7 +211,7 @@ async def test_a_forged_thread_in_a_callback_url_is_refused(
     signed_url = record_verb(answer.content)["recordingStatusCallback"]
     parts = urlsplit(signed_url)
     body, headers = twilio_signed(parts.path, recording_params(), query=parts.query)
-    forged = parts.path + "?From=%2B14155550123&To=%2B14155550100"
+    forged = parts.path + "?" + urlencode({"From": "+12025550199", "To": LINE})
     problem(await client.post(forged, content=body, headers=headers), 401, "bad-signature")
     await published(inbound, 1)  # only the call itself
 
@@ -310,15 +300,15 @@ async def test_without_an_auth_token_every_route_is_refused(
 
 
 async def test_a_broker_outage_is_a_503_with_retry_after(webhook_settings: Settings) -> None:
-    request = fixture("twilio_voice_incoming_call.json")["request"]
-    recording_url = f"{RECORDING}?From=%2B14155550199&To=%2B14155550100"
+    body, headers = signed(payload("twilio_voice_incoming_call.json"))
+    recording_url = f"{RECORDING}?{THREAD_QUERY}"
     recording_body, recording_headers = twilio_signed(
         RECORDING, recording_params(), query=urlsplit(recording_url).query
     )
     responses = await post_during_outage(
         webhook_settings,
         [
-            (VOICE, request["raw_body"].encode(), request["headers"]),
+            (VOICE, body, headers),
             (recording_url, recording_body, recording_headers),
         ],
     )
@@ -353,7 +343,7 @@ _VALUES = st.sampled_from(
 @given(
     path=st.sampled_from([VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION]),
     params=st.lists(st.tuples(_KEYS | st.text(max_size=10), _VALUES), max_size=12),
-    query=st.sampled_from(["", "From=%2B14155550199&To=%2B14155550100", "From=x"])
+    query=st.sampled_from(["", THREAD_QUERY, "From=x"])
     | st.text(max_size=30).map(lambda text: f"From={text}"),
     raw=st.none() | st.binary(max_size=200),
 )

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 from tests.adapters.channel_requests import twilio_signed
-from tests.adapters.conftest import fixture
+from tests.adapters.payloads import payload
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-CUSTOMER, LINE = "+14155550199", "+14155550100"
-CALL_SID = "CA5c1e2d3f4a5b6c7d8e9f0a1b2c3d4e5f"
+# The customer and our number of the stored SMS and call (tests/payloads), and our account.
+CUSTOMER, LINE = "+12025550173", "+13125550148"
+ACCOUNT = "AC5e8f0c2b7a9d4e6f1b3c8a0d2e4f6a81"
+CALL_SID = "CA3d7a1e9c5b2f8046e1c7a3b9d5f20e84"
+# The query our callback URLs carry, naming the call's thread.
+THREAD_QUERY = urlencode({"From": CUSTOMER, "To": LINE})
 
 
 def sms_params(**overrides: str | None) -> list[tuple[str, str]]:
     """An inbound SMS; an override of None leaves the parameter out."""
     params: dict[str, str | None] = {
         "MessageSid": "SM0000000000000000000000000000000a",
-        "AccountSid": "ACa1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "AccountSid": ACCOUNT,
         "From": CUSTOMER,
         "To": LINE,
         "Body": "Is my parcel on its way?",
@@ -37,7 +41,7 @@ def message_status_params(status: str, sid: str = "SMout1", **extra: str) -> lis
         "SmsStatus": status,
         "From": LINE,
         "To": CUSTOMER,
-        "AccountSid": "ACa1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "AccountSid": ACCOUNT,
         "ApiVersion": "2010-04-01",
         **extra,
     }
@@ -46,7 +50,7 @@ def message_status_params(status: str, sid: str = "SMout1", **extra: str) -> lis
 
 def call_params(**overrides: str | None) -> list[tuple[str, str]]:
     """The sample call's parameters; an override of None leaves the parameter out."""
-    params = dict(parse_qsl(fixture("twilio_voice_incoming_call.json")["request"]["raw_body"]))
+    params = dict(payload("twilio_voice_incoming_call.json").params)
     for key, value in overrides.items():
         if value is None:
             params.pop(key, None)
@@ -58,7 +62,7 @@ def call_params(**overrides: str | None) -> list[tuple[str, str]]:
 def recording_params(**overrides: str) -> list[tuple[str, str]]:
     """A recording status callback as Twilio sends it: no From, no To."""
     params = {
-        "AccountSid": "ACa1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "AccountSid": ACCOUNT,
         "CallSid": CALL_SID,
         "RecordingSid": "RE0a1b2c3d4e5f60718293a4b5c6d7e8f",
         "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0a1b",

@@ -188,7 +188,9 @@ async def test_a_rebalance_while_waiting_neither_deadlocks_nor_applies_lost_part
         while not (second.assigned_partitions() and first.assigned_partitions()):
             assert time.monotonic() < deadline, "the rebalance did not finish while waiting"
             await asyncio.sleep(0.1)
-        assert first.stats.waiting is not None  # it is still waiting, yet gave partitions up
+        # The first member gave partitions up while it waited. It may have lost every record
+        # of its batch to the second meanwhile (then it has nothing left to wait for), so
+        # whether it still waits depends on how the group split the partitions: not checked.
         outage = False
         deadline = time.monotonic() + 30
         applied = {event_id for _, event_id in first_applied} | set(second_applied)

@@ -22,6 +22,7 @@ from router.inbound.envelope import (
     decode,
     encode,
     new_event_id,
+    storable,
     to_cloud_event,
 )
 
@@ -105,8 +106,10 @@ _calls = st.builds(
 
 @given(st.one_of(_messages, _updates, _calls))
 def test_encode_writes_the_cloud_event_models_bytes(event: Event) -> None:
-    assert encode(event) == to_cloud_event(event).model_dump_json(exclude_none=True).encode()
-    assert decode(encode(event)) == event
+    # Text PostgreSQL cannot store (NUL, lone surrogates) is replaced before it is written.
+    written = storable(event)
+    assert encode(event) == to_cloud_event(written).model_dump_json(exclude_none=True).encode()
+    assert decode(encode(event)) == written
 
 
 def test_event_ids_are_random_uuids_in_canonical_form() -> None:

@@ -1,4 +1,4 @@
-"""Reading a webhook's raw body from the ASGI messages, within the limit."""
+"""Reading a webhook's raw body from the ASGI messages, within the limit, and its JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect, Request
 
-from adapters.channels.webhook import read_body
+from adapters.channels.webhook import json_document, read_body
 from router.errors import PayloadTooLarge
 
 
@@ -43,3 +43,18 @@ async def test_a_client_gone_while_sending_is_a_disconnect() -> None:
     messages = [*_chunks(b"ab", b"cd")[:1], {"type": "http.disconnect"}]
     with pytest.raises(ClientDisconnect):
         await read_body(_request(messages), limit=100)
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (rb'{"t": "a\ud800b"}', "a\x00b"),  # a lone high surrogate
+        (rb'{"t": "a\udc00b"}', "a\x00b"),  # a lone low surrogate
+        (rb'{"t": "\ud800\ud800\udc00"}', "\x00\U00010000"),  # alone, then a pair
+        (rb'{"t": "a\ud83d\ude00b"}', "a\U0001f600b"),  # a pair is one character
+        (rb'{"t": "a\\ud800b"}', "a\\ud800b"),  # an escaped backslash: no escape at all
+        (rb'{"t": "a\\\ud800b"}', "a\\\x00b"),  # an escaped backslash, then an escape
+    ],
+)
+def test_json_reads_a_lone_surrogate_as_nul(body: bytes, text: str) -> None:
+    assert json_document(body) == {"t": text}

@@ -1,27 +1,23 @@
 """Meta's webhook formats (WhatsApp Cloud API, Messenger, Instagram) as typed models.
 
 Only the parts the router reads are modelled; everything else is ignored, so a field Meta
-adds tomorrow changes nothing. A shape that is wrong where we read it is a 422 naming the
-field by its path in the payload (`entry[0].changes[0].value.messages[0].from: missing`).
-Changes, messages, statuses and messaging events are validated one by one (`Refusals`):
-one malformed entry never drops the others Meta batched with it.
+adds tomorrow changes nothing. A body that is no notification at all (not JSON, no
+`object`, no `entry`) is a 422; an entry or event that is wrong where we read it is counted
+and skipped on its own (`unreadable`), its log line naming the field by its path in the
+payload (`entry[0].changes[0].value.messages[0].from: missing`), and the rest go through.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
 
-from adapters.channels.webhook import envelope_errors, invalid_payload
+from adapters.channels.webhook import invalid_payload, json_document
 from router.errors import InvalidPayload
-
-log = logging.getLogger(__name__)
+from router.observability.metrics import count_ignored
 
 # Party ids stay short enough that `instagram:<business>|<customer>` fits the 512-char key.
 PartyId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -33,16 +29,19 @@ Seconds = Annotated[int, Field(ge=0, le=10**11)]
 Millis = Annotated[int, Field(ge=0, le=10**14)]
 
 
-class _Model(BaseModel):
+log = logging.getLogger("adapters.channels.meta")
+
+
+class MetaModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class WaError(_Model):
+class WaError(MetaModel):
     code: int | None = None
     title: str | None = None
 
 
-class WaMedia(_Model):
+class WaMedia(MetaModel):
     id: MessageId | None = None
     mime_type: Annotated[str, Field(max_length=255)] | None = None
     url: Url | None = None
@@ -50,38 +49,139 @@ class WaMedia(_Model):
     caption: str | None = None
 
 
-class WaLocation(_Model):
+class WaLocation(MetaModel):
     latitude: float
     longitude: float
     name: str | None = None
     address: str | None = None
+    url: Url | None = None
 
 
-class WaReply(_Model):
+class WaReply(MetaModel):
     id: str | None = None
     title: str | None = None
+    description: str | None = None
 
 
-class WaInteractive(_Model):
+class WaFlowReply(MetaModel):
+    name: str | None = None
+    body: str | None = None
+    response_json: str | None = None
+
+
+class WaInteractive(MetaModel):
     type: str
     button_reply: WaReply | None = None
     list_reply: WaReply | None = None
+    nfm_reply: WaFlowReply | None = None
 
 
-class WaButton(_Model):
+class WaButton(MetaModel):
     text: str | None = None
     payload: str | None = None
 
 
-class WaText(_Model):
+class WaText(MetaModel):
     body: str
 
 
-class WaContext(_Model):
+class WaContext(MetaModel):
     id: MessageId | None = None
 
 
-class WaMessage(_Model):
+class WaCardName(MetaModel):
+    formatted_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class WaCardPhone(MetaModel):
+    phone: str | None = None
+    wa_id: str | None = None
+    type: str | None = None
+
+
+class WaCardEmail(MetaModel):
+    email: str | None = None
+    type: str | None = None
+
+
+class WaCardOrg(MetaModel):
+    company: str | None = None
+    department: str | None = None
+    title: str | None = None
+
+
+class WaCardUrl(MetaModel):
+    url: str | None = None
+    type: str | None = None
+
+
+class WaCardAddress(MetaModel):
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    type: str | None = None
+
+
+class WaCard(MetaModel):
+    """A shared contact card."""
+
+    name: WaCardName | None = None
+    phones: list[WaCardPhone] = []
+    emails: list[WaCardEmail] = []
+    org: WaCardOrg | None = None
+    urls: list[WaCardUrl] = []
+    addresses: list[WaCardAddress] = []
+    birthday: str | None = None
+
+
+class WaReaction(MetaModel):
+    message_id: MessageId | None = None
+    # Absent or empty when the customer took their reaction back.
+    emoji: str | None = None
+
+
+class WaOrderItem(MetaModel):
+    product_retailer_id: str | None = None
+    quantity: int | str | None = None
+    item_price: float | str | None = None
+    currency: str | None = None
+
+
+class WaOrder(MetaModel):
+    catalog_id: str | None = None
+    text: str | None = None
+    product_items: list[WaOrderItem] = []
+
+
+class WaSystem(MetaModel):
+    body: str | None = None
+    type: str | None = None
+    new_wa_id: str | None = None
+    wa_id: str | None = None
+    identity: str | None = None
+
+
+class Referral(MetaModel):
+    """Where the customer came from: an ad (click-to-message) or a link with a `ref`."""
+
+    source_url: Url | None = None
+    source_type: str | None = None
+    source_id: str | None = None
+    headline: str | None = None
+    body: str | None = None
+    ctwa_clid: str | None = None
+    # Messenger and Instagram name the same things differently.
+    ref: str | None = None
+    source: str | None = None
+    type: str | None = None
+    ad_id: str | None = None
+
+
+class WaMessage(MetaModel):
     # Absent only in a malformed message; the value's single contact may still name them.
     sender: Annotated[PartyId | None, Field(alias="from")] = None
     id: MessageId
@@ -94,13 +194,18 @@ class WaMessage(_Model):
     document: WaMedia | None = None
     sticker: WaMedia | None = None
     location: WaLocation | None = None
+    contacts: list[WaCard] = []
     interactive: WaInteractive | None = None
     button: WaButton | None = None
+    reaction: WaReaction | None = None
+    order: WaOrder | None = None
+    system: WaSystem | None = None
+    referral: Referral | None = None
     context: WaContext | None = None
     errors: list[WaError] = []
 
 
-class WaStatus(_Model):
+class WaStatus(MetaModel):
     id: MessageId
     status: str
     timestamp: Seconds | None = None
@@ -108,115 +213,54 @@ class WaStatus(_Model):
     errors: list[WaError] = []
 
 
-class WaProfile(_Model):
+class WaProfile(MetaModel):
     name: str | None = None
 
 
-class WaContact(_Model):
+class WaContact(MetaModel):
     wa_id: str | None = None
     profile: WaProfile | None = None
 
 
-class WaMetadata(_Model):
+class WaMetadata(MetaModel):
     phone_number_id: PartyId
 
 
-class WaValue(_Model):
+class WaValue(MetaModel):
+    """A `messages` change; each message and status is validated on its own."""
+
     metadata: WaMetadata | None = None
-    contacts: list[WaContact] = []
-    # Validated one by one as `WaMessage` / `WaStatus`, so one bad entry spares the rest.
+    contacts: list[Any] = []
     messages: list[Any] = []
     statuses: list[Any] = []
 
 
-class WaChange(_Model):
+class WaChange(MetaModel):
     field: str = ""
     # Validated as `WaValue` only for the `messages` field: other fields have other shapes.
-    value: dict[str, Any]
+    value: Any = None
 
 
-class WaEntry(_Model):
-    changes: list[Any] = []  # each validated as `WaChange`
+class WaEntry(MetaModel):
+    changes: list[Any] = []
 
 
-class WaNotification(_Model):
+class WaNotification(MetaModel):
     object: Literal["whatsapp_business_account"]
-    entry: list[WaEntry]
-
-
-class Party(_Model):
-    id: PartyId
-
-
-class MsPayload(_Model):
-    url: Url | None = None
-    title: str | None = None
-
-
-class MsAttachment(_Model):
-    type: str
-    payload: MsPayload | None = None
-
-
-class MsQuickReply(_Model):
-    payload: str | None = None
-
-
-class MsReplyTo(_Model):
-    mid: MessageId | None = None
-
-
-class MsMessage(_Model):
-    mid: MessageId
-    text: str | None = None
-    is_echo: bool = False
-    is_deleted: bool = False
-    is_unsupported: bool = False
-    attachments: list[MsAttachment] = []
-    quick_reply: MsQuickReply | None = None
-    reply_to: MsReplyTo | None = None
-
-
-class MsPostback(_Model):
-    mid: MessageId | None = None
-    title: str | None = None
-    payload: str | None = None
-
-
-class MsDelivery(_Model):
-    mids: list[MessageId] = []
-
-
-class MsRead(_Model):
-    mid: MessageId | None = None
-
-
-class MsEvent(_Model):
-    sender: Party
-    recipient: Party
-    timestamp: Millis | None = None
-    message: MsMessage | None = None
-    postback: MsPostback | None = None
-    delivery: MsDelivery | None = None
-    read: MsRead | None = None
-
-
-class MsEntry(_Model):
-    messaging: list[Any] = []  # each validated as `MsEvent`
-
-
-class MsNotification(_Model):
-    object: Literal["page", "instagram"]
-    entry: list[MsEntry]
+    entry: list[Any]
 
 
 _Parsed = TypeVar("_Parsed", bound=BaseModel)
 
 
-def parse_notification(body: bytes) -> WaNotification | MsNotification | None:
-    """The body as a WhatsApp or Messenger/Instagram notification; None for other objects."""
+def parse_notification(body: bytes) -> WaNotification | Any | None:
+    """The body as a WhatsApp notification, a Messenger/Instagram document, or None.
+
+    Only what no event could be read without is checked here: JSON, an object, its
+    `object`; every entry and every event in it is read on its own.
+    """
     try:
-        document = from_json(body)
+        document = json_document(body)
     except ValueError as error:
         raise InvalidPayload(f"body: not JSON ({error})", field="body") from None
     if not isinstance(document, dict):
@@ -225,7 +269,7 @@ def parse_notification(body: bytes) -> WaNotification | MsNotification | None:
     if kind == "whatsapp_business_account":
         return validate(WaNotification, document, "")
     if kind in ("page", "instagram"):
-        return validate(MsNotification, document, "")
+        return document
     if not isinstance(kind, str) or not kind:
         raise InvalidPayload("object: missing", field="object")
     # Other objects (user, permissions, ...) carry no customer messages.
@@ -250,33 +294,13 @@ def from_millis(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, UTC)
 
 
-class Refusals:
-    """The entries of one notification refused on their own, while the others go through.
+def skip(reason: str, path: str, detail: str = "") -> None:
+    """Leave one event out on purpose: counted by `reason`, with a debug line naming it."""
+    count_ignored("meta", reason)
+    log.debug("meta event ignored", extra={"reason": reason, "path": path, "detail": detail})
 
-    Meta retries a refused notification whole: refusing it for one malformed entry would
-    lose every good event batched with it, on every retry.
-    """
 
-    def __init__(self) -> None:
-        self.errors: list[InvalidPayload] = []
-
-    @contextmanager
-    def entry(self) -> Iterator[None]:
-        """Run the parsing of one entry; its refusal is noted instead of raised."""
-        try:
-            with envelope_errors():
-                yield
-        except InvalidPayload as error:
-            self.errors.append(error)
-
-    def settle(self, events: Sequence[object]) -> None:
-        """Refuse (422) a notification nothing came through from; else log what was left out."""
-        if not self.errors:
-            return
-        if not events:
-            raise self.errors[0]
-        # Paths and reasons only: no customer data in the log.
-        log.warning(
-            "meta notification entries refused",
-            extra={"refused": [error.detail for error in self.errors]},
-        )
+def unreadable(path: str, error: Exception) -> None:
+    """An event whose shape we cannot read: counted and skipped, the batch goes on."""
+    detail = str(error) if isinstance(error, InvalidPayload) else type(error).__name__
+    skip("malformed", path, detail)

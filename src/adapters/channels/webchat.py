@@ -39,7 +39,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
 )
 
@@ -47,7 +46,7 @@ from adapters.channels.webhook import (
     check_fresh,
     envelope_errors,
     hmac_hex,
-    invalid_payload,
+    json_body,
     problem_responses,
     publish,
     read_body,
@@ -188,10 +187,7 @@ def verify_signature(
 
 def parse_event(body: bytes) -> ChatEvent:
     """The body as a `ChatEvent`; anything else is a 422 naming the field."""
-    try:
-        event = ChatEvent.model_validate_json(body)
-    except ValidationError as error:
-        raise invalid_payload(error) from None
+    event = json_body(ChatEvent, body)
     if not event.attachments and not event.text.strip():
         raise InvalidPayload("text: empty, and there are no attachments", field="text")
     return event

@@ -12,13 +12,15 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_core import from_json
 from starlette.requests import ClientDisconnect
 
 from router.errors import (
@@ -196,6 +198,59 @@ def invalid_payload(error: ValidationError, prefix: str = "") -> InvalidPayload:
     field = field_path(first["loc"], prefix) or "body"
     message = "missing" if first["type"] == "missing" else first["msg"]
     return InvalidPayload(f"{field}: {message}", field=field)
+
+
+# A JSON escape of a UTF-16 surrogate: a high one with the low one after it is a pair (one
+# character); any other is alone. The backslashes before `\u` must be odd, or it is no escape.
+_SURROGATE_ESCAPE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)\\u[dD][89abAB][0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    rb"|(?<!\\)((?:\\\\)*)\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+def _lone_surrogates_as_nul(body: bytes) -> bytes:
+    """The JSON text with each lone surrogate escape written as `\\u0000` instead.
+
+    JSON allows half a surrogate pair on its own, Python strings hold it, but nothing
+    downstream does (pydantic, UTF-8, PostgreSQL). As a NUL it is replaced by U+FFFD where
+    every envelope is made storable, and the message records which field was changed.
+    """
+
+    def rewrite(match: re.Match[bytes]) -> bytes:
+        if match.group(2) is not None:  # a pair: one character, kept
+            return match.group(0)
+        return (match.group(1) or match.group(3) or b"") + b"\\u0000"
+
+    return _SURROGATE_ESCAPE.sub(rewrite, body)
+
+
+def json_document(body: bytes) -> Any:
+    """The body's JSON value; `ValueError` when it is not JSON (lone surrogates read as NUL)."""
+    try:
+        return from_json(body)
+    except ValueError:
+        if b"\\u" not in body:
+            raise
+        return from_json(_lone_surrogates_as_nul(body))
+
+
+def json_body(model: type[_Body], body: bytes) -> _Body:
+    """The body as `model` (lone surrogates read as NUL); a 422 naming the field otherwise."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        if b"\\u" not in body:
+            raise invalid_payload(error) from None
+        first = error
+    readable = _lone_surrogates_as_nul(body)
+    if readable == body:
+        raise invalid_payload(first) from None
+    try:
+        return model.model_validate_json(readable)
+    except ValidationError as error:
+        raise invalid_payload(error) from None
 
 
 @contextmanager

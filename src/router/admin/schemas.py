@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from router.channels import Channel, Presence
 from router.console.schemas import ChannelLoad, Text
+from router.inbound.storable import unstorable
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy, RoutingRule
 
@@ -29,14 +30,22 @@ Slots = Annotated[int, Field(ge=0, le=1000)]
 Reason = Annotated[Text, Field(min_length=1, max_length=500)]
 
 
-def _has_nul(value: object) -> bool:
+def _unstorable_path(value: object, path: str) -> tuple[str, str] | None:
+    """The first string (key or value) PostgreSQL cannot store in `value`: (path, why)."""
     if isinstance(value, str):
-        return "\x00" in value
+        problem = unstorable(value)
+        return (path, problem) if problem else None
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        for key, item in value.items():
+            found = _unstorable_path(key, f"{path} key") or _unstorable_path(item, f"{path}.{key}")
+            if found:
+                return found
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_has_nul(item) for item in value)
-    return False
+        for index, item in enumerate(value):
+            found = _unstorable_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 class _Request(BaseModel):
@@ -140,10 +149,12 @@ class PolicyDraft(_Request):
     comment: Annotated[Text | None, Field(max_length=1000)] = None
 
     @model_validator(mode="after")
-    def _no_nul_anywhere(self) -> PolicyDraft:
-        # Rules are stored as JSONB, which cannot hold NUL in any string.
-        if _has_nul(self.model_dump()):
-            raise ValueError("strings must not contain NUL characters")
+    def _storable_everywhere(self) -> PolicyDraft:
+        # Rules are stored as JSONB, which holds neither NUL nor a lone surrogate anywhere.
+        for name, value in self.model_dump(include={"rules", "default_queue"}).items():
+            found = _unstorable_path(value, name)
+            if found:
+                raise ValueError(f"{found[0]}: {found[1]}")
         return self
 
 

@@ -58,7 +58,8 @@ class BodyLimit:
     """Refuses bodies over `limit` bytes under `prefix` with 413, before the app reads them.
 
     The body is read here (it is small by definition) and replayed to the app; the
-    declared length is checked first so an honest oversized request costs nothing.
+    declared length is checked first so an honest oversized request costs nothing. A
+    request whose client disconnects before the body is complete never reaches the app.
     """
 
     def __init__(self, app: Any, *, limit: int, prefix: str = "/v1/") -> None:
@@ -79,7 +80,9 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                # The client left before its body was whole: a partial body is never acted
+                # on, and nobody is there to answer.
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._limit:

@@ -133,7 +133,7 @@ async def conversation_detail(
 
     message_filter: list[ColumnElement[bool]] = [Message.conversation_id == conversation.id]
     if messages_after is not None:
-        created, ident = cursor.decode_time_id(messages_after)
+        created, ident = cursor.decode_time_id(messages_after, "messages_cursor")
         message_filter.append(tuple_(Message.created_at, Message.id) > (created, ident))
     messages = (
         await session.scalars(
@@ -150,7 +150,7 @@ async def conversation_detail(
 
     event_filter: list[ColumnElement[bool]] = [ConversationEvent.conversation_id == conversation.id]
     if events_after is not None:
-        event_filter.append(ConversationEvent.id > cursor.decode_int(events_after))
+        event_filter.append(ConversationEvent.id > cursor.decode_int(events_after, "events_cursor"))
     events = (
         await session.scalars(
             select(ConversationEvent)

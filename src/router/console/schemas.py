@@ -13,16 +13,19 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from router.channels import Channel, Presence
+from router.inbound.storable import unstorable
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: str) -> str:
+    # PostgreSQL text holds neither NUL nor a lone surrogate (which a JSON `\ud800` escape
+    # gives): refuse them here, naming the field, rather than fail at the database.
+    problem = unstorable(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class _Request(BaseModel):

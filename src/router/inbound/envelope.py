@@ -6,15 +6,19 @@ routing engine consumes them whether they came through Kafka or the inline trans
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from router.channels import Channel, Direction, IdentityKind
+from router.inbound.storable import storable_model
+
+log = logging.getLogger(__name__)
 
 SPEC_VERSION = "1.0"
 
@@ -35,12 +39,42 @@ def utcnow() -> datetime:
 
 
 class MessageKind(StrEnum):
-    """What the customer did: wrote something, called, or left a voicemail."""
+    """What the customer did: wrote, sent media or cards, called, reacted, commented...
+
+    Values fit the message row's `kind` column (16 characters).
+    """
 
     TEXT = "text"
     MEDIA = "media"
     CALL = "call"
     VOICEMAIL = "voicemail"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    ORDER = "order"
+    # A story mention, or a share of a story (a reply to a story is text quoting it).
+    STORY = "story"
+    # Public posts' comments and mentions: conversations of their own, apart from the DMs.
+    COMMENT = "comment"
+    MENTION = "mention"
+    REACTION = "reaction"
+    # A provider's notice about the thread (number changed, first opened, unsupported...).
+    SYSTEM = "system"
+
+    @property
+    def wakes_agent(self) -> bool:
+        """Whether it asks for an answer: opens, reopens and routes its conversation."""
+        return self not in _QUIET_KINDS
+
+    @property
+    def is_public(self) -> bool:
+        """Whether it was said in public (under a post), apart from private messages."""
+        return self in _PUBLIC_KINDS
+
+
+# Recorded in the history, never offered to an agent by themselves.
+_QUIET_KINDS = frozenset({MessageKind.REACTION, MessageKind.SYSTEM})
+_PUBLIC_KINDS = frozenset({MessageKind.COMMENT, MessageKind.MENTION})
+PUBLIC_KINDS = tuple(kind.value for kind in _PUBLIC_KINDS)
 
 
 class Automated(StrEnum):
@@ -223,14 +257,51 @@ def to_cloud_event(event: Event) -> CloudEvent:
     )
 
 
+# Where a message records which of its fields had characters replaced to be storable.
+REPLACED_METADATA_KEY = "replaced_unstorable"
+
+
+def storable(event: Event) -> Event:
+    """The event with NUL and lone surrogates replaced by U+FFFD in every text field.
+
+    PostgreSQL stores neither, and a provider's signed message is never refused for them.
+    A message lists the fields changed under `metadata["replaced_unstorable"]`; an event
+    that needed nothing is returned as itself.
+    """
+    cleaned, fields = storable_model(event)
+    if not fields:
+        return event
+    if isinstance(cleaned, InboundMessage):
+        noted = {**cleaned.metadata, REPLACED_METADATA_KEY: ",".join(fields)}
+        cleaned = cleaned.model_copy(update={"metadata": noted})
+    log.info(
+        "unstorable characters replaced",
+        extra={"event_id": cleaned.event_id, "provider": cleaned.provider, "fields": fields},
+    )
+    return cleaned
+
+
+def _event_json(event: Event) -> bytes | None:
+    try:
+        return event.__pydantic_serializer__.to_json(event, exclude_none=True)
+    except PydanticSerializationError:  # a lone surrogate: UTF-8 cannot encode it
+        return None
+
+
 def encode(event: Event) -> bytes:
     """Serialise an event as the CloudEvents JSON value put on `router.inbound.v1`.
 
-    The bytes are exactly those of `to_cloud_event(event).model_dump_json(exclude_none=True)`:
-    the event serialised once, with the wrapper's attributes written around it in the
-    wrapper's field order. Building the wrapper model would validate the event again, on
-    every webhook.
+    The bytes are exactly those of `to_cloud_event(storable(event))
+    .model_dump_json(exclude_none=True)`: the event serialised once, with the wrapper's
+    attributes written around it in the wrapper's field order. Building the wrapper model
+    would validate the event again, on every webhook. Both transports encode every event,
+    so this is where text is made storable; the serialised bytes tell cheaply whether any
+    needs it (a NUL is written `\\u0000`, a lone surrogate cannot be written at all).
     """
+    data = _event_json(event)
+    if data is None or b"\\u0000" in data:
+        event = storable(event)
+        data = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     attributes = to_json(
         {
             "specversion": SPEC_VERSION,
@@ -242,13 +313,16 @@ def encode(event: Event) -> bytes:
             "datacontenttype": "application/json",
         }
     )
-    data = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     return b"".join((attributes[:-1], b',"data":', data, b"}"))
 
 
 def decode(value: bytes) -> Event:
-    """Parse a `router.inbound.v1` value; raises `pydantic.ValidationError` when malformed."""
-    return _cloud_event.validate_json(value).data
+    """Parse a `router.inbound.v1` value; raises `pydantic.ValidationError` when malformed.
+
+    A NUL written before `encode` replaced them (an older producer's record) is replaced here.
+    """
+    event = _cloud_event.validate_json(value).data
+    return storable(event) if b"\\u0000" in value else event
 
 
 def partition_key(event: Event) -> bytes:

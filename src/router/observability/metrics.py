@@ -35,6 +35,11 @@ BATCH_SECONDS = Histogram(
     "Time to apply one batch (one poll), commit included",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+IGNORED_EVENTS = Counter(
+    "router_webhook_events_ignored",
+    "Provider events acknowledged but deliberately not turned into router events",
+    ["provider", "reason"],
+)
 DEAD_LETTERS = Counter("router_dead_letters", "Records sent to the dead-letter topic")
 CONSUMER_WAITING = Gauge(
     "router_consumer_waiting",
@@ -140,3 +145,8 @@ def observe_publish(transport: str, started: float) -> None:
     if histogram is None:
         histogram = _publish_seconds[transport] = PUBLISH_SECONDS.labels(transport)
     histogram.observe(time.perf_counter() - started)
+
+
+def count_ignored(provider: str, reason: str) -> None:
+    """Count one provider event left out on purpose (`reason` is one of a fixed few)."""
+    IGNORED_EVENTS.labels(provider, reason).inc()

@@ -1,23 +1,19 @@
 """Messages no person wrote (auto-replies, bounces): kept in the history, never routed.
 
-An automatic message joins its thread's conversation, or the customer's open one, without
-reopening, offering or touching it. With neither, it gets a conversation of its own that is
-created resolved: in the history, offered to nobody. A bounce that names a message we sent
-(its returned Message-ID is one the outbound path gave, `<message row id@domain>`) marks
-that message's delivery failed and joins that message's conversation.
+An automatic message is kept like every message that asks no agent for an answer (see
+`router.routing.notices`): in its thread's conversation, or the customer's open one, or a
+conversation of its own created resolved, offered to nobody. A bounce that names a message
+we sent (its returned Message-ID is one the outbound path gave, `<message row id@domain>`)
+marks that message's delivery failed and joins that message's conversation.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from router.conversations.history import Actor, Change, Journal
 from router.inbound.envelope import Automated, InboundMessage
-from router.models import ConversationStatus
-from router.routing.records import ConversationRecord
 
 # One statement for every bounce of a batch: the sent messages they name are marked failed,
 # and each bounce's thread is led to the failed message's conversation (unless it has one).
@@ -63,37 +59,3 @@ async def record_bounces(connection: Any, messages: Sequence[InboundMessage]) ->
     ]
     if rows:
         await connection.execute(_FAILED_DELIVERIES, *([row[i] for row in rows] for i in range(4)))
-
-
-def quiet_conversation(
-    journal: Journal, message: InboundMessage, customer_id: uuid.UUID, now: datetime
-) -> ConversationRecord:
-    """A conversation of its own for an automatic message nothing else claims: resolved."""
-    conversation = ConversationRecord(
-        id=uuid.uuid4(),
-        customer_id=customer_id,
-        channel=message.channel.value,
-        status=ConversationStatus.RESOLVED.value,
-        subject=message.subject,
-        waiting_since=now,
-        last_message_at=now,
-        created_at=now,
-        resolved_at=now,
-    )
-    kind = message.automated.value if message.automated else "automatic"
-    details = {"thread": message.conversation_key, "event_id": message.event_id, "automated": kind}
-    journal.record(
-        conversation.id,
-        Change.CREATED,
-        f"an automatic message ({kind}) on {message.channel} via {message.provider}",
-        actor=Actor.SYSTEM,
-        details=details,
-    )
-    journal.record(
-        conversation.id,
-        Change.RESOLVED,
-        "nothing to answer: no person wrote it; offered to nobody",
-        actor=Actor.SYSTEM,
-        details=details,
-    )
-    return conversation

@@ -31,9 +31,10 @@ from router.inbound.ports import Event
 from router.models import ConversationStatus, Message
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
-from router.routing.automated import quiet_conversation, record_bounces
+from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
@@ -138,20 +139,17 @@ class _Intake:
         for message in messages:
             identity = (message.customer.kind.value, message.customer.value)
             customer_id = customers[identity]
+            # A reaction, a provider's notice or a message no person wrote (an auto-reply, a
+            # bounce) is recorded where it belongs, but never reopens, routes or re-offers a
+            # conversation by itself.
+            wakes = message.kind.wakes_agent and message.automated is None
+            public = message.kind.is_public
             conversation = by_thread.get(message.conversation_key)
-            if message.automated is not None:
-                # An auto-reply or a bounce is kept and wakes nobody: no reopening, no offer.
-                recent = open_by_customer.get(customer_id)
-                if conversation is None and recent is not None:
-                    conversation = recent if recent.last_message_at >= continuity else None
-                if conversation is None:
-                    conversation = quiet_conversation(self.journal, message, customer_id, self.now)
-                    new_conversations.append(conversation)
-                by_thread[message.conversation_key] = conversation
-                thread_rows[message.conversation_key] = conversation.id
-                message_rows.append(rows.message_row(message, conversation.id))
-                continue
-            if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
+            if (
+                wakes
+                and conversation is not None
+                and conversation.status == ConversationStatus.RESOLVED
+            ):
                 if (
                     conversation.resolved_at is not None
                     and conversation.resolved_at >= reopen_after
@@ -159,21 +157,28 @@ class _Intake:
                     await self._reopen(conversation, message, attributes[customer_id])
                 else:
                     conversation = None
-            if conversation is None:
+            if conversation is None and not public:
                 recent = open_by_customer.get(customer_id)
                 if recent is not None and recent.last_message_at >= continuity:
                     # Omnichannel continuity: an email after a call joins the same
-                    # conversation, and so the same owner.
+                    # conversation, and so the same owner. Public comments stay apart.
                     conversation = recent
             if conversation is None:
-                conversation = await self._open(message, customer_id, attributes[customer_id])
+                if wakes:
+                    conversation = await self._open(message, customer_id, attributes[customer_id])
+                else:
+                    conversation = quiet_conversation(self.journal, message, customer_id, self.now)
                 new_conversations.append(conversation)
-            else:
+            elif wakes:
                 touched[conversation.id] = conversation
             by_thread[message.conversation_key] = conversation
-            open_by_customer[customer_id] = conversation
+            if wakes and not public and conversation.status == ConversationStatus.OPEN:
+                open_by_customer[customer_id] = conversation
             thread_rows[message.conversation_key] = conversation.id
-            conversation.last_message_at = max(conversation.last_message_at or self.now, self.now)
+            if wakes:
+                conversation.last_message_at = max(
+                    conversation.last_message_at or self.now, self.now
+                )
             message_rows.append(rows.message_row(message, conversation.id))
 
         await self._reconsider(touched.values())

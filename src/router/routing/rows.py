@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from router.inbound.envelope import InboundMessage
+from router.inbound.envelope import PUBLIC_KINDS, InboundMessage
 from router.jsontext import compact_json
 from router.routing.records import ConversationRecord, Routable
 
@@ -211,12 +211,25 @@ WHERE t.thread_key = ANY($1::text[])
 ORDER BY c.id
 FOR UPDATE OF c
 """
+# A conversation under a public post (a comment, a mention) is never where a private
+# message continues, so it is not among the ones continuity can join. Such a conversation
+# is the one its first message (a comment or mention) opened, and no private message ever
+# joins it, so its first message says what it is: one probe of the (conversation_id,
+# created_at, id) index per open conversation, not a scan of its whole history. The thread
+# key's shape would not do: a comment thread moves to a new conversation when its old one
+# was resolved too long ago, and a supervisor may reopen the old one.
 _LOCK_OPEN = f"""
 SELECT NULL, {_CONVERSATION}
 FROM conversations AS c
 WHERE c.customer_id = ANY($1::uuid[]) AND c.status = 'open'
+  AND NOT coalesce((
+    SELECT m.kind = ANY($2::text[]) FROM messages AS m
+    WHERE m.conversation_id = c.id
+    ORDER BY m.created_at, m.id
+    LIMIT 1
+  ), false)
 ORDER BY c.id
-FOR UPDATE
+FOR UPDATE OF c
 """
 
 Known = dict[uuid.UUID, ConversationRecord]
@@ -233,8 +246,8 @@ async def lock_by_thread(
 async def lock_open(
     connection: Any, customer_ids: Collection[uuid.UUID], known: Known
 ) -> list[ConversationRecord]:
-    """The customers' open conversations, locked (in id order)."""
-    found = await connection.fetch(_LOCK_OPEN, list(customer_ids))
+    """The customers' open private conversations, locked (in id order)."""
+    found = await connection.fetch(_LOCK_OPEN, list(customer_ids), list(PUBLIC_KINDS))
     return [_record(row, known) for row in found]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from adapters.channels.email.automated import (
     RETURNED_TYPES,
@@ -34,7 +34,7 @@ from adapters.channels.email.parsing import (
     recipient_address,
 )
 from adapters.channels.webhook import (
-    invalid_payload,
+    json_body,
     problem_responses,
     publish,
     read_body,
@@ -114,10 +114,7 @@ async def postmark_inbound(request: Request) -> Response:
     verify_basic_auth(request, token)
     require_media_type(request, "application/json")
     body = await read_body(request, settings.email_max_body_bytes)
-    try:
-        payload = PostmarkInbound.model_validate_json(body)
-    except ValidationError as error:
-        raise invalid_payload(error) from None
+    payload = json_body(PostmarkInbound, body)
     message = inbound_message(
         "postmark", postmark_email(payload), provider_message_id=payload.MessageID.lower()
     )
