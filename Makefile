@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench clean container-smoke
+.PHONY: serve test lint typecheck unit bench chaos clean container-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m devstack run -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests devstack migrations bench
-	$(BIN)/ruff format --check src tests devstack migrations bench
+	$(BIN)/ruff check src tests devstack migrations bench chaos
+	$(BIN)/ruff format --check src tests devstack migrations bench chaos
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +35,12 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## The promises checked under faults: three brokers, PostgreSQL restarts, killed consumers
+## (about 10 minutes; CHAOS_ARGS="--duration 120 --rate 80 --seed 7").
+chaos: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -36,7 +36,8 @@ class Database:
         return await asyncpg.connect(self.dsn, host=self.host)
 
 
-def _database(server_url: str, name: str) -> Database:
+def database_at(server_url: str, name: str) -> Database:
+    """The database `name` on the server at `server_url` (it may not exist yet)."""
     parsed = make_url(server_url).set(database=name)
     host = parsed.query.get("host")
     plain = parsed.set(drivername="postgresql", query={})
@@ -118,7 +119,7 @@ class Stack:
 
     def database(self, name: str) -> Database:
         """The database `name` on the server (it may not exist yet)."""
-        return _database(self.server_url, name)
+        return database_at(self.server_url, name)
 
     async def _admin(self) -> asyncpg.Connection:
         return await self.database("postgres").connect()
