@@ -121,6 +121,7 @@ def document() -> dict[str, Any]:
     )
     schemas = inbound_schema.pop("$defs", {})
     schemas["InboundCloudEvent"] = inbound_schema
+    schemas = {name: _asyncapi_schema(schema) for name, schema in schemas.items()}
     schemas["ConversationCloudEvent"] = _CONVERSATION_EVENT
     schemas["PresenceCloudEvent"] = _PRESENCE_EVENT
     return {
@@ -206,6 +207,28 @@ def document() -> dict[str, Any]:
             "schemas": schemas,
         },
     }
+
+
+def _asyncapi_schema(schema: Any) -> Any:
+    """`schema` (pydantic's JSON Schema, OpenAPI dialect) in the AsyncAPI Schema Object's.
+
+    The one difference that matters: OpenAPI's `discriminator` is an object (`propertyName`
+    and a `mapping`); AsyncAPI's is the property's name alone. Nothing is lost: each
+    variant states its value of that property as a `const`.
+    """
+    if isinstance(schema, list):
+        return [_asyncapi_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    rewritten = {key: _asyncapi_schema(value) for key, value in schema.items()}
+    discriminator = rewritten.get("discriminator")
+    if isinstance(discriminator, dict) and isinstance(discriminator.get("propertyName"), str):
+        name = discriminator["propertyName"]
+        rewritten["discriminator"] = name
+        # AsyncAPI wants the property required where the discriminator is; every variant
+        # writes it (a literal with a default is always serialised).
+        rewritten["required"] = [*rewritten.get("required", ()), name]
+    return rewritten
 
 
 def render() -> str:
