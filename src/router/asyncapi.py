@@ -112,6 +112,33 @@ _PRESENCE_EVENT: dict[str, Any] = {
 }
 
 
+STRUCTURED_MODE = "application/cloudevents+json"
+
+# The CloudEvents Kafka protocol binding, structured content mode: the value is the whole
+# event in JSON and this header announces it, so any CloudEvents SDK reads the record.
+_STRUCTURED_MODE_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["content-type"],
+    "properties": {
+        "content-type": {
+            "const": STRUCTURED_MODE,
+            "description": "CloudEvents Kafka protocol binding: structured content mode",
+        }
+    },
+}
+
+
+def _cloud_event_message(payload: str, key: str) -> dict[str, Any]:
+    return {
+        "contentType": STRUCTURED_MODE,
+        "headers": _STRUCTURED_MODE_HEADERS,
+        "payload": {"$ref": f"#/components/schemas/{payload}"},
+        "bindings": {
+            "kafka": {"key": {"type": "string", "description": key}, "bindingVersion": "0.5.0"}
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     """The AsyncAPI document for the default topic names."""
     # The documented names are the defaults, whatever this process's environment says.
@@ -187,18 +214,13 @@ def document() -> dict[str, Any]:
         },
         "components": {
             "messages": {
-                "Inbound": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/InboundCloudEvent"},
-                },
-                "ConversationChange": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/ConversationCloudEvent"},
-                },
-                "PresenceChange": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/PresenceCloudEvent"},
-                },
+                "Inbound": _cloud_event_message(
+                    "InboundCloudEvent", "the conversation (thread) key"
+                ),
+                "ConversationChange": _cloud_event_message(
+                    "ConversationCloudEvent", "the conversation id"
+                ),
+                "PresenceChange": _cloud_event_message("PresenceCloudEvent", "the agent id"),
                 "DeadLetter": {
                     "contentType": "application/octet-stream",
                     "payload": {"type": "string", "description": "the original record value"},

@@ -8,6 +8,7 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from adapters.kafka.producer import STRUCTURED_CLOUDEVENT
 from router.asyncapi import TARGET, document, render
 
 # The official JSON Schema of AsyncAPI 3.0.0, vendored (see tests/contracts/README.md).
@@ -55,6 +56,16 @@ def test_every_variant_states_its_discriminator_value() -> None:
         values = [variant["properties"][name]["const"] for variant in variants]
         assert len(set(values)) == len(variants)
         assert name in schema["required"]
+
+
+def test_cloud_event_messages_document_the_header_the_producers_send() -> None:
+    messages = document()["components"]["messages"]
+    [(name, value)] = STRUCTURED_CLOUDEVENT
+    for message in ("Inbound", "ConversationChange", "PresenceChange"):
+        headers = messages[message]["headers"]
+        assert headers["required"] == [name]
+        assert headers["properties"][name]["const"] == value.decode()
+        assert messages[message]["contentType"] == value.decode()
 
 
 def test_the_inbound_message_is_fully_described() -> None:
