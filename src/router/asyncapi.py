@@ -112,6 +112,33 @@ _PRESENCE_EVENT: dict[str, Any] = {
 }
 
 
+STRUCTURED_MODE = "application/cloudevents+json"
+
+# The CloudEvents Kafka protocol binding, structured content mode: the value is the whole
+# event in JSON and this header announces it, so any CloudEvents SDK reads the record.
+_STRUCTURED_MODE_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["content-type"],
+    "properties": {
+        "content-type": {
+            "const": STRUCTURED_MODE,
+            "description": "CloudEvents Kafka protocol binding: structured content mode",
+        }
+    },
+}
+
+
+def _cloud_event_message(payload: str, key: str) -> dict[str, Any]:
+    return {
+        "contentType": STRUCTURED_MODE,
+        "headers": _STRUCTURED_MODE_HEADERS,
+        "payload": {"$ref": f"#/components/schemas/{payload}"},
+        "bindings": {
+            "kafka": {"key": {"type": "string", "description": key}, "bindingVersion": "0.5.0"}
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     """The AsyncAPI document for the default topic names."""
     # The documented names are the defaults, whatever this process's environment says.
@@ -121,6 +148,7 @@ def document() -> dict[str, Any]:
     )
     schemas = inbound_schema.pop("$defs", {})
     schemas["InboundCloudEvent"] = inbound_schema
+    schemas = {name: _asyncapi_schema(schema) for name, schema in schemas.items()}
     schemas["ConversationCloudEvent"] = _CONVERSATION_EVENT
     schemas["PresenceCloudEvent"] = _PRESENCE_EVENT
     return {
@@ -186,18 +214,13 @@ def document() -> dict[str, Any]:
         },
         "components": {
             "messages": {
-                "Inbound": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/InboundCloudEvent"},
-                },
-                "ConversationChange": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/ConversationCloudEvent"},
-                },
-                "PresenceChange": {
-                    "contentType": "application/cloudevents+json",
-                    "payload": {"$ref": "#/components/schemas/PresenceCloudEvent"},
-                },
+                "Inbound": _cloud_event_message(
+                    "InboundCloudEvent", "the conversation (thread) key"
+                ),
+                "ConversationChange": _cloud_event_message(
+                    "ConversationCloudEvent", "the conversation id"
+                ),
+                "PresenceChange": _cloud_event_message("PresenceCloudEvent", "the agent id"),
                 "DeadLetter": {
                     "contentType": "application/octet-stream",
                     "payload": {"type": "string", "description": "the original record value"},
@@ -206,6 +229,28 @@ def document() -> dict[str, Any]:
             "schemas": schemas,
         },
     }
+
+
+def _asyncapi_schema(schema: Any) -> Any:
+    """`schema` (pydantic's JSON Schema, OpenAPI dialect) in the AsyncAPI Schema Object's.
+
+    The one difference that matters: OpenAPI's `discriminator` is an object (`propertyName`
+    and a `mapping`); AsyncAPI's is the property's name alone. Nothing is lost: each
+    variant states its value of that property as a `const`.
+    """
+    if isinstance(schema, list):
+        return [_asyncapi_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    rewritten = {key: _asyncapi_schema(value) for key, value in schema.items()}
+    discriminator = rewritten.get("discriminator")
+    if isinstance(discriminator, dict) and isinstance(discriminator.get("propertyName"), str):
+        name = discriminator["propertyName"]
+        rewritten["discriminator"] = name
+        # AsyncAPI wants the property required where the discriminator is; every variant
+        # writes it (a literal with a default is always serialised).
+        rewritten["required"] = [*rewritten.get("required", ()), name]
+    return rewritten
 
 
 def render() -> str:

@@ -1,4 +1,8 @@
-"""Publishing inbound events to Kafka: acks from every in-sync replica, idempotent."""
+"""Publishing CloudEvents to Kafka: acks from every in-sync replica, idempotent.
+
+Every record's value is one whole CloudEvent in JSON: the Kafka protocol binding's
+structured content mode, which its `content-type` header announces.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import logging
 import random
 import struct
 from collections.abc import Sequence
+from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -19,6 +24,11 @@ from router.inbound.ports import Event
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Built once and shared by every record: the producer reads headers, never changes them.
+STRUCTURED_CLOUDEVENT: Final[list[tuple[str, bytes]]] = [
+    ("content-type", b"application/cloudevents+json")
+]
 
 
 def create_producer(settings: Settings) -> AIOKafkaProducer:
@@ -66,7 +76,10 @@ class KafkaPublisher:
             async with asyncio.timeout(self._deadline):
                 pending = [
                     await self._producer.send(
-                        self._topic, value=encode(event), key=partition_key(event)
+                        self._topic,
+                        value=encode(event),
+                        key=partition_key(event),
+                        headers=STRUCTURED_CLOUDEVENT,
                     )
                     for event in events
                 ]
@@ -147,7 +160,11 @@ def murmur2(data: bytes) -> int:
 
 
 class RecordPublisher:
-    """Publishes prepared records (topic, key, value) and waits for every acknowledgement."""
+    """Publishes prepared records (topic, key, value) and waits for every acknowledgement.
+
+    The values are CloudEvents in JSON (the outbox holds nothing else), so every record
+    carries the structured-mode `content-type` header.
+    """
 
     def __init__(self, settings: Settings, client_suffix: str) -> None:
         self._deadline = settings.publish_timeout_seconds
@@ -173,6 +190,7 @@ class RecordPublisher:
             pending: list[asyncio.Future[object]] = []
             open_batches: dict[tuple[str, int], BatchBuilder] = {}
             partitions: dict[str, list[int]] = {}
+            headers = STRUCTURED_CLOUDEVENT
             for topic, key, value in records:
                 if topic not in partitions:
                     partitions[topic] = sorted(await self._producer.partitions_for(topic))
@@ -180,14 +198,14 @@ class RecordPublisher:
                 batch = open_batches.get((topic, partition))
                 if batch is None:
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     # Full: send it and start the partition's next batch with this record
                     # (an empty batch takes its first record whatever its size).
                     pending.append(
                         await self._producer.send_batch(batch, topic, partition=partition)
                     )
                     batch = open_batches[(topic, partition)] = self._producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
             for (topic, partition), batch in open_batches.items():
                 pending.append(await self._producer.send_batch(batch, topic, partition=partition))
             await asyncio.gather(*pending)
