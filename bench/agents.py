@@ -51,7 +51,8 @@ async def seed_agents(database: Database, count: int, *, api_keys: bool) -> dict
     """`count` online agents with capacities in the default queue; {agent id: API key or ""}."""
     from sqlalchemy import insert, select
 
-    from router.auth.service import Role, issue_key
+    from router.auth.roles import Role
+    from router.auth.service import issue_key
     from router.db import create_engine, create_sessionmaker, transaction
     from router.models import Agent, AgentCapacity, Queue, QueueAgent
 

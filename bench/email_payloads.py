@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlencode
 
-from bench.payloads import Builder, Thread, Traffic, Webhook, basic_auth, compact
+from bench.provider_requests import Builder, Customers, Thread, Webhook, basic_auth, compact
 
 _SUPPORT = "support@parse.example.com"
 
 
-def _thread(traffic: Traffic, source: str, follow: Thread | None) -> tuple[Thread, str, bool]:
+def _thread(traffic: Customers, source: str, follow: Thread | None) -> tuple[Thread, str, bool]:
     """(thread, this email's Message-ID, whether it opens the thread)."""
     message_id = f"{traffic.uid()}@mail.example.net"
     if follow is not None:
@@ -29,7 +29,7 @@ def _thread(traffic: Traffic, source: str, follow: Thread | None) -> tuple[Threa
     return traffic.new_thread(source, address, message_id), message_id, True
 
 
-def sendgrid(traffic: Traffic, follow: Thread | None) -> Webhook:
+def sendgrid(traffic: Customers, follow: Thread | None) -> Webhook:
     """Inbound Parse in parsed mode: multipart fields, basic auth in the URL."""
     thread, message_id, opens = _thread(traffic, "sendgrid", follow)
     threading = "" if opens else f"In-Reply-To: <{thread.root}>\nReferences: <{thread.root}>\n"
@@ -77,7 +77,7 @@ def sendgrid(traffic: Traffic, follow: Thread | None) -> Webhook:
     )
 
 
-def mailgun(traffic: Traffic, follow: Thread | None) -> Webhook:
+def mailgun(traffic: Customers, follow: Thread | None) -> Webhook:
     """A route's forward() post: form fields, signed timestamp and token in the body."""
     thread, message_id, opens = _thread(traffic, "mailgun", follow)
     subject = "Question about my invoice" if opens else "Re: Question about my invoice"
@@ -124,7 +124,7 @@ def mailgun(traffic: Traffic, follow: Thread | None) -> Webhook:
     )
 
 
-def postmark(traffic: Traffic, follow: Thread | None) -> Webhook:
+def postmark(traffic: Customers, follow: Thread | None) -> Webhook:
     """Postmark's inbound JSON, basic auth in the URL; Postmark's MessageID is the dedupe key."""
     thread, message_id, opens = _thread(traffic, "postmark", follow)
     provider_id = f"{traffic.rng.getrandbits(128):032x}"

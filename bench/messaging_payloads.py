@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from bench.payloads import PUBLIC_BASE_URL, Builder, Thread, Traffic, Webhook, compact
+from bench.provider_requests import PUBLIC_BASE_URL, Builder, Customers, Thread, Webhook, compact
 
 _LINE = "+14155550100"
 _WA_LINE = "106540352242922"
@@ -24,7 +24,7 @@ _IG_ACCOUNT = "17841400000000001"
 _TWILIO_ACCOUNT = "ACa1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
-def webchat(traffic: Traffic, follow: Thread | None) -> Webhook:
+def webchat(traffic: Customers, follow: Thread | None) -> Webhook:
     """Our widget's event, signed `v1=` HMAC-SHA256 over `timestamp.body`."""
     opens = follow is None
     thread = follow or traffic.new_thread("webchat", f"v_{traffic.uid()}", f"s_{traffic.uid()}")
@@ -51,7 +51,7 @@ def webchat(traffic: Traffic, follow: Thread | None) -> Webhook:
 
 
 def _meta(
-    traffic: Traffic, source: str, document: object, message: tuple[str, str] | None, opens: bool
+    traffic: Customers, source: str, document: object, message: tuple[str, str] | None, opens: bool
 ) -> Webhook:
     body = compact(document)
     digest = hmac.new(traffic.secrets.meta.encode(), body, hashlib.sha256).hexdigest()
@@ -69,7 +69,7 @@ def _whatsapp_notification(value: Mapping[str, object]) -> dict[str, object]:
     }
 
 
-def whatsapp(traffic: Traffic, follow: Thread | None) -> Webhook:
+def whatsapp(traffic: Customers, follow: Thread | None) -> Webhook:
     """A WhatsApp Cloud API text message notification."""
     opens = follow is None
     thread = follow or traffic.new_thread("whatsapp", traffic.phone().lstrip("+"))
@@ -91,7 +91,7 @@ def whatsapp(traffic: Traffic, follow: Thread | None) -> Webhook:
     return _meta(traffic, "whatsapp", _whatsapp_notification(value), ("meta", wamid), opens)
 
 
-def whatsapp_status(traffic: Traffic, follow: Thread | None) -> Webhook:
+def whatsapp_status(traffic: Customers, follow: Thread | None) -> Webhook:
     """A delivery status of a message we sent (no message of its own)."""
     status = {
         "id": f"wamid.out.{traffic.uid()}",
@@ -108,7 +108,7 @@ def whatsapp_status(traffic: Traffic, follow: Thread | None) -> Webhook:
 
 
 def _social(
-    traffic: Traffic, source: str, kind: str, business: str, follow: Thread | None
+    traffic: Customers, source: str, kind: str, business: str, follow: Thread | None
 ) -> Webhook:
     opens = follow is None
     thread = follow or traffic.new_thread(source, f"{traffic.rng.getrandbits(52):016d}")
@@ -127,18 +127,18 @@ def _social(
     return _meta(traffic, source, document, ("meta", mid), opens)
 
 
-def messenger(traffic: Traffic, follow: Thread | None) -> Webhook:
+def messenger(traffic: Customers, follow: Thread | None) -> Webhook:
     """A Messenger message to our page."""
     return _social(traffic, "messenger", "page", _PAGE, follow)
 
 
-def instagram(traffic: Traffic, follow: Thread | None) -> Webhook:
+def instagram(traffic: Customers, follow: Thread | None) -> Webhook:
     """An Instagram direct message to our account."""
     return _social(traffic, "instagram", "instagram", _IG_ACCOUNT, follow)
 
 
 def _twilio(
-    traffic: Traffic,
+    traffic: Customers,
     source: str,
     path: str,
     params: dict[str, str],
@@ -158,7 +158,7 @@ def _twilio(
     return Webhook(source, target, headers, urlencode(params).encode(), message, opens)
 
 
-def twilio_sms(traffic: Traffic, follow: Thread | None) -> Webhook:
+def twilio_sms(traffic: Customers, follow: Thread | None) -> Webhook:
     """An inbound SMS."""
     opens = follow is None
     thread = follow or traffic.new_thread("twilio_sms", traffic.phone())
@@ -183,7 +183,7 @@ def twilio_sms(traffic: Traffic, follow: Thread | None) -> Webhook:
     return _twilio(traffic, "twilio_sms", "/webhooks/twilio/sms", params, ("twilio", sid), opens)
 
 
-def twilio_sms_status(traffic: Traffic, follow: Thread | None) -> Webhook:
+def twilio_sms_status(traffic: Customers, follow: Thread | None) -> Webhook:
     """A status callback of an SMS we sent (no message of its own)."""
     params = {
         "MessageSid": traffic.sid("SM"),
@@ -197,7 +197,7 @@ def twilio_sms_status(traffic: Traffic, follow: Thread | None) -> Webhook:
     return _twilio(traffic, "twilio_sms_status", "/webhooks/twilio/sms/status", params, None, False)
 
 
-def twilio_voice(traffic: Traffic, follow: Thread | None) -> Webhook:
+def twilio_voice(traffic: Customers, follow: Thread | None) -> Webhook:
     """An incoming call; as a follow-up, the voicemail recording that call left."""
     if follow is not None:
         recording = traffic.sid("RE")

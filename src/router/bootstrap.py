@@ -1,20 +1,36 @@
-"""The composition root: picks the database and the transport from the settings."""
+"""The composition root: picks the database and the transport from the settings.
+
+It is the one place (with `router.app` and `router.cli`) that imports `adapters`: the domain
+defines the ports (`InboundPublisher`, `RecordPublisher`), and this wires the Kafka and
+PostgreSQL adapters into them, for `router serve` and for `router consume`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.db import create_engine, create_sessionmaker
+from router.inbound.envelope import decode
 from router.inbound.inline import InlinePublisher
-from router.inbound.ports import InboundPublisher
+from router.inbound.ports import Event, InboundPublisher
+from router.routing.engine import RoutingEngine
+from router.routing.runner import RecordPublisher, relay_forever, sweep_forever
 from router.settings import Settings
 from router.state import RouterState
+
+if TYPE_CHECKING:
+    from adapters.kafka.consumer import BatchConsumer
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +69,6 @@ async def build_publisher(
 
         await ensure_topics(settings)
         return KafkaPublisher(settings)
-    from router.routing.engine import RoutingEngine
-
     return InlinePublisher(RoutingEngine(sessions, settings))
 
 
@@ -102,8 +116,6 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
     the outbox (every process's changes, the API's included), so the API answers webhooks
     without batch work beside them; with `--with-consumer` it does all of that itself.
     """
-    from router.routing.runner import build_consumer, relay_forever, sweep_forever
-
     settings = state.settings
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -111,7 +123,8 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
     if not settings.transport_is_kafka() or settings.serve_with_consumer:
         tasks.append(asyncio.create_task(sweep_forever(state.sessions, settings, stop)))
     if settings.transport_is_kafka() and settings.serve_with_consumer:
-        tasks.append(asyncio.create_task(relay_forever(state.sessions, settings, stop)))
+        publisher = outbox_publisher(settings)
+        tasks.append(asyncio.create_task(relay_forever(state.sessions, publisher, stop)))
         consumer = build_consumer(settings, state.sessions)
         await consumer.start()
         tasks.append(asyncio.create_task(consumer.run(stop)))
@@ -128,3 +141,118 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
                 task.cancel()
         if consumer is not None:
             await consumer.stop()
+
+
+def outbox_publisher(settings: Settings) -> RecordPublisher:
+    """The Kafka producer the outbox relay publishes conversation events with."""
+    from adapters.kafka.producer import RecordPublisher as KafkaRecordPublisher
+
+    return KafkaRecordPublisher(settings, "outbox")
+
+
+def build_consumer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> BatchConsumer[Event]:
+    """The routing engine as a Kafka batch consumer: one transaction per poll."""
+    from adapters.kafka.consumer import BatchConsumer, Consumed
+
+    routing = RoutingEngine(sessions, settings)
+
+    async def apply(batch: Sequence[Consumed[Event]]) -> None:
+        await routing.process([item.value for item in batch])
+
+    return BatchConsumer(settings, decode=decode, apply=apply)
+
+
+def _settle_garbage_collector() -> None:
+    """Keep start-up's objects out of the collector and let it run less often.
+
+    A routing batch allocates tens of thousands of short-lived containers (rows, verdicts,
+    events), nearly all freed by reference counting; with the default thresholds the
+    collector ran hundreds of times a batch and its full passes walked every module, model
+    and pool made at start-up.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+_GC_YOUNG_THRESHOLD = 20_000
+
+
+async def run_consumer(settings: Settings) -> int:
+    """`router consume`: route until SIGTERM/SIGINT; finish the batch in flight, then exit 0."""
+    from adapters.kafka.topics import ensure_topics
+
+    if settings.consumer_niceness:
+        # Sharing a host with `router serve`: routing can wait a moment, a provider waiting
+        # for its webhook's answer should not. The backlog stays safe in Kafka meanwhile.
+        os.nice(settings.consumer_niceness)
+    database = resolve_database(settings)
+    if settings.migrate_on_start or settings.database_is_embedded():
+        from router.migrate import upgrade
+
+        await upgrade(database.url)
+    await ensure_topics(settings)
+    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    sessions = create_sessionmaker(engine)
+    consumer = build_consumer(settings, sessions)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    from router.routing.probe import probe_app, probe_server
+
+    probe = probe_server(
+        probe_app(engine, sessions, consumer.check), settings.http_host, settings.consumer_http_port
+    )
+    serving = asyncio.create_task(probe.serve(), name="probe")
+    # A probe that cannot bind its port fails the start, not the shutdown hours later.
+    for _ in range(200):
+        if probe.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    if not probe.started:
+        print(
+            f"router: cannot serve /healthz, /readyz and /metrics on "
+            f"{settings.http_host}:{settings.consumer_http_port} (ROUTER_CONSUMER_HTTP_PORT)",
+            file=sys.stderr,
+            flush=True,
+        )
+        await engine.dispose()
+        database.stop()
+        return 2
+    await consumer.start()
+    _settle_garbage_collector()
+    print(
+        f"router: consuming {settings.topic_inbound} as group {settings.consumer_group}; "
+        f"database {database.label}; probes on port {probe.servers[0].sockets[0].getsockname()[1]}",
+        flush=True,
+    )
+    tasks = [
+        asyncio.create_task(consumer.run(stop), name="consume"),
+        asyncio.create_task(sweep_forever(sessions, settings, stop), name="sweep"),
+        asyncio.create_task(
+            relay_forever(sessions, outbox_publisher(settings), stop), name="relay"
+        ),
+    ]
+    try:
+        await stop.wait()
+        _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds)
+        for task in pending:
+            frames = "".join(
+                f"\n  {frame.f_code.co_filename}:{frame.f_lineno}" for frame in task.get_stack()
+            )
+            log.error("grace period over; %s still running at:%s", task.get_name(), frames)
+            task.cancel()
+        if pending:
+            log.error("stopping with work in flight (it will be redelivered)")
+            return 1
+    finally:
+        probe.should_exit = True
+        await asyncio.wait({serving}, timeout=5)
+        await consumer.stop()
+        await engine.dispose()
+        database.stop()
+    return 0

@@ -7,9 +7,13 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from router.observability import logs
 from router.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from router.dead_letters import DeadLetterTopic
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,7 +39,7 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.transport_is_kafka():
         print("router consume needs ROUTER_KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
-    from router.routing.runner import run_consumer
+    from router.bootstrap import run_consumer
 
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(run_consumer(settings))
@@ -68,6 +72,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letter_topic(settings: Settings) -> DeadLetterTopic:
+    from adapters.kafka.dead_letters import KafkaDeadLetterTopic
+
+    return KafkaDeadLetterTopic(settings)
+
+
 def _config(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(settings.effective(), indent=2, default=str))
     return 0
@@ -86,9 +96,10 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _openapi(settings: Settings, args: argparse.Namespace) -> int:
+    from router.app import create_app
     from router.openapi import write_spec
 
-    path = write_spec(args.output)
+    path = write_spec(create_app(Settings()).openapi(), args.output)
     print(f"router: wrote {path}")
     return 0
 
@@ -110,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
 
     from router.dead_letters import add_commands as add_dlq_commands
 
-    add_dlq_commands(commands)
+    add_dlq_commands(commands, _dead_letter_topic)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", help="target revision (default head, or base)")

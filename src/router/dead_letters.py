@@ -11,15 +11,54 @@ import argparse
 import base64
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from router.inbound.envelope import decode
 from router.settings import Settings
 
-if TYPE_CHECKING:
-    from adapters.kafka.dead_letters import DeadLetter
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record of the dead-letter topic."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+    def header(self, name: str) -> str | None:
+        """The first header called `name`, as text."""
+        for found, value in self.headers:
+            if found == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+
+class DeadLetterTopicMissing(LookupError):
+    """The dead-letter topic does not exist (yet): nothing was ever set aside on it."""
+
+
+class DeadLetterTopic(Protocol):
+    """Where the dead letters are (the broker's dead-letter topic), given by the CLI."""
+
+    async def read(self, wanted: Iterable[tuple[int, int]] | None) -> list[DeadLetter]:
+        """The letters at these (partition, offset) positions, or all of them, in order.
+
+        Raises `DeadLetterTopicMissing` when the topic does not exist.
+        """
+        ...
+
+    async def replay(self, letters: Sequence[DeadLetter]) -> None:
+        """Put each letter back on the inbound topic."""
+        ...
+
+
+OpenTopic = Callable[[Settings], DeadLetterTopic]
 
 
 class BadArguments(ValueError):
@@ -34,8 +73,10 @@ def parse_position(text: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The `router dlq` subcommands."""
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], open_topic: OpenTopic
+) -> None:
+    """The `router dlq` subcommands, on the dead-letter topic `open_topic` gives."""
     dlq = commands.add_parser("dlq", help="list, show and replay dead-lettered records")
     actions = dlq.add_subparsers(dest="dlq_command", required=True)
     actions.add_parser("list", help="one line per dead letter")
@@ -46,10 +87,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     replay.add_argument("positions", nargs="*", help="PARTITION:OFFSET ... (dead-letter topic)")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")
-    dlq.set_defaults(run=run)
+    dlq.set_defaults(run=lambda settings, args: run(settings, args, open_topic))
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def run(settings: Settings, args: argparse.Namespace, open_topic: OpenTopic) -> int:
     """Run `router dlq ...`: 0 on success, 2 with one line on bad arguments."""
     import asyncio
     import logging
@@ -61,15 +102,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print("router dlq needs ROUTER_KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(settings, args))
+        return asyncio.run(_run(settings, args, open_topic(settings)))
     except BadArguments as error:
         print(f"router dlq: {error}", file=sys.stderr)
         return 2
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.kafka.dead_letters import DeadLetterTopicMissing, read_dead_letters, replay
-
+async def _run(settings: Settings, args: argparse.Namespace, topic: DeadLetterTopic) -> int:
     wanted: list[tuple[int, int]] | None = None
     if args.dlq_command == "show":
         wanted = [parse_position(args.position)]
@@ -78,7 +117,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             raise BadArguments("replay takes PARTITION:OFFSET positions or --all (one of them)")
         wanted = None if args.all else [parse_position(text) for text in args.positions]
     try:
-        letters = await read_dead_letters(settings, wanted)
+        letters = await topic.read(wanted)
     except DeadLetterTopicMissing as error:
         raise BadArguments(str(error)) from None
     if wanted is not None:
@@ -91,7 +130,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     elif args.dlq_command == "show":
         print(json.dumps(_shown(letters[0]), indent=2, ensure_ascii=False))
     else:
-        await replay(settings, letters)
+        await topic.replay(letters)
         for letter in letters:
             print(f"replayed {letter.partition}:{letter.offset} to {settings.topic_inbound}")
     return 0

@@ -1,13 +1,13 @@
 """The OpenAPI document: problem+json errors everywhere, and `router openapi` to write it.
 
-`python -m router.openapi` (or `router openapi`) writes `openapi/openapi.json`; a test fails
-when that committed file differs from what the app generates.
+`router openapi` writes `openapi/openapi.json`; a test fails when that committed file differs
+from what the app generates. The app is built by the caller (the composition root), so the
+endpoints can use `problems` without this module reaching back into the app.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,16 +108,9 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_spec(output: str | None = None) -> Path:
-    """Write the app's spec to `output` (default `openapi/openapi.json`); returns the path."""
-    from router.app import create_app
-    from router.settings import Settings
-
+def write_spec(document: dict[str, Any], output: str | None = None) -> Path:
+    """Write the spec to `output` (default `openapi/openapi.json`); returns the path."""
     path = Path(output) if output else default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(create_app(Settings()).openapi()), encoding="utf-8")
+    path.write_text(render(document), encoding="utf-8")
     return path
-
-
-if __name__ == "__main__":
-    print(f"wrote {write_spec(sys.argv[1] if len(sys.argv) > 1 else None)}")

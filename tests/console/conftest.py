@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.auth.service import Role, issue_key
+from router.auth.roles import Role
+from router.auth.service import issue_key
 from router.db import transaction
 from router.settings import Settings
 from tests import seed

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.auth.service import Role, issue_key, revoke_key, split_token
+from router.auth.roles import Role
+from router.auth.service import issue_key, revoke_key, split_token
 from router.db import transaction
 from router.errors import Conflict
 from router.inbound.envelope import utcnow

@@ -20,10 +20,10 @@ from adapters.kafka.consumer import BatchConsumer
 from adapters.kafka.dead_letters import DeadLetter, read_dead_letters
 from adapters.kafka.producer import create_producer
 from adapters.kafka.topics import ensure_topics
+from router.bootstrap import build_consumer
 from router.inbound.envelope import InboundMessage, decode, encode, partition_key
 from router.inbound.ports import Event
 from router.models import Message
-from router.routing.runner import build_consumer
 from router.settings import Settings
 from tests import factories
 from tests.integration.routers import ROUTER, router_env

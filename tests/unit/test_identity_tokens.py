@@ -20,7 +20,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from adapters.identity.jwks import JwksSigningKeys
 from router.auth.errors import Unauthorized
-from router.auth.service import ACTOR_ID_MAX, KeyCredential, Principal, Role, TokenCredential
+from router.auth.roles import Role
+from router.auth.service import ACTOR_ID_MAX, KeyCredential, Principal, TokenCredential
 from router.auth.tokens import (
     StaticSigningKey,
     TokenPolicy,

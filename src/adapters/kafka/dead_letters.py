@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.kafka.producer import create_producer, stop_producer
+from router.dead_letters import DeadLetter, DeadLetterTopicMissing
 from router.settings import Settings
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterTopicMissing",
+    "KafkaDeadLetterTopic",
+    "dead_letter_headers",
+    "read_dead_letters",
+    "replay",
+]
 
 # Headers the router adds when it dead-letters a record; a replay leaves them behind.
 _OURS = (
@@ -48,27 +57,17 @@ def dead_letter_headers(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One record of the dead-letter topic."""
+class KafkaDeadLetterTopic:
+    """The dead-letter topic on the configured brokers, as `router dlq` reads and replays it."""
 
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
 
-    def header(self, name: str) -> str | None:
-        """The first header called `name`, as text."""
-        for found, value in self.headers:
-            if found == name:
-                return value.decode("utf-8", "replace")
-        return None
+    async def read(self, wanted: Iterable[tuple[int, int]] | None) -> list[DeadLetter]:
+        return await read_dead_letters(self._settings, wanted)
 
-
-class DeadLetterTopicMissing(LookupError):
-    pass
+    async def replay(self, letters: Sequence[DeadLetter]) -> None:
+        await replay(self._settings, letters)
 
 
 async def read_dead_letters(

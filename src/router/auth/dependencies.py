@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from router.auth.errors import Forbidden, Unauthorized
-from router.auth.service import KeyTouches, Principal, Role, authenticate, token_principal
+from router.auth.roles import Role
+from router.auth.service import KeyTouches, Principal, authenticate, token_principal
 from router.auth.tokens import looks_like_jwt
 from router.console.runtime import ConsoleRuntime
 from router.db import transaction

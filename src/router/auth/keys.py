@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from router.auth.service import Role, issue_key, revoke_key
+from router.auth.roles import Role
+from router.auth.service import issue_key, revoke_key
 from router.bootstrap import resolve_database
 from router.db import create_engine, create_sessionmaker, transaction
 from router.errors import ProblemError

@@ -13,29 +13,20 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.auth.errors import Unauthorized
+from router.auth.roles import Role
+from router.auth.tokens import VerifiedToken
 from router.errors import Conflict, NotFound
 from router.models import Agent, ApiKey
-
-if TYPE_CHECKING:
-    from router.auth.tokens import VerifiedToken
 
 KEY_SCHEME = "rk"
 # A key's last use is written at most this often per process: a write on every request
 # would turn every poll into a database write.
 TOUCH_EVERY = timedelta(minutes=1)
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
 
 
 # The history's `actor_id` column is this wide.

@@ -21,7 +21,7 @@ import jwt
 
 from router.auth.algorithms import PublicKey, describe, verifies
 from router.auth.errors import Unauthorized
-from router.auth.service import Role
+from router.auth.roles import Role
 from router.settings import Settings
 
 # Three base64url parts: header, payload, signature (RFC 7515, compact serialization). The

@@ -1,31 +1,26 @@
-"""`router consume`: the routing engine on Kafka, with its sweeps and the outbox relay."""
+"""The routing engine's background work: the sweeps, and the outbox relay.
+
+What carries the records (Kafka) comes from the composition root (`router.bootstrap`), as a
+`RecordPublisher`; nothing here speaks a broker's language.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import os
-import signal
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.db import create_engine, create_sessionmaker, driver_connection, in_transaction
-from router.inbound.envelope import decode, utcnow
-from router.inbound.ports import Event
+from router.db import driver_connection, in_transaction
+from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
-from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
 from router.settings import Settings
-
-if TYPE_CHECKING:
-    from adapters.kafka.consumer import BatchConsumer, Consumed
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +82,23 @@ async def relay_outbox(
     return await in_transaction(sessions, work)
 
 
-async def relay_forever(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
-) -> None:
-    """Publish conversation events to `router.events.v1` as their transactions commit."""
-    from adapters.kafka.producer import RecordPublisher
+class RecordPublisher(Protocol):
+    """Publishes prepared records (topic, key, value); returns once all are acknowledged."""
 
-    publisher = RecordPublisher(settings, "outbox")
+    async def start(self) -> None: ...
+
+    async def publish_all(self, records: Sequence[Record]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def relay_forever(
+    sessions: async_sessionmaker[AsyncSession], publisher: RecordPublisher, stop: asyncio.Event
+) -> None:
+    """Publish conversation events to `router.events.v1` as their transactions commit.
+
+    Starts the publisher, and closes it when `stop` is set.
+    """
     await publisher.start()
     try:
         while not stop.is_set():
@@ -107,110 +112,3 @@ async def relay_forever(
                     await asyncio.wait_for(stop.wait(), 0.2)
     finally:
         await publisher.close()
-
-
-def build_consumer(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> BatchConsumer[Event]:
-    """The routing engine as a Kafka batch consumer: one transaction per poll."""
-    from adapters.kafka.consumer import BatchConsumer
-
-    routing = RoutingEngine(sessions, settings)
-
-    async def apply(batch: Sequence[Consumed[Event]]) -> None:
-        await routing.process([item.value for item in batch])
-
-    return BatchConsumer(settings, decode=decode, apply=apply)
-
-
-def _settle_garbage_collector() -> None:
-    """Keep start-up's objects out of the collector and let it run less often.
-
-    A routing batch allocates tens of thousands of short-lived containers (rows, verdicts,
-    events), nearly all freed by reference counting; with the default thresholds the
-    collector ran hundreds of times a batch and its full passes walked every module, model
-    and pool made at start-up.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-_GC_YOUNG_THRESHOLD = 20_000
-
-
-async def run_consumer(settings: Settings) -> int:
-    """Run the routing engine until SIGTERM/SIGINT; finish the batch in flight, then exit 0."""
-    from adapters.kafka.topics import ensure_topics
-    from router.bootstrap import resolve_database
-
-    if settings.consumer_niceness:
-        # Sharing a host with `router serve`: routing can wait a moment, a provider waiting
-        # for its webhook's answer should not. The backlog stays safe in Kafka meanwhile.
-        os.nice(settings.consumer_niceness)
-    database = resolve_database(settings)
-    if settings.migrate_on_start or settings.database_is_embedded():
-        from router.migrate import upgrade
-
-        await upgrade(database.url)
-    await ensure_topics(settings)
-    engine = create_engine(database.url, pool_size=settings.database_pool_size)
-    sessions = create_sessionmaker(engine)
-    consumer = build_consumer(settings, sessions)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-
-    from router.routing.probe import probe_app, probe_server
-
-    probe = probe_server(
-        probe_app(engine, sessions, consumer.check), settings.http_host, settings.consumer_http_port
-    )
-    serving = asyncio.create_task(probe.serve(), name="probe")
-    # A probe that cannot bind its port fails the start, not the shutdown hours later.
-    for _ in range(200):
-        if probe.started or serving.done():
-            break
-        await asyncio.sleep(0.05)
-    if not probe.started:
-        print(
-            f"router: cannot serve /healthz, /readyz and /metrics on "
-            f"{settings.http_host}:{settings.consumer_http_port} (ROUTER_CONSUMER_HTTP_PORT)",
-            file=sys.stderr,
-            flush=True,
-        )
-        await engine.dispose()
-        database.stop()
-        return 2
-    await consumer.start()
-    _settle_garbage_collector()
-    print(
-        f"router: consuming {settings.topic_inbound} as group {settings.consumer_group}; "
-        f"database {database.label}; probes on port {probe.servers[0].sockets[0].getsockname()[1]}",
-        flush=True,
-    )
-    tasks = [
-        asyncio.create_task(consumer.run(stop), name="consume"),
-        asyncio.create_task(sweep_forever(sessions, settings, stop), name="sweep"),
-        asyncio.create_task(relay_forever(sessions, settings, stop), name="relay"),
-    ]
-    try:
-        await stop.wait()
-        _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds)
-        for task in pending:
-            frames = "".join(
-                f"\n  {frame.f_code.co_filename}:{frame.f_lineno}" for frame in task.get_stack()
-            )
-            log.error("grace period over; %s still running at:%s", task.get_name(), frames)
-            task.cancel()
-        if pending:
-            log.error("stopping with work in flight (it will be redelivered)")
-            return 1
-    finally:
-        probe.should_exit = True
-        await asyncio.wait({serving}, timeout=5)
-        await consumer.stop()
-        await engine.dispose()
-        database.stop()
-    return 0
