@@ -31,7 +31,7 @@ class Database:
 def resolve_database(settings: Settings) -> Database:
     """The configured database, or the embedded one (started now) when none is configured."""
     if settings.database_url is not None:
-        from router.settings import mask_url
+        from router.masking import mask_url
 
         url = settings.database_url.get_secret_value()
         return Database(url=url, label=f"PostgreSQL at {mask_url(url)}")
@@ -66,7 +66,9 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
         from router.migrate import upgrade
 
         await upgrade(database.url)
-    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        database.url, pool_size=settings.database_pool_size, show_parameters=settings.log_bodies
+    )
     sessions = create_sessionmaker(engine)
     try:
         publisher = await build_publisher(settings, sessions)

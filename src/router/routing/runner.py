@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.db import create_engine, create_sessionmaker, driver_connection, in_transaction
+from router.db import (
+    create_engine,
+    create_sessionmaker,
+    driver_connection,
+    in_transaction,
+    is_unreachable,
+)
 from router.inbound.envelope import decode, utcnow
 from router.inbound.ports import Event
 from router.inbound.replay import prune_tokens
@@ -48,8 +54,14 @@ async def sweep_forever(
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
-        except Exception:
-            log.exception("sweep failed; trying again next interval")
+        except Exception as error:
+            if is_unreachable(error):  # the world's fault: no traceback to read
+                log.warning(
+                    "sweep waits for the database; trying again next interval",
+                    extra={"error": type(error).__name__},
+                )
+            else:
+                log.exception("sweep failed; trying again next interval")
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
 
@@ -154,7 +166,9 @@ async def run_consumer(settings: Settings) -> int:
 
         await upgrade(database.url)
     await ensure_topics(settings)
-    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        database.url, pool_size=settings.database_pool_size, show_parameters=settings.log_bodies
+    )
     sessions = create_sessionmaker(engine)
     consumer = build_consumer(settings, sessions)
     stop = asyncio.Event()
@@ -165,7 +179,9 @@ async def run_consumer(settings: Settings) -> int:
     from router.routing.probe import probe_app, probe_server
 
     probe = probe_server(
-        probe_app(engine, sessions, consumer.check), settings.http_host, settings.consumer_http_port
+        probe_app(engine, sessions, consumer.check, settings),
+        settings.http_host,
+        settings.consumer_http_port,
     )
     serving = asyncio.create_task(probe.serve(), name="probe")
     # A probe that cannot bind its port fails the start, not the shutdown hours later.
