@@ -122,3 +122,26 @@ def test_a_fault_of_the_router_is_one_json_record_with_its_traceback(tmp_path: P
     assert "NotADirectoryError" in str(fatal["exception"]) or "FileExistsError" in str(
         fatal["exception"]
     )
+
+
+def test_a_fatal_error_of_consume_is_json_lines_only(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    # One broker cannot hold three replicas: creating the topics fails, which no setting
+    # check foresees (the broker decides).
+    result = _run(
+        "consume",
+        timeout=120,
+        ROUTER_DATABASE_URL=database_url,
+        ROUTER_KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        ROUTER_TOPIC_INBOUND=f"{topic_prefix}.inbound",
+        ROUTER_TOPIC_EVENTS=f"{topic_prefix}.events",
+        ROUTER_TOPIC_DLQ=f"{topic_prefix}.dlq",
+        ROUTER_TOPIC_REPLICATION_FACTOR="3",
+        ROUTER_CONSUMER_HTTP_PORT="0",
+    )
+    assert result.returncode == 1, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    [fatal] = [record for record in records if record["level"] == "CRITICAL"]
+    assert fatal["message"] == "router consume stopped on an unexpected error"
+    assert "could not create topic" in str(fatal["exception"])
