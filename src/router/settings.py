@@ -388,4 +388,7 @@ def _loopback(host: str) -> bool:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; unknown `ROUTER_` variables are refused."""
+    from router.configuration import load_settings
+
+    return load_settings()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -145,3 +146,13 @@ def test_a_fatal_error_of_consume_is_json_lines_only(
     [fatal] = [record for record in records if record["level"] == "CRITICAL"]
     assert fatal["message"] == "router consume stopped on an unexpected error"
     assert "could not create topic" in str(fatal["exception"])
+
+
+def test_a_database_that_does_not_exist_is_named_in_one_line(database_url: str) -> None:
+    missing = urlunsplit(urlsplit(database_url)._replace(path="/no_such_database"))
+    result = _run("migrate", ROUTER_DATABASE_URL=missing)
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("router: the database at ROUTER_DATABASE_URL=")
+    assert "refused the login: InvalidCatalogNameError" in last
+    assert "Traceback" not in result.stderr
