@@ -18,6 +18,7 @@ from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
 from router.fastpath import WebhookFastPath, fast_routes
 from router.health.endpoints import router as health_router
+from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
 from router.presence.endpoints import router as presence_router
 from router.settings import Settings, get_settings
@@ -38,17 +39,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from adapters.identity import signing_keys
         from adapters.outbound.directory import ProviderDirectory
 
-        async with (
-            running_router(settings) as state,
-            running_console(state, ProviderDirectory(settings), signing_keys(settings)) as console,
-        ):
-            app.state.router = state
-            app.state.console = console
-            # What start-up made (modules, the app, pools) lives as long as the process: keep
-            # it out of the collector's full passes, which otherwise walk all of it while
-            # every webhook in flight waits.
-            gc.freeze()
-            yield {"router": state, "console": console}
+        started = False
+        try:
+            async with (
+                running_router(settings) as state,
+                running_console(
+                    state, ProviderDirectory(settings), signing_keys(settings)
+                ) as console,
+                serving_metrics_port(settings, state.sessions) as metrics_port,
+            ):
+                app.state.metrics_port = metrics_port
+                app.state.router = state
+                app.state.console = console
+                started = True
+                # What start-up made (modules, the app, pools) lives as long as the process:
+                # keep it out of the collector's full passes, which otherwise walk all of it
+                # while every webhook in flight waits.
+                gc.freeze()
+                yield {"router": state, "console": console}
+        except Exception as error:
+            if not started:  # `router serve` names the cause (an unreachable database...)
+                app.state.startup_error = error
+            raise
 
     app = FastAPI(
         title="Conversation router",

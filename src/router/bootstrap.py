@@ -47,7 +47,7 @@ class Database:
 def resolve_database(settings: Settings) -> Database:
     """The configured database, or the embedded one (started now) when none is configured."""
     if settings.database_url is not None:
-        from router.settings import mask_url
+        from router.masking import mask_url
 
         url = settings.database_url.get_secret_value()
         return Database(url=url, label=f"PostgreSQL at {mask_url(url)}")
@@ -80,7 +80,9 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
         from router.migrate import upgrade
 
         await upgrade(database.url)
-    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        database.url, pool_size=settings.database_pool_size, show_parameters=settings.log_bodies
+    )
     sessions = create_sessionmaker(engine)
     try:
         publisher = await build_publisher(settings, sessions)
@@ -194,7 +196,9 @@ async def run_consumer(settings: Settings) -> int:
 
         await upgrade(database.url)
     await ensure_topics(settings)
-    engine = create_engine(database.url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        database.url, pool_size=settings.database_pool_size, show_parameters=settings.log_bodies
+    )
     sessions = create_sessionmaker(engine)
     consumer = build_consumer(settings, sessions)
     stop = asyncio.Event()
@@ -205,7 +209,9 @@ async def run_consumer(settings: Settings) -> int:
     from router.routing.probe import probe_app, probe_server
 
     probe = probe_server(
-        probe_app(engine, sessions, consumer.check), settings.http_host, settings.consumer_http_port
+        probe_app(engine, sessions, consumer.check, settings),
+        settings.http_host,
+        settings.consumer_http_port,
     )
     serving = asyncio.create_task(probe.serve(), name="probe")
     # A probe that cannot bind its port fails the start, not the shutdown hours later.

@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from router.configuration import ConfigurationError, load_settings
+from router.masking import mask_url
 from router.observability import logs
-from router.settings import Settings, get_settings
+from router.settings import Settings
+
+log = logging.getLogger("router.cli")
 
 if TYPE_CHECKING:
     from router.dead_letters import DeadLetterTopic
@@ -23,16 +29,42 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.with_consumer:
         settings = settings.model_copy(update={"serve_with_consumer": True})
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.http_host,
-        port=args.port if args.port is not None else settings.http_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=None,  # keep the router's JSON logging
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-    )
+    app = create_app(settings)
+    if not args.traceback and settings.log_level != "DEBUG":
+        logging.getLogger("uvicorn.error").addFilter(_KnownStartupFailure(app.state, settings))
+    try:
+        uvicorn.run(
+            app,
+            host=args.host or settings.http_host,
+            port=args.port if args.port is not None else settings.http_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            log_config=None,  # keep the router's JSON logging
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    except SystemExit:
+        # uvicorn exits when start-up failed; the cause is for `main` to name.
+        error = getattr(app.state, "startup_error", None)
+        problem = None if error is None else startup_problem(error, settings)
+        if problem is not None:
+            raise ConfigurationError(problem) from error
+        raise
     return 0
+
+
+class _KnownStartupFailure(logging.Filter):
+    """Leaves out uvicorn's traceback of a start-up failure `main` explains in one line."""
+
+    def __init__(self, state: Any, settings: Settings) -> None:
+        super().__init__()
+        self.state = state
+        self.settings = settings
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = getattr(self.state, "startup_error", None)
+        if error is None or not str(record.msg).startswith("Traceback"):
+            return True
+        return startup_problem(error, self.settings) is None
 
 
 def _consume(settings: Settings, args: argparse.Namespace) -> int:
@@ -106,6 +138,12 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="router", description=__doc__)
+    root.add_argument(
+        "--traceback",
+        action="store_true",
+        help="also log the traceback of a configuration or connection error "
+        "(as ROUTER_LOG_LEVEL=DEBUG does)",
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API and webhooks")
@@ -150,11 +188,74 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a configuration or connection mistake is one line and exit code 2."""
     args = parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        print(f"router: {error}", file=sys.stderr, flush=True)
+        return 2
     logs.configure(settings.log_level, log_bodies=settings.log_bodies, json_lines=settings.log_json)
-    code: int = args.run(settings, args)
+    try:
+        code: int = args.run(settings, args)
+    except Exception as error:
+        problem = startup_problem(error, settings)
+        if problem is None:
+            # A fault of the router itself: its traceback, as one log record (a JSON line).
+            log.critical("router %s stopped on an unexpected error", args.command, exc_info=True)
+            return 1
+        if args.traceback or settings.log_level == "DEBUG":
+            log.error("router %s: %s", args.command, problem, exc_info=True)
+        print(f"router: {problem}", file=sys.stderr, flush=True)
+        return 2
     return code
+
+
+def startup_problem(error: BaseException, settings: Settings) -> str | None:
+    """What an operator must fix, naming the variable, when `error` is theirs to fix."""
+    from aiokafka.errors import KafkaConnectionError
+    from sqlalchemy.exc import ArgumentError
+
+    from router.db import is_unreachable, refuses_login
+
+    if isinstance(error, ConfigurationError):
+        return str(error)
+    if settings.database_url is not None:
+        where = f"ROUTER_DATABASE_URL={mask_url(settings.database_url.get_secret_value())}"
+    else:
+        where = f"the embedded PostgreSQL (ROUTER_DATA_DIR={settings.data_dir})"
+    if isinstance(error, ArgumentError) or (
+        isinstance(error, ValueError) and "database URL" in str(error)
+    ):
+        return f"{where} is not a PostgreSQL URL (postgresql+asyncpg://user:pass@host/db)"
+    # Only a network error says the database is out of reach (a file error is the router's).
+    if is_unreachable(error) and (
+        not isinstance(error, OSError)
+        or isinstance(error, (ConnectionError, TimeoutError, socket.gaierror))
+    ):
+        return f"cannot reach the database at {where}: {_innermost(error)}"
+    if refuses_login(error):
+        return f"the database at {where} refused the login: {_innermost(error)}"
+    if isinstance(error, KafkaConnectionError):
+        brokers = settings.kafka_bootstrap_servers
+        return f"cannot reach Kafka at ROUTER_KAFKA_BOOTSTRAP_SERVERS={brokers}: {error}"
+    return None
+
+
+def _under(error: BaseException) -> BaseException | None:
+    if error.__cause__ is not None or error.__suppress_context__:
+        return error.__cause__
+    return error.__context__
+
+
+def _innermost(error: BaseException) -> str:
+    """The root cause in one line (`ConnectionRefusedError: [Errno 111] ...`)."""
+    seen = {id(error)}
+    while (under := _under(error)) is not None and id(under) not in seen:
+        seen.add(id(under))
+        error = under
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 if __name__ == "__main__":

@@ -38,12 +38,22 @@ PING_AFTER_IDLE_SECONDS = 2.0
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+    url: str,
+    *,
+    pool_size: int = 10,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+    show_parameters: bool = False,
 ) -> AsyncEngine:
+    """An engine on `url`; its errors leave the statement's parameters out.
+
+    The parameters are customers' addresses, subjects and replies: an error's text (logged
+    with its traceback) carries them only with `show_parameters` (`ROUTER_LOG_BODIES`).
+    """
     engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
+        hide_parameters=not show_parameters,
         # The driver's ping is three round trips (BEGIN, an empty query, ROLLBACK): see below.
         pool_pre_ping=False,
         # The default JIT makes PostgreSQL compile short OLTP queries at a loss.
@@ -168,6 +178,15 @@ def is_unreachable(error: BaseException) -> bool:
         if isinstance(found, asyncpg.InterfaceError) and "connection is closed" in str(found):
             return True
     return False
+
+
+def refuses_login(error: BaseException) -> bool:
+    """True when the server answered but refused the URL's user, password or database."""
+    return any(isinstance(found, _REFUSED_LOGIN) for found in _chain(error))
+
+
+# A wrong user or password (class 28), or a database that does not exist (3D000).
+_REFUSED_LOGIN = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 
 
 def is_refused_data(error: BaseException) -> bool:

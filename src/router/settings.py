@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.auth.algorithms import DEFAULT_ALGORITHMS, VERIFIERS, load_public_key, verifies
+from router.masking import MASK, mask_url
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -258,11 +259,29 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of `router consume`'s /healthz, /readyz and /metrics (0: any free)",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for (unset: open to whoever reaches its port)",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve `router serve`'s /metrics on this port only, not on the API's port",
+    )
     log_json: bool = Field(default=True, description="Log JSON lines (false: plain text)")
     log_level: LogLevel = Field(default="INFO", description="Log level")
     log_bodies: bool = Field(
         default=False, description="Log message bodies and addresses (debugging only)"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = value.get_secret_value().partition("://")[0] if value else "postgresql"
+        if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
+        return value
 
     @field_validator("jwt_algorithms")
     @classmethod
@@ -342,32 +361,20 @@ class Settings(BaseSettings):
         return bool(self.kafka_bootstrap_servers)
 
     def effective(self) -> dict[str, Any]:
-        """The settings as `router config` shows them, secrets masked."""
+        """The settings as `router config` shows them, secrets masked (in URLs too)."""
         shown: dict[str, Any] = {}
         for name, value in self:
             key = f"ROUTER_{name.upper()}"
             if isinstance(value, SecretStr):
                 secret = value.get_secret_value()
-                shown[key] = mask_url(secret) if name == "database_url" else "***"
-            elif name == "jwt_jwks_url" and value:
+                shown[key] = mask_url(secret) if "://" in secret else MASK
+            elif isinstance(value, str) and "://" in value:
                 shown[key] = mask_url(value)
             elif value is None:
                 shown[key] = None
             else:
                 shown[key] = str(value) if isinstance(value, Path) else value
         return shown
-
-
-def mask_url(url: str) -> str:
-    """Hide the password in a URL (`postgresql://user:***@host/db`), or the whole secret."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***"
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
 
 
 def _loopback(host: str) -> bool:
@@ -381,4 +388,7 @@ def _loopback(host: str) -> bool:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; unknown `ROUTER_` variables are refused."""
+    from router.configuration import load_settings
+
+    return load_settings()

@@ -22,7 +22,7 @@ import jwt
 from router.auth.algorithms import usable
 from router.auth.errors import IdentityProviderUnavailable
 from router.auth.tokens import SigningKey
-from router.settings import mask_url
+from router.masking import mask_url
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from router.db import ping
-from router.observability.metrics import exposition
+from router.observability.scrape import metrics_response
 from router.state import RouterState
 
 router = APIRouter(tags=["health"])
@@ -45,8 +45,9 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     state: RouterState = request.app.state.router
-    body, content_type = await exposition(state.sessions)
-    return Response(body, media_type=content_type)
+    if state.settings.metrics_port is not None:  # served on that port only
+        raise HTTPException(404, "Not Found")
+    return await metrics_response(request, state.sessions, state.settings)
 
 
 async def _database(state: RouterState) -> None:

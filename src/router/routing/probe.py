@@ -11,18 +11,20 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from router.db import ping
-from router.observability.metrics import exposition
+from router.observability.scrape import metrics_response
+from router.settings import Settings
 
 
 def probe_app(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     partitions: Callable[[], Awaitable[None]],
+    settings: Settings,
 ) -> FastAPI:
     """Liveness, readiness (database reachable, partitions held) and metrics."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -48,9 +50,8 @@ def probe_app(
         )
 
     @app.get("/metrics")
-    async def metrics() -> Response:
-        body, content_type = await exposition(sessions)
-        return Response(body, media_type=content_type)
+    async def metrics(request: Request) -> Response:
+        return await metrics_response(request, sessions, settings)
 
     return app
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.db import driver_connection, in_transaction
+from router.db import driver_connection, in_transaction, is_unreachable
 from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
 from router.routing.offers import drain_waiting, expire_offers
@@ -43,8 +43,14 @@ async def sweep_forever(
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
-        except Exception:
-            log.exception("sweep failed; trying again next interval")
+        except Exception as error:
+            if is_unreachable(error):  # the world's fault: no traceback to read
+                log.warning(
+                    "sweep waits for the database; trying again next interval",
+                    extra={"error": type(error).__name__},
+                )
+            else:
+                log.exception("sweep failed; trying again next interval")
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.sweep_interval_seconds)
 
