@@ -13,6 +13,7 @@ from adapters.channels import webhook_routers
 from router import __version__, exception_handlers
 from router.admin.endpoints import router as admin_router
 from router.bootstrap import running_router
+from router.configuration import load_settings
 from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
@@ -21,7 +22,7 @@ from router.health.endpoints import router as health_router
 from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
 from router.presence.endpoints import router as presence_router
-from router.settings import Settings, get_settings
+from router.settings import Settings
 from router.state import RouterState
 
 
@@ -32,7 +33,7 @@ class LifespanState(TypedDict):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its lifespan starts the database, the transport and the console."""
-    settings = settings or get_settings()
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -384,11 +383,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The settings from the environment; unknown `ROUTER_` variables are refused."""
-    from router.configuration import load_settings
-
-    return load_settings()
