@@ -17,11 +17,13 @@ from router.configuration import load_settings
 from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
+from router.errors import problem_base
 from router.fastpath import WebhookFastPath, fast_routes
 from router.health.endpoints import router as health_router
 from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
 from router.presence.endpoints import router as presence_router
+from router.problems.endpoints import router as problems_router
 from router.settings import Settings
 from router.state import RouterState
 
@@ -69,9 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Omnichannel conversation routing: every conversation has exactly one owner.",
         lifespan=lifespan,
     )
-    exception_handlers.install(app)
+    exception_handlers.install(app, settings.public_base_url)
     webhooks = webhook_routers()
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.api_max_body_bytes,
+        problem_base=problem_base(settings.public_base_url),
+    )
     # Added last, so outermost: webhooks skip the layers above, every request gets its id.
     app.add_middleware(WebhookFastPath, routes=fast_routes(webhooks))
     app.include_router(health_router)
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_router)
     app.include_router(admin_router)
     app.include_router(presence_router)
+    app.include_router(problems_router)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-PROBLEM_BASE = "https://router.example/problems/"
+PROBLEM_PATH = "/problems/"
 PROBLEM_JSON = "application/problem+json"
+
+
+def problem_base(public_base_url: str | None) -> str:
+    """The prefix of problem `type` URIs, where the router serves a page per problem type.
+
+    Absolute on the public base URL when one is configured; else the relative reference
+    `/problems/` (RFC 9457 resolves it against the URL of the request that failed).
+    """
+    return (public_base_url or "").rstrip("/") + PROBLEM_PATH
 
 
 class ProblemError(Exception):
@@ -27,9 +36,10 @@ class ProblemError(Exception):
         self.headers = headers or {}
         self.extensions = extensions
 
-    def body(self, instance: str | None = None) -> dict[str, Any]:
+    def body(self, instance: str | None = None, base: str = PROBLEM_PATH) -> dict[str, Any]:
+        """The problem document; `base` prefixes the type (see `problem_base`)."""
         document: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.problem,
+            "type": base + self.problem,
             "title": self.title,
             "status": self.status,
             "detail": self.detail,

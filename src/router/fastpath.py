@@ -11,12 +11,14 @@ trailing slash, every other path) goes on to the FastAPI stack as before.
 Only FastAPI's own outer layers (the last-resort 500, telemetry) run before it. Because it
 sees every request, this layer also gives each one its request id (the caller's
 `X-Request-ID` when sane, else a new one; in the answer's header and in every log record
-made while answering) and counts webhook answers by channel, provider and status.
+made while answering), counts webhook answers by channel, provider and status, and times
+`/v1` API answers by route template, method and status class.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,10 +30,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.observability.logs import new_request_id, request_id
-from router.observability.metrics import count_webhook, webhook_labels
+from router.observability.metrics import count_webhook, observe_api, webhook_labels
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 WEBHOOK_PREFIX = "/webhooks/"
+API_PREFIX = "/v1/"
+# The route label of a request no route took (an unknown path, a body over the limit).
+UNMATCHED = "unmatched"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,9 @@ class WebhookFastPath:
     async def _forward(self, current: str, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         send_with_id = _with_request_id(send, current)
+        if path.startswith(API_PREFIX):
+            await _timed(self.app, scope, receive, send_with_id)
+            return
         if not path.startswith(WEBHOOK_PREFIX):
             await self.app(scope, receive, send_with_id)
             return
@@ -135,6 +143,26 @@ class WebhookFastPath:
             await self.app(scope, receive, counting)
         finally:
             count_webhook(*webhook_labels(path), status)
+
+
+async def _timed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Forward an API request and observe its answer's time by route template and status."""
+    started = time.perf_counter()
+    status = 500  # unless an answer starts: the server answers an escaped error with 500
+
+    async def answering(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+
+    try:
+        await app(scope, receive, answering)
+    finally:
+        # Routing puts the matched route in the scope, also for a 405 (the path's route).
+        route = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        observe_api(template, scope["method"], status, time.perf_counter() - started)
 
 
 async def _error_answer(request: Request, error: Exception) -> Response:

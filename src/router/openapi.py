@@ -24,7 +24,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "description": "A URI naming the kind of problem"},
+        "type": {
+            "type": "string",
+            "description": (
+                "A URI reference naming the kind of problem (`/problems/<type>`, or absolute on"
+                " ROUTER_PUBLIC_BASE_URL); GET it for a page saying what it means and what to do"
+            ),
+        },
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
@@ -44,7 +50,7 @@ _DESCRIPTIONS = {
     404: "No such resource, or not one the caller may see",
     409: "The resource's current state does not allow this",
     413: "The request body is over the limit",
-    422: "The request is invalid (every problem listed)",
+    422: "The request is invalid (every problem listed; `body` when it is not JSON at all)",
     429: "Too many requests from this caller (see Retry-After)",
     503: "A part this needs is not configured or not available",
 }

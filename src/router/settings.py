@@ -119,7 +119,10 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8000, ge=0, le=65535, description="Port `router serve` binds")
     public_base_url: str | None = Field(
         default=None,
-        description="URL providers see (behind a proxy); used to check URL-signed webhooks",
+        description=(
+            "URL providers and callers see (behind a proxy); used to check URL-signed webhooks"
+            " and as the base of problem `type` URIs (else they are relative: /problems/...)"
+        ),
     )
 
     serve_with_consumer: bool = Field(

@@ -24,7 +24,7 @@ from tests.adapters.conftest import SECRETS, Inbound
 from tests.support import app_client
 
 PUBLIC = "https://router.example.test"
-PROBLEM_BASE = "https://router.example/problems/"
+PROBLEM_BASE = PUBLIC + "/problems/"
 
 __all__ = ["Event"]
 

@@ -85,7 +85,7 @@ async def plain(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The same webhook routes and exception handlers, routed by FastAPI."""
     app = FastAPI()
-    exception_handlers.install(app)
+    exception_handlers.install(app, settings.public_base_url)
     for router in webhook_routers():
         app.include_router(router)
     async with _client(_with_state(app, settings, transport)) as client:

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from router.channels import Channel, Presence
 from router.console.schemas import ChannelLoad, Text
@@ -22,11 +22,13 @@ Handle = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
 SkillName = Annotated[Text, Field(min_length=1, max_length=100)]
-Level = Annotated[int, Field(ge=0, le=100)]
+# Strict: JSON `true` or `"3"` is not a number here (pydantic would take them as 1 and 3).
+Level = Annotated[StrictInt, Field(ge=0, le=100)]
 Language = Annotated[
     str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]+)*$")
 ]
-Slots = Annotated[int, Field(ge=0, le=1000)]
+Slots = Annotated[StrictInt, Field(ge=0, le=1000)]
+Priority = Annotated[StrictInt, Field(ge=-1000, le=1000)]
 Reason = Annotated[Text, Field(min_length=1, max_length=500)]
 
 
@@ -89,7 +91,7 @@ class QueueCreate(_Request):
     name: QueueName
     required_skills: dict[SkillName, Level] = Field(default_factory=dict)
     language: Language | None = None
-    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
+    priority: Priority = 0
     business_hours: BusinessHours | None = Field(
         default=None, description="Weekly hours in the queue's time zone; null: always open"
     )
@@ -104,7 +106,7 @@ class QueueUpdate(_Request):
     name: QueueName | None = None
     required_skills: dict[SkillName, Level] | None = None
     language: Language | None = None
-    priority: Annotated[int, Field(ge=-1000, le=1000)] | None = None
+    priority: Priority | None = None
     business_hours: BusinessHours | None = None
     overflow_queue_id: uuid.UUID | None = None
 
@@ -145,7 +147,7 @@ class PolicyDraft(_Request):
 
     rules: list[RoutingRule] = Field(default_factory=list, max_length=500)
     default_queue: QueueName
-    default_priority: int = 0
+    default_priority: StrictInt = 0
     comment: Annotated[Text | None, Field(max_length=1000)] = None
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from router.errors import PROBLEM_BASE, PROBLEM_JSON, ProblemError
+from router.errors import PROBLEM_JSON, PROBLEM_PATH, PayloadTooLarge, ProblemError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -62,10 +62,13 @@ class BodyLimit:
     request whose client disconnects before the body is complete never reaches the app.
     """
 
-    def __init__(self, app: Any, *, limit: int, prefix: str = "/v1/") -> None:
+    def __init__(
+        self, app: Any, *, limit: int, prefix: str = "/v1/", problem_base: str = PROBLEM_PATH
+    ) -> None:
         self._app = app
         self._limit = limit
         self._prefix = prefix
+        self._problem_base = problem_base
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self._prefix):
@@ -104,14 +107,8 @@ class BodyLimit:
         await self._app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_BASE + "payload-too-large",
-                "title": "The request body is over the limit",
-                "status": 413,
-                "detail": f"the body is over the limit of {self._limit} bytes",
-            }
-        ).encode()
+        refusal = PayloadTooLarge(f"the body is over the limit of {self._limit} bytes")
+        body = json.dumps(refusal.body(base=self._problem_base)).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -22,6 +22,14 @@ PUBLISH_SECONDS = Histogram(
     ["transport"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+API_SECONDS = Histogram(
+    "router_api_request_seconds",
+    "Time to answer a /v1 API request (its _count counts them), by route template, method"
+    " and status class; `unmatched` when no route took the request",
+    ["route", "method", "status"],
+    # Long polls hold their answer for up to the poll's wait.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 CONSUMER_LAG = Gauge(
     "router_consumer_lag", "Records on the partition not yet applied", ["topic", "partition"]
 )
@@ -138,6 +146,22 @@ def count_webhook(channel: str, provider: str, status: int) -> None:
         counter = WEBHOOKS.labels(channel, provider, str(status))
         _webhook_counts[(channel, provider, status)] = counter
     counter.inc()
+
+
+_api_seconds: dict[tuple[str, str, int], Histogram] = {}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_api(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered /v1 request and its time, by route template (never the raw path)."""
+    key = (route, method, status // 100)
+    histogram = _api_seconds.get(key)
+    if histogram is None:
+        # Every label value is bounded: templates, the standard methods, five classes.
+        verb = method if method in _METHODS else "other"
+        histogram = API_SECONDS.labels(route, verb, f"{status // 100}xx")
+        _api_seconds[key] = histogram
+    histogram.observe(seconds)
 
 
 def observe_publish(transport: str, started: float) -> None:

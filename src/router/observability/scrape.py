@@ -20,8 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.auth.errors import Unauthorized
 from router.configuration import ConfigurationError
-from router.errors import PROBLEM_BASE, PROBLEM_JSON
+from router.errors import PROBLEM_JSON, problem_base
 from router.observability.metrics import exposition
 from router.settings import Settings
 
@@ -32,12 +33,11 @@ async def metrics_response(
     """The Prometheus exposition, or a 401 problem when a token is set and not presented."""
     token = settings.metrics_token
     if token is not None and not _presents(request, token.get_secret_value()):
-        body = {
-            "type": PROBLEM_BASE + "unauthenticated",
-            "title": "Authentication required",
-            "status": 401,
-            "detail": "/metrics needs `Authorization: Bearer <ROUTER_METRICS_TOKEN>`",
-        }
+        problem = Unauthorized(
+            "/metrics needs `Authorization: Bearer <ROUTER_METRICS_TOKEN>`",
+            presented="authorization" in request.headers,
+        )
+        body = problem.body(request.url.path, problem_base(settings.public_base_url))
         return Response(
             json.dumps(body),
             status_code=401,

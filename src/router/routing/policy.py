@@ -66,7 +66,7 @@ class RoutingRule(_Frozen):
     keywords: tuple[Annotated[str, Field(max_length=100)], ...] = ()
     during_hours: HoursCondition | None = None
     queue: Annotated[str, Field(min_length=1, max_length=100)]
-    priority: int = 0
+    priority: StrictInt = 0
 
     @property
     def is_catch_all(self) -> bool:

@@ -1,0 +1,1 @@
+"""Problem types: what each error the API answers means, and a page per type."""
