@@ -14,7 +14,7 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 # --------------------------------------------------------------------------------------------
-# Build: a wheel of the project, installed with its dependencies into the venv /opt/router.
+# Build: a wheel of the project, installed with its locked dependencies into the venv /opt/router.
 FROM ${BASE_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -30,16 +30,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so that a change of the code reuses this layer.
-COPY pyproject.toml ./
+# Dependencies first, from the lock alone (exact versions, every file checked against its
+# hash), so that a change of the code reuses this layer and two builds install the same bytes.
+COPY requirements/runtime.txt ./requirements/
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-        > /tmp/requirements.txt \
-    && /opt/router/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
+    /opt/router/bin/pip install --only-binary=:all: --require-hashes -r requirements/runtime.txt
 
 # The project itself. .gitignore is in the context so hatchling leaves out what git ignores;
 # pyproject.toml force-includes migrations/ into the wheel as router/_migrations.
-COPY .gitignore README.md ./
+COPY .gitignore README.md pyproject.toml ./
 COPY src ./src
 COPY migrations ./migrations
 RUN --mount=type=cache,target=/root/.cache/pip \
@@ -49,7 +48,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && test -f "$(/opt/router/bin/python -c 'import router.migrate as m; print(m.migrations_dir())')/env.py" \
     && /opt/router/bin/python -m compileall -q /opt/router/lib \
     && /opt/router/bin/pip uninstall --yes pip setuptools \
-    && /opt/router/bin/router --help > /dev/null
+    && /opt/router/bin/router --version
 
 # --------------------------------------------------------------------------------------------
 # Runtime: the base image, the venv and a non-root user; no compilers, no pip caches.

@@ -2,19 +2,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What serving needs (requirements/runtime.txt), and on top of it the test and lint tools
+# (requirements/dev.txt): both locked with hashes, the project itself installed without deps.
+SERVE_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet
 
-.PHONY: serve test lint typecheck unit bench chaos clean container-smoke
+.PHONY: serve test lint typecheck unit bench chaos clean container-smoke locks
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+$(SERVE_STAMP): requirements/runtime.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(SERVE_STAMP)
+
+$(STAMP): requirements/dev.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP) $(SERVE_STAMP)
 
 ## Run the service on its embedded defaults (embedded PostgreSQL, inline transport).
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/router serve
+
+## Refresh the locks from pyproject.toml (newest versions that fit), with hashes.
+locks: | $(VENV)/bin/python
+	$(BIN)/pip install --quiet "uv>=0.9"
+	$(LOCK_COMPILE) --upgrade -o requirements/runtime.txt
+	$(LOCK_COMPILE) --upgrade --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 
 ## Lint, type-check, then every test against a real PostgreSQL and Apache Kafka.
 test: $(STAMP) lint typecheck

@@ -1,4 +1,7 @@
-"""`python -m devstack run -- CMD...`: CMD runs against a real PostgreSQL and Kafka."""
+"""`python -m devstack up`: PostgreSQL and Kafka kept between runs, for the router by hand.
+
+`python -m devstack run -- CMD...`: CMD (the tests) against a throwaway PostgreSQL and Kafka.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from devstack.kafka import KafkaBroker, kafka_jars, kafka_version
+from devstack.local import DEFAULT_ROOT, KeptKafkaBroker, environment, export_lines
 from devstack.postgres import TestPostgres
+
+USAGE = (
+    "usage: python -m devstack up [--data DIR] | python -m devstack run -- COMMAND [ARGS...]"
+    " | python -m devstack fetch"
+)
 
 
 def _run(command: list[str]) -> int:
@@ -51,6 +61,52 @@ def _run(command: list[str]) -> int:
             postgres.stop()
 
 
+def _up(root: Path) -> int:
+    """Start both servers on the data under `root`, print what to export, wait for Ctrl-C."""
+    from adapters.postgres.embedded import EmbeddedPostgres
+
+    root = root.resolve()
+    postgres = EmbeddedPostgres(root / "postgres")
+    broker: KeptKafkaBroker | None = None
+    try:
+        started = time.monotonic()
+        try:
+            database_url = postgres.start()
+        except subprocess.TimeoutExpired:
+            # pg_ctl is given 10 s to see the server ready, which a loaded machine can miss
+            # while the server comes up all the same: attach to it (or start it) again.
+            database_url = postgres.start()
+        print(f"devstack: PostgreSQL up in {time.monotonic() - started:.1f} s", flush=True)
+        started = time.monotonic()
+        jars = kafka_jars()
+        broker = KeptKafkaBroker(root / "kafka")
+        broker.start(timeout=120)
+        print(
+            f"devstack: Apache Kafka {kafka_version(jars)} (KRaft) up in "
+            f"{time.monotonic() - started:.1f} s",
+            flush=True,
+        )
+        lines = export_lines(environment(database_url, broker.bootstrap_servers))
+        (root / "env").write_text(lines)
+        print(
+            f"devstack: data in {root} (kept between runs). In another shell:\n\n{lines}"
+            f"\n(or: . {root / 'env'}), then: router migrate && router serve\n"
+            "devstack: Ctrl-C stops both",
+            flush=True,
+        )
+        while broker.process is not None and broker.process.poll() is None:
+            time.sleep(1)
+        print(f"devstack: Kafka exited; its log:\n{broker.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("devstack: stopping", flush=True)
+        return 0
+    finally:
+        if broker is not None:
+            broker.stop()
+        postgres.stop()
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     # Turn SIGTERM (a CI timeout, say) into an exception so the servers are stopped.
     raise KeyboardInterrupt
@@ -63,10 +119,14 @@ def main(argv: list[str]) -> int:
     if argv == ["fetch"]:
         print(kafka_jars())
         return 0
-    print(
-        "usage: python -m devstack run -- COMMAND [ARGS...] | python -m devstack fetch",
-        file=sys.stderr,
-    )
+    if argv == ["up"]:
+        return _up(DEFAULT_ROOT)
+    if len(argv) == 3 and argv[:2] == ["up", "--data"]:
+        return _up(Path(argv[2]))
+    if argv in (["-h"], ["--help"], ["help"]):
+        print(f"{USAGE}\n\n{__doc__}")
+        return 0
+    print(USAGE, file=sys.stderr)
     return 2
 
 

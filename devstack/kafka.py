@@ -109,20 +109,16 @@ class KafkaBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def prepare(self, cluster_id: str | None = None) -> None:
-        """Pick ports (unless given), write the configuration and format the data folder."""
-        self.workdir = Path(tempfile.mkdtemp(prefix="router-kafka-"))
+    def prepare(self, cluster_id: str | None = None, workdir: Path | None = None) -> None:
+        """Pick ports (unless given), write the configuration and format the data folder.
+
+        The folder is a new temporary one unless `workdir` names one to keep.
+        """
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="router-kafka-"))
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
         self.voters = self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}"
-        (self.workdir / "server.properties").write_text(self._properties())
-        (self.workdir / "log4j2.properties").write_text(
-            "rootLogger.level = WARN\nrootLogger.appenderRef.file.ref = FILE\n"
-            "appender.file.type = File\nappender.file.name = FILE\n"
-            f"appender.file.fileName = {self.workdir / 'broker.log'}\n"
-            "appender.file.layout.type = PatternLayout\n"
-            "appender.file.layout.pattern = %d %p %c - %m%n\n"
-        )
+        self.write_configuration()
         subprocess.run(
             [
                 *self._java(),
@@ -135,6 +131,18 @@ class KafkaBroker:
             ],
             check=True,
             capture_output=True,
+        )
+
+    def write_configuration(self) -> None:
+        """The broker's and its logger's configuration files, in its folder."""
+        assert self.workdir is not None
+        (self.workdir / "server.properties").write_text(self._properties())
+        (self.workdir / "log4j2.properties").write_text(
+            "rootLogger.level = WARN\nrootLogger.appenderRef.file.ref = FILE\n"
+            "appender.file.type = File\nappender.file.name = FILE\n"
+            f"appender.file.fileName = {self.workdir / 'broker.log'}\n"
+            "appender.file.layout.type = PatternLayout\n"
+            "appender.file.layout.pattern = %d %p %c - %m%n\n"
         )
 
     def _java(self) -> list[str]:

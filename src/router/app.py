@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 
 from adapters.channels import webhook_routers
-from router import __version__, exception_handlers
+from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
 from router.bootstrap import running_router
 from router.configuration import load_settings
@@ -70,8 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Omnichannel conversation routing: every conversation has exactly one owner.",
         lifespan=lifespan,
+        docs_url=None,  # served from the router's own assets by api_docs, not from a CDN
+        redoc_url=None,
     )
     exception_handlers.install(app, settings.public_base_url)
+    api_docs.install(app)
     webhooks = webhook_routers()
     app.add_middleware(
         BodyLimit,

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from router import __version__
 from router.configuration import ConfigurationError, load_settings
 from router.masking import mask_url
 from router.observability import logs
@@ -136,17 +137,39 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A subcommand: `summary` in `router --help`, `description` in its own `--help`."""
+    return commands.add_parser(name, help=summary, description=description)
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="router", description=__doc__)
+    root = argparse.ArgumentParser(
+        prog="router",
+        description="The conversation router: channel webhooks in, one owner per conversation.",
+        epilog="Configuration is the ROUTER_ environment; `router config` prints it.",
+    )
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     root.add_argument(
         "--traceback",
         action="store_true",
         help="also log the traceback of a configuration or connection error "
         "(as ROUTER_LOG_LEVEL=DEBUG does)",
     )
-    commands = root.add_subparsers(dest="command", required=True)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the HTTP API and webhooks")
+    serve = command(
+        commands,
+        "serve",
+        "run the HTTP API and webhooks",
+        "Serve the HTTP API (/v1), the channel webhooks and the health probes. With nothing "
+        "configured it starts an embedded PostgreSQL (data under ROUTER_DATA_DIR) and routes "
+        "inline instead of through Kafka.",
+    )
     serve.add_argument("--host", help="bind address (default ROUTER_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="port (default ROUTER_HTTP_PORT)")
     serve.add_argument(
@@ -154,34 +177,66 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    consume = commands.add_parser("consume", help="run the routing engine on Kafka")
+    consume = command(
+        commands,
+        "consume",
+        "run the routing engine on Kafka",
+        "Consume router.inbound.v1 in the consumer group ROUTER_CONSUMER_GROUP, route every "
+        "conversation to one owner, run the offer and queue sweeps and relay the outbox to "
+        "router.events.v1. Needs ROUTER_KAFKA_BOOTSTRAP_SERVERS.",
+    )
     consume.set_defaults(run=_consume)
 
     from router.dead_letters import add_commands as add_dlq_commands
 
     add_dlq_commands(commands, _dead_letter_topic)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate = command(
+        commands,
+        "migrate",
+        "apply database migrations",
+        "Apply the database migrations up to --revision (default head), or revert them with "
+        "--downgrade (default base), under an advisory lock, then exit.",
+    )
     migrate.add_argument("--revision", help="target revision (default head, or base)")
     migrate.add_argument("--downgrade", action="store_true", help="revert instead of apply")
     migrate.set_defaults(run=_migrate)
 
-    config = commands.add_parser("config", help="print the effective settings, secrets masked")
+    config = command(
+        commands,
+        "config",
+        "print the effective settings, secrets masked",
+        "Print the settings in force (ROUTER_ environment and defaults) as JSON, secrets masked.",
+    )
     config.set_defaults(run=_config)
 
-    create_key = commands.add_parser(
-        "create-key", help="issue an API key (printed once; only its hash is stored)"
+    create_key = command(
+        commands,
+        "create-key",
+        "issue an API key (printed once; only its hash is stored)",
+        "Issue an API key for the /v1 API and print it once; only its hash is stored. The "
+        "first admin key of a new installation: router create-key --role admin --name NAME.",
     )
     create_key.add_argument("--role", required=True, choices=["agent", "supervisor", "admin"])
     create_key.add_argument("--agent", help="handle of the agent the key acts as")
     create_key.add_argument("--name", required=True, help="what the key is for, e.g. a person")
     create_key.set_defaults(run=_create_key)
 
-    revoke_key = commands.add_parser("revoke-key", help="revoke an API key by its prefix")
+    revoke_key = command(
+        commands,
+        "revoke-key",
+        "revoke an API key by its prefix",
+        "Revoke an API key, named by the 12 characters after `rk_`; requests with it answer 401.",
+    )
     revoke_key.add_argument("prefix", help="the 12 characters after `rk_`")
     revoke_key.set_defaults(run=_revoke_key)
 
-    openapi = commands.add_parser("openapi", help="write the OpenAPI spec of the HTTP API")
+    openapi = command(
+        commands,
+        "openapi",
+        "write the OpenAPI spec of the HTTP API",
+        "Write the OpenAPI document of the HTTP API (default openapi/openapi.json).",
+    )
     openapi.add_argument("--output", help="target file (default openapi/openapi.json)")
     openapi.set_defaults(run=_openapi)
     return root

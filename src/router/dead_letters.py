@@ -77,13 +77,30 @@ def add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], open_topic: OpenTopic
 ) -> None:
     """The `router dlq` subcommands, on the dead-letter topic `open_topic` gives."""
-    dlq = commands.add_parser("dlq", help="list, show and replay dead-lettered records")
-    actions = dlq.add_subparsers(dest="dlq_command", required=True)
-    actions.add_parser("list", help="one line per dead letter")
-    show = actions.add_parser("show", help="a dead letter's headers and value")
+    dlq = commands.add_parser(
+        "dlq",
+        help="list, show and replay dead-lettered records",
+        description="The records the routing engine set aside on the dead-letter topic "
+        "(ROUTER_TOPIC_DLQ): list them, show one, or replay them onto the inbound topic.",
+    )
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    actions.add_parser(
+        "list",
+        help="one line per dead letter",
+        description="List the dead letters, one tab-separated line each: position, time, "
+        "error, key and event.",
+    )
+    show = actions.add_parser(
+        "show",
+        help="a dead letter's headers and value",
+        description="Print one dead letter's headers and value, by its PARTITION:OFFSET.",
+    )
     show.add_argument("position", help="PARTITION:OFFSET on the dead-letter topic")
     replay = actions.add_parser(
-        "replay", help="put dead letters back on the inbound topic, with their keys"
+        "replay",
+        help="put dead letters back on the inbound topic, with their keys",
+        description="Put dead letters (by PARTITION:OFFSET, or --all) back on the inbound "
+        "topic with their keys, so the routing engine takes them again.",
     )
     replay.add_argument("positions", nargs="*", help="PARTITION:OFFSET ... (dead-letter topic)")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")

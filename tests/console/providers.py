@@ -35,6 +35,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
+    wall_clock: float = field(default_factory=time.time)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -47,8 +49,9 @@ class Recorded:
 class FakeProviders:
     base_url: str = ""
     requests: list[Recorded] = field(default_factory=list)
-    # Statuses to answer with before answering normally (to exercise retries).
-    failures: list[int] = field(default_factory=list)
+    # Statuses to answer with before answering normally (to exercise retries), each alone or
+    # with the headers to answer it with (e.g. Retry-After).
+    failures: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.requests.clear()
@@ -71,8 +74,11 @@ def _app(state: FakeProviders) -> FastAPI:
             Recorded("POST", "/" + path, {k.lower(): v for k, v in request.headers.items()}, body)
         )
         if state.failures:
-            status = state.failures.pop(0)
-            return JSONResponse({"message": "temporarily unavailable"}, status_code=status)
+            failure = state.failures.pop(0)
+            status, headers = failure if isinstance(failure, tuple) else (failure, {})
+            return JSONResponse(
+                {"message": "temporarily unavailable"}, status_code=status, headers=headers
+            )
         return _answer("/" + path, request, body)
 
     return app

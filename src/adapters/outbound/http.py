@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -36,9 +38,13 @@ async def post(
         raise DeliveryError(f"{provider}: {type(error).__name__}", retryable=True) from None
     if response.status_code >= 300:
         retryable = response.status_code == 429 or response.status_code >= 500
+        retry_after = None
+        if response.status_code in (429, 503):
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
         raise DeliveryError(
             f"{provider} answered {response.status_code}: {_reason(response)}",
             retryable=retryable,
+            retry_after=retry_after,
         )
     try:
         body = response.json()
@@ -47,6 +53,25 @@ async def post(
     if not isinstance(body, dict):
         raise DeliveryError(f"{provider} answered with unexpected JSON", retryable=False)
     return body
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks for (RFC 9110: delay-seconds or an HTTP date).
+
+    None when it is missing or unreadable; a date in the past is zero.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 850 and asctime dates carry no zone: they are GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def _reason(response: httpx.Response) -> str:

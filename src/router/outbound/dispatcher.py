@@ -23,12 +23,17 @@ from router.channels import Channel
 from router.db import transaction
 from router.inbound.envelope import DeliveryStatus, utcnow
 from router.models import Message
+from router.outbound.backoff import RetryPolicy
 from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
 
 log = logging.getLogger(__name__)
 
-# Longer than every attempt with its back-off together, so a live sender never loses its claim.
+# Longer than every attempt with its back-off together, so a live sender never loses its claim:
+# at most 10 attempts (settings) with 9 waits of at most RETRY_WAIT_MAX, each call bounded by
+# ROUTER_OUTBOUND_TIMEOUT_SECONDS.
 CLAIM_LEASE = timedelta(minutes=5)
+# The longest wait between two attempts, even when a provider's Retry-After asks for more.
+RETRY_WAIT_MAX = timedelta(seconds=20)
 
 
 class OutboundDispatcher:
@@ -42,11 +47,14 @@ class OutboundDispatcher:
         attempts: int,
         retry_base_seconds: float,
         clock: Callable[[], datetime] = utcnow,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self._directory = directory
         self._attempts = attempts
-        self._retry_base = retry_base_seconds
+        self._retry = retry_policy or RetryPolicy(
+            base_seconds=retry_base_seconds, max_seconds=RETRY_WAIT_MAX.total_seconds()
+        )
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -98,10 +106,11 @@ class OutboundDispatcher:
             await self._record(message_id, failed=f"no outbound sender for {reply.channel}")
             return
         for attempt in range(1, self._attempts + 1):
+            retry_after: float | None = None
             try:
                 sent = await sender.send(reply)
             except DeliveryError as error:
-                problem, retryable = error.detail, error.retryable
+                problem, retryable, retry_after = error.detail, error.retryable, error.retry_after
             except Exception as error:  # a sender's bug must not leave the reply queued
                 log.exception("outbound sender %s failed unexpectedly", sender.provider)
                 problem, retryable = f"{type(error).__name__}", True
@@ -111,7 +120,7 @@ class OutboundDispatcher:
             if not retryable or attempt == self._attempts:
                 await self._record(message_id, failed=problem, attempts=attempt)
                 return
-            await asyncio.sleep(self._retry_base * 2 ** (attempt - 1))
+            await asyncio.sleep(self._retry.wait_seconds(attempt, retry_after))
 
     async def _claim(self, message_id: uuid.UUID) -> tuple[OutboundReply, str]:
         now = self._clock()

@@ -34,12 +34,17 @@ class Sent:
 
 
 class DeliveryError(Exception):
-    """The provider did not take the message; `retryable` says whether trying again may help."""
+    """The provider did not take the message; `retryable` says whether trying again may help.
 
-    def __init__(self, detail: str, *, retryable: bool) -> None:
+    `retry_after` is how many seconds the provider asked us to wait (its `Retry-After`), if it
+    said.
+    """
+
+    def __init__(self, detail: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class OutboundSender(Protocol):
