@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
@@ -63,3 +64,21 @@ async def committed_offsets(settings: Settings) -> dict[int, int]:
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def read_topic(settings: Settings, topic: str, count: int) -> list[ConsumerRecord]:
+    """The topic's first `count` records from all its partitions, by partition and offset."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
+        found: list[ConsumerRecord] = []
+        while len(found) < count:
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, f"only {len(found)} of {count} records arrived"
+            found.extend(record for records in batch.values() for record in records)
+    finally:
+        await consumer.stop()
+    return sorted(found, key=lambda record: (record.partition, record.offset))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 
@@ -13,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel, IdentityKind
-from router.console.runtime import ConsoleRuntime
 from router.inbound.envelope import CustomerIdentity, InboundMessage
 from router.models import Message
 from router.routing.engine import RoutingEngine
@@ -22,6 +20,7 @@ from tests import factories
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
+from tests.console.replies import accepted_reply, settled
 
 
 def whatsapp(text: str) -> InboundMessage:
@@ -50,32 +49,6 @@ def messenger(text: str) -> InboundMessage:
     )
 
 
-async def _reply(
-    client: httpx.AsyncClient,
-    engine: RoutingEngine,
-    team: Team,
-    message: InboundMessage,
-    text: str,
-) -> str:
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
-    response = await client.post(
-        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json={"text": text}
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-async def _settled(app: FastAPI, sessions: async_sessionmaker[AsyncSession], mid: str) -> Message:
-    runtime: ConsoleRuntime = app.state.console
-    await asyncio.wait_for(runtime.outbound.idle(), 10)
-    async with sessions() as session:
-        message = await session.scalar(select(Message).where(Message.id == uuid.UUID(mid)))
-    assert message is not None
-    return message
-
-
 async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
@@ -85,8 +58,10 @@ async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
 ) -> None:
     app, client = api
     engine = RoutingEngine(sessions, console_settings)
-    mid = await _reply(client, engine, team, whatsapp("Does it come in red?"), "Yes, in red.")
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(
+        client, engine, team, whatsapp("Does it come in red?"), "Yes, in red."
+    )
+    message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/106540352242922/messages"
     assert request.headers["authorization"] == f"Bearer {providers.WHATSAPP_TOKEN}"
@@ -112,8 +87,8 @@ async def test_messenger_reply_uses_the_send_api_as_a_response(
 ) -> None:
     app, client = api
     engine = RoutingEngine(sessions, console_settings)
-    mid = await _reply(client, engine, team, messenger("Is the shop open?"), "Until 6 pm.")
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(client, engine, team, messenger("Is the shop open?"), "Until 6 pm.")
+    message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/me/messages"
     assert request.headers["authorization"] == f"Bearer {providers.PAGE_TOKEN}"
@@ -136,8 +111,10 @@ async def test_sms_reply_is_retried_through_twilio_after_server_errors(
     app, client = api
     fake_providers.failures.extend([503, 429])
     engine = RoutingEngine(sessions, console_settings)
-    mid = await _reply(client, engine, team, factories.sms("Where is my parcel?"), "On its way.")
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(
+        client, engine, team, factories.sms("Where is my parcel?"), "On its way."
+    )
+    message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == 3
     request = fake_providers.requests[-1]
     assert request.path == f"/2010-04-01/Accounts/{providers.TWILIO_SID}/Messages.json"
@@ -163,8 +140,8 @@ async def test_a_refused_or_persistently_failing_reply_is_marked_failed(
     app, client = api
     fake_providers.failures.extend(failures)
     engine = RoutingEngine(sessions, console_settings)
-    mid = await _reply(client, engine, team, factories.sms("hello"), "Hi!")
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(client, engine, team, factories.sms("hello"), "Hi!")
+    message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == attempts
     assert message.delivery_status == "failed"
     assert message.delivery_error is not None

@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.console.runtime import ConsoleRuntime
-from router.models import Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import factories
-from tests.console.conftest import Team, bearer
+from tests.console.conftest import Team
 from tests.console.providers import FakeProviders
-
-
-async def _sms_reply(client: httpx.AsyncClient, engine: RoutingEngine, team: Team) -> str:
-    await engine.process([factories.sms("Is my order on its way?")])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
-    response = await client.post(
-        f"/v1/conversations/{item['id']}/replies",
-        headers=bearer(team.ada_key),
-        json={"text": "It left this morning."},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-async def _settled(app: FastAPI, sessions: async_sessionmaker[AsyncSession], mid: str) -> Message:
-    runtime: ConsoleRuntime = app.state.console
-    await asyncio.wait_for(runtime.outbound.idle(), 15)
-    async with sessions() as session:
-        message = await session.scalar(select(Message).where(Message.id == uuid.UUID(mid)))
-    assert message is not None
-    return message
+from tests.console.replies import accepted_reply, settled
 
 
 async def test_a_429_with_retry_after_in_seconds_is_waited_out_then_sent(
@@ -54,8 +28,14 @@ async def test_a_429_with_retry_after_in_seconds_is_waited_out_then_sent(
     assert console_settings.outbound_retry_base_seconds <= 0.05
     app, client = api
     fake_providers.failures.append((429, {"Retry-After": "1"}))
-    mid = await _sms_reply(client, RoutingEngine(sessions, console_settings), team)
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(
+        client,
+        RoutingEngine(sessions, console_settings),
+        team,
+        factories.sms("Is my order on its way?"),
+        "It left this morning.",
+    )
+    message = await settled(app, sessions, mid)
     first, second = fake_providers.requests
     assert second.at - first.at >= 0.95
     assert message.delivery_status == "sent"
@@ -73,8 +53,14 @@ async def test_a_503_with_retry_after_as_an_http_date_is_waited_out_then_sent(
     # An HTTP date has whole seconds; the router must not come back before it.
     until = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
     fake_providers.failures.append((503, {"Retry-After": format_datetime(until, usegmt=True)}))
-    mid = await _sms_reply(client, RoutingEngine(sessions, console_settings), team)
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(
+        client,
+        RoutingEngine(sessions, console_settings),
+        team,
+        factories.sms("Is my order on its way?"),
+        "It left this morning.",
+    )
+    message = await settled(app, sessions, mid)
     first, second = fake_providers.requests
     assert first.wall_clock < until.timestamp() - 1
     assert second.wall_clock >= until.timestamp() - 0.05
@@ -91,8 +77,14 @@ async def test_without_retry_after_a_server_error_is_retried_after_a_short_jitte
 ) -> None:
     app, client = api
     fake_providers.failures.extend([500, 500])
-    mid = await _sms_reply(client, RoutingEngine(sessions, console_settings), team)
-    message = await _settled(app, sessions, mid)
+    mid = await accepted_reply(
+        client,
+        RoutingEngine(sessions, console_settings),
+        team,
+        factories.sms("Is my order on its way?"),
+        "It left this morning.",
+    )
+    message = await settled(app, sessions, mid)
     first, second, third = fake_providers.requests
     # Full jitter: at most the base, then at most twice the base (plus the call itself).
     assert second.at - first.at < 0.05 + 0.5

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka, to_structured
 from cloudevents.core.formats.json import JSONFormat
@@ -33,6 +33,7 @@ from router.routing.engine import RoutingEngine
 from router.routing.runner import relay_outbox
 from router.settings import Settings
 from tests import factories, seed
+from tests.support import read_topic
 
 FORMAT = JSONFormat()
 
@@ -83,7 +84,7 @@ async def test_inbound_records_are_structured_cloud_events(settings: Settings) -
     finally:
         await publisher.close()
 
-    records = await _read_back(settings, settings.topic_inbound, len(events))
+    records = await read_topic(settings, settings.topic_inbound, len(events))
     read = {event.get_id(): event for event in map(read_cloud_event, records)}
     assert {(i, e.get_type()) for i, e in read.items()} == {(e.event_id, e.type) for e in events}
 
@@ -113,7 +114,7 @@ async def test_conversation_and_presence_events_are_structured_cloud_events(
     finally:
         await publisher.close()
 
-    records = await _read_back(settings, settings.topic_events, written)
+    records = await read_topic(settings, settings.topic_events, written)
     types = {read_cloud_event(record).get_type() for record in records}
     assert types >= {
         "router.conversation.created",
@@ -154,24 +155,6 @@ async def test_a_replayed_dead_letter_keeps_its_structured_mode_header(settings:
     assert letter.header("content-type") == "application/cloudevents+json"
 
     await replay(settings, [letter])
-    original, replayed = await _read_back(settings, settings.topic_inbound, 2)
+    original, replayed = await read_topic(settings, settings.topic_inbound, 2)
     assert replayed.value == original.value
     assert read_cloud_event(replayed).get_id() == refused.event_id
-
-
-async def _read_back(settings: Settings, topic: str, count: int) -> list[ConsumerRecord]:
-    """The topic's first `count` records, from all its partitions."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
-        found: list[ConsumerRecord] = []
-        while len(found) < count:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, f"only {len(found)} of {count} records arrived"
-            found.extend(record for records in batch.values() for record in records)
-    finally:
-        await consumer.stop()
-    return sorted(found, key=lambda record: (record.partition, record.offset))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +15,7 @@ from router.routing.engine import RoutingEngine
 from router.routing.runner import relay_outbox
 from router.settings import Settings
 from tests import factories
+from tests.support import read_topic
 
 
 async def test_changes_are_published_in_order_keyed_by_conversation(
@@ -39,7 +39,7 @@ async def test_changes_are_published_in_order_keyed_by_conversation(
         # Published rows leave the outbox; the history keeps the record.
         assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
 
-    found = await _read_back(settings, settings.topic_events, written)
+    found = await read_topic(settings, settings.topic_events, written)
     events = [json.loads(record.value) for record in found]
     assert {event["type"] for event in events} >= {
         "router.conversation.created",
@@ -74,28 +74,10 @@ async def test_published_batches_keep_the_producers_partitioning_and_order(
     finally:
         await publisher.close()
 
-    found = await _read_back(settings, topic, len(records))
+    found = await read_topic(settings, topic, len(records))
     partitions = list(range(settings.topic_partitions))  # as ensure_topics made them
     for key in keys:
         expected = DefaultPartitioner()(key, partitions, partitions)
         arrived = [record for record in found if record.key == key]
         assert {record.partition for record in arrived} == {expected}
         assert [record.value for record in arrived] == [v for _, k, v in records if k == key]
-
-
-async def _read_back(settings: Settings, topic: str, count: int) -> list[ConsumerRecord]:
-    """The topic's first `count` records, from all its partitions."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(settings.topic_partitions)])
-        found: list[ConsumerRecord] = []
-        while len(found) < count:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, f"only {len(found)} of {count} records arrived"
-            found.extend(record for records in batch.values() for record in records)
-    finally:
-        await consumer.stop()
-    return found

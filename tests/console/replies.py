@@ -1,0 +1,45 @@
+"""An agent's reply from the customer's first message to the provider's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.console.runtime import ConsoleRuntime
+from router.inbound.envelope import InboundMessage
+from router.models import Message
+from router.routing.engine import RoutingEngine
+from tests.console.conftest import Team, bearer
+
+
+async def accepted_reply(
+    client: httpx.AsyncClient,
+    engine: RoutingEngine,
+    team: Team,
+    message: InboundMessage,
+    text: str,
+) -> str:
+    """Route `message` to Ada, who accepts it and replies `text`; the reply's message id."""
+    await engine.process([message])
+    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
+    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
+    response = await client.post(
+        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json={"text": text}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def settled(app: FastAPI, sessions: async_sessionmaker[AsyncSession], mid: str) -> Message:
+    """The reply's stored message once the outbound sender has nothing left to do."""
+    runtime: ConsoleRuntime = app.state.console
+    await asyncio.wait_for(runtime.outbound.idle(), 15)
+    async with sessions() as session:
+        message = await session.scalar(select(Message).where(Message.id == uuid.UUID(mid)))
+    assert message is not None
+    return message
