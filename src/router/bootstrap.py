@@ -206,9 +206,10 @@ async def run_consumer(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    from router.routing.probe import probe_app, probe_server
+    from router.observability.servers import side_server
+    from router.routing.probe import probe_app
 
-    probe = probe_server(
+    probe = side_server(
         probe_app(engine, sessions, consumer.check, settings),
         settings.http_host,
         settings.consumer_http_port,

@@ -135,8 +135,11 @@ async def test_a_withheld_caller_is_known_for_that_call_only(
     await post_signed(client, record["recordingStatusCallback"], recording_params())
     other = await post_signed(client, VOICE, call_params(From="+266696687", CallSid="CA2"))
     assert other.status_code == 200
+    # A withheld-caller value the numbering plan would take for a real number.
+    placed = await post_signed(client, VOICE, call_params(From="+8656696", CallSid="CA3"))
+    assert placed.status_code == 200
 
-    conversations = by_conversation(await published(inbound, 3))
+    conversations = by_conversation(await published(inbound, 4))
     call, voicemail = conversations[f"voice:withheld:{CALL_SID}|{LINE}"]
     [other_call] = conversations[f"voice:withheld:CA2|{LINE}"]
     assert isinstance(call, InboundMessage)
@@ -145,6 +148,9 @@ async def test_a_withheld_caller_is_known_for_that_call_only(
     assert call.customer.value == voicemail.customer.value == f"withheld:{CALL_SID}"
     assert voicemail.kind is MessageKind.VOICEMAIL
     assert other_call.customer.value == "withheld:CA2"
+    [placed_call] = conversations[f"voice:withheld:CA3|{LINE}"]
+    assert isinstance(placed_call, InboundMessage)
+    assert placed_call.customer.value == "withheld:CA3"
 
 
 async def test_every_call_status_is_an_update_of_the_call(

@@ -38,7 +38,7 @@ async def accepted_reply(
 async def settled(app: FastAPI, sessions: async_sessionmaker[AsyncSession], mid: str) -> Message:
     """The reply's stored message once the outbound sender has nothing left to do."""
     runtime: ConsoleRuntime = app.state.console
-    await asyncio.wait_for(runtime.outbound.idle(), 15)
+    await asyncio.wait_for(runtime.outbound.idle(), 30)
     async with sessions() as session:
         message = await session.scalar(select(Message).where(Message.id == uuid.UUID(mid)))
     assert message is not None

@@ -51,7 +51,7 @@ async def test_a_503_with_retry_after_as_an_http_date_is_waited_out_then_sent(
 ) -> None:
     app, client = api
     # An HTTP date has whole seconds; the router must not come back before it.
-    until = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    until = (datetime.now(UTC) + timedelta(seconds=8)).replace(microsecond=0)
     fake_providers.failures.append((503, {"Retry-After": format_datetime(until, usegmt=True)}))
     mid = await accepted_reply(
         client,
@@ -86,8 +86,10 @@ async def test_without_retry_after_a_server_error_is_retried_after_a_short_jitte
     )
     message = await settled(app, sessions, mid)
     first, second, third = fake_providers.requests
-    # Full jitter: at most the base, then at most twice the base (plus the call itself).
-    assert second.at - first.at < 0.05 + 0.5
-    assert third.at - second.at < 0.10 + 0.5
+    # Full jitter keeps the waits under the base and twice the base (tested exactly in
+    # tests/unit/test_outbound_backoff.py); here, only that no long wait came in between,
+    # with room for a loaded machine.
+    assert second.at - first.at < 5
+    assert third.at - second.at < 5
     assert message.delivery_status == "sent"
     assert message.details["attempts"] == 3

@@ -157,9 +157,9 @@ def call_message(
 
 def _caller_number(raw: str, call_sid: str) -> ContactNumber:
     number = contact_number(raw)
-    if number.normalised or (
-        number.value.lower() not in _WITHHELD_CALLERS and _DIALLABLE.fullmatch(number.value)
-    ):
+    # Twilio's withheld-caller values include numbers the numbering plan accepts (+8656696).
+    withheld = raw.strip().lower() in _WITHHELD_CALLERS
+    if not withheld and (number.normalised or _DIALLABLE.fullmatch(number.value)):
         return number
     # Withheld or not a number at all: known for this call only, never merged.
     return ContactNumber(f"{WITHHELD}:{call_sid}", raw, False)

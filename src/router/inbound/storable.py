@@ -21,16 +21,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def storable_text(value: str) -> str:
     """`value` with NUL and surrogates replaced by U+FFFD; `value` itself when it has none."""
-    if "\x00" not in value:
-        if value.isascii():
-            return value
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            pass
-        else:
-            return value
-    return _UNSTORABLE.sub(REPLACEMENT, value)
+    return value if unstorable(value) is None else _UNSTORABLE.sub(REPLACEMENT, value)
 
 
 def storable_model(model: M) -> tuple[M, list[str]]:

@@ -12,10 +12,9 @@ import asyncio
 import hmac
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +23,7 @@ from router.auth.errors import Unauthorized
 from router.configuration import ConfigurationError
 from router.errors import PROBLEM_JSON, problem_base
 from router.observability.metrics import exposition
+from router.observability.servers import side_server
 from router.settings import Settings
 
 
@@ -66,14 +66,6 @@ def metrics_app(sessions: async_sessionmaker[AsyncSession], settings: Settings) 
     return app
 
 
-class _MetricsServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to the process's main server."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @asynccontextmanager
 async def serving_metrics_port(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
@@ -94,10 +86,7 @@ async def serving_metrics_port(
             f"cannot serve /metrics on {settings.http_host}:{settings.metrics_port} "
             f"(ROUTER_METRICS_PORT): {error.strerror}"
         ) from None
-    config = uvicorn.Config(
-        metrics_app(sessions, settings), log_config=None, access_log=False, lifespan="off"
-    )
-    server = _MetricsServer(config)
+    server = side_server(metrics_app(sessions, settings), settings.http_host, settings.metrics_port)
     serving = asyncio.create_task(server.serve(sockets=[listening]), name="metrics-port")
     try:
         yield listening.getsockname()[1]

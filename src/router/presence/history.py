@@ -21,7 +21,6 @@ from router.console import cursor
 from router.models import OutboxEvent, PresenceChange
 
 EVENT_TYPE = "router.agent.presence_changed"
-SYSTEM_ACTOR = "system"
 _ACTOR_MAX = 200
 
 _EVENT_ID_PREFIX = uuid.uuid4().hex

@@ -276,10 +276,9 @@ class Judgements:
         now: datetime,
     ) -> tuple[tuple[CandidateVerdict, ...], dict[str, Rank]]:
         """The verdicts on `agents` (in their order) and the eligible ones' load ranks."""
-        if conversation.excluded:
-            fresh = _Judge(conversation, queue, now)
-            if fresh.excluded:
-                return _judged(fresh, agents)
+        # Exclusions that have ended leave the conversation judged like any other.
+        if conversation.excluded and excluded_at(conversation, now):
+            return _judged(_Judge(conversation, queue, now), agents)
         key = (queue.name, conversation.channel)
         kept = self._kept.get(key)
         if kept is None or kept[0] is not queue:

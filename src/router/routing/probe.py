@@ -7,10 +7,8 @@ it holds partitions, and what it is doing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -54,18 +52,3 @@ def probe_app(
         return await metrics_response(request, sessions, settings)
 
     return app
-
-
-class ProbeServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to `router consume` itself."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def probe_server(app: FastAPI, host: str, port: int) -> ProbeServer:
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    return ProbeServer(config)

@@ -43,7 +43,7 @@ from adapters.channels.webhook import (
 router = APIRouter(tags=["webhooks"])
 
 # The first 64 KiB of a report part (base64 grows by a third) hold what is read of it.
-_MAX_REPORT_BASE64 = 64 * 1024 * 4 // 3
+_MAX_REPORT_BASE64 = 64 * 1024 // 3 * 4  # a whole number of 4-character groups
 
 
 class _Model(BaseModel):
