@@ -10,6 +10,20 @@ from router.channels import Channel
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboundFile:
+    """A file sent with a reply: its bytes, and a link the provider may fetch it from.
+
+    `url` is set where the router serves the file itself (a signed, expiring link under
+    `ROUTER_PUBLIC_BASE_URL`), for providers that take media only by link.
+    """
+
+    filename: str
+    content_type: str
+    content: bytes
+    url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutboundReply:
     """An agent's reply as a provider needs it: who gets it, from which of our addresses."""
 
@@ -24,6 +38,7 @@ class OutboundReply:
     # `auto-replied` or `auto-generated` on a message the router sends by itself (RFC 3834);
     # None on an agent's reply, which a person wrote.
     auto_submitted: str | None = None
+    files: tuple[OutboundFile, ...] = ()
 
 
 @dataclass(frozen=True)
