@@ -43,6 +43,9 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "resolved",
                     "reopened",
                     "call_ended",
+                    "requeued",
+                    "reply_overdue",
+                    "overflowed",
                 )
             ]
         },

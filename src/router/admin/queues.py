@@ -51,6 +51,34 @@ async def _check_overflow(
         raise InvalidPayload(f"overflow_queue_id: no queue {overflow}", field="overflow_queue_id")
 
 
+_TIME_RULES = (
+    "on_owner_away",
+    "owner_away_grace_seconds",
+    "reply_time_seconds",
+    "on_no_reply",
+    "max_wait_seconds",
+)
+
+
+def _check_time_rules(queue: Queue) -> None:
+    """The queue's time rules, as they will be stored, make sense together (else 422)."""
+    if queue.on_owner_away == "requeue_after" and queue.owner_away_grace_seconds is None:
+        raise InvalidPayload(
+            "owner_away_grace_seconds: required when on_owner_away is requeue_after",
+            field="owner_away_grace_seconds",
+        )
+    if queue.on_owner_away == "keep" and queue.owner_away_grace_seconds is not None:
+        raise InvalidPayload(
+            "owner_away_grace_seconds: only with on_owner_away requeue_after",
+            field="owner_away_grace_seconds",
+        )
+    if queue.max_wait_seconds is not None and queue.overflow_queue_id is None:
+        raise InvalidPayload(
+            "max_wait_seconds: needs an overflow_queue_id to move conversations to",
+            field="max_wait_seconds",
+        )
+
+
 async def create_queue(session: AsyncSession, request: QueueCreate) -> QueueOut:
     """Add a queue; the routing policy can send conversations to it from then on."""
     if await session.scalar(select(Queue.id).where(Queue.name == request.name)):
@@ -66,7 +94,9 @@ async def create_queue(session: AsyncSession, request: QueueCreate) -> QueueOut:
         if request.business_hours
         else None,
         overflow_queue_id=request.overflow_queue_id,
+        **{rule: getattr(request, rule) for rule in _TIME_RULES},
     )
+    _check_time_rules(queue)
     session.add(queue)
     await session.flush()
     await session.refresh(queue)
@@ -99,6 +129,12 @@ async def update_queue(
     if "overflow_queue_id" in present:
         await _check_overflow(session, queue.id, request.overflow_queue_id)
         queue.overflow_queue_id = request.overflow_queue_id
+    for rule in _TIME_RULES:
+        if rule in present:
+            setattr(queue, rule, getattr(request, rule))
+    if request.on_owner_away == "keep" and "owner_away_grace_seconds" not in present:
+        queue.owner_away_grace_seconds = None  # a grace period means nothing to `keep`
+    _check_time_rules(queue)
     await session.flush()
     await session.refresh(queue)
     return QueueOut.model_validate(queue)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -30,6 +30,30 @@ Language = Annotated[
 Slots = Annotated[StrictInt, Field(ge=0, le=1000)]
 Priority = Annotated[StrictInt, Field(ge=-1000, le=1000)]
 Reason = Annotated[Text, Field(min_length=1, max_length=500)]
+# A queue's time limits: from a second to thirty days.
+Seconds = Annotated[StrictInt, Field(ge=1, le=30 * 24 * 3600)]
+Grace = Annotated[StrictInt, Field(ge=0, le=30 * 24 * 3600)]
+OnOwnerAway = Literal["keep", "requeue_after"]
+OnNoReply = Literal["flag", "requeue", "next_agent"]
+
+_ON_OWNER_AWAY = (
+    "What becomes of an agent's accepted conversations when they go away or offline: `keep`"
+    " them, or `requeue_after` owner_away_grace_seconds (back to the queue, keeping their"
+    " place, once the customer is waiting for an answer)"
+)
+_GRACE = "How long the owner may be away or offline first; required with requeue_after only"
+_REPLY_TIME = (
+    "How long the owner has to answer a customer's message before the conversation is"
+    " flagged (reply_overdue); null: not watched"
+)
+_ON_NO_REPLY = (
+    "After the flag: `flag` only, `requeue` (back to the queue) or `next_agent` (offered to"
+    " the next eligible agent); the silent owner is left out of its offers for a while"
+)
+_MAX_WAIT = (
+    "A conversation waiting longer than this moves to overflow_queue_id (keeping its arrival"
+    " time); null: only closed hours overflow"
+)
 
 
 def _unstorable_path(value: object, path: str) -> tuple[str, str] | None:
@@ -96,12 +120,21 @@ class QueueCreate(_Request):
         default=None, description="Weekly hours in the queue's time zone; null: always open"
     )
     overflow_queue_id: uuid.UUID | None = Field(
-        default=None, description="Where conversations go while this queue is closed"
+        default=None,
+        description="Where conversations go while this queue is closed or past max_wait_seconds",
     )
+    on_owner_away: OnOwnerAway = Field(default="keep", description=_ON_OWNER_AWAY)
+    owner_away_grace_seconds: Grace | None = Field(default=None, description=_GRACE)
+    reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
+    on_no_reply: OnNoReply = Field(default="flag", description=_ON_NO_REPLY)
+    max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
 
 
 class QueueUpdate(_Request):
-    """Only the fields present change; send null to clear hours, language or overflow."""
+    """Only the fields present change; send null to clear hours, language, overflow or a limit.
+
+    `on_owner_away` and `on_no_reply` always have a value (null is refused).
+    """
 
     name: QueueName | None = None
     required_skills: dict[SkillName, Level] | None = None
@@ -109,6 +142,18 @@ class QueueUpdate(_Request):
     priority: Priority | None = None
     business_hours: BusinessHours | None = None
     overflow_queue_id: uuid.UUID | None = None
+    on_owner_away: OnOwnerAway | None = Field(default=None, description=_ON_OWNER_AWAY)
+    owner_away_grace_seconds: Grace | None = Field(default=None, description=_GRACE)
+    reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
+    on_no_reply: OnNoReply | None = Field(default=None, description=_ON_NO_REPLY)
+    max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
+
+    @model_validator(mode="after")
+    def _rules_have_values(self) -> QueueUpdate:
+        for name in ("on_owner_away", "on_no_reply"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name}: give a value; it cannot be cleared")
+        return self
 
 
 class QueueOut(BaseModel):
@@ -121,6 +166,11 @@ class QueueOut(BaseModel):
     priority: int
     business_hours: dict[str, Any] | None
     overflow_queue_id: uuid.UUID | None
+    on_owner_away: OnOwnerAway
+    owner_away_grace_seconds: int | None
+    reply_time_seconds: int | None
+    on_no_reply: OnNoReply
+    max_wait_seconds: int | None
     created_at: datetime
 
 

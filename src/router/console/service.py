@@ -275,5 +275,7 @@ async def add_reply(
         created_at=now,
     )
     session.add(reply)
+    # The customer is answered: the reply clock (the queue's reply time) stops.
+    conversation.awaiting_reply_since = None
     await session.flush()
     return reply

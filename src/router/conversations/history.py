@@ -38,6 +38,11 @@ class Change(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     CALL_ENDED = "call_ended"
+    # The queue's time rules (router.routing.overdue): the owner left or did not answer in
+    # time, or the conversation waited past its queue's limit.
+    REQUEUED = "requeued"
+    REPLY_OVERDUE = "reply_overdue"
+    OVERFLOWED = "overflowed"
 
 
 class Actor(StrEnum):

@@ -142,6 +142,8 @@ async def resolve(
             conversation.last_agent_id = owner
     conversation.status = ConversationStatus.RESOLVED.value
     conversation.resolved_at = now
+    # Nothing is left to answer; a message that reopens it starts the reply clock afresh.
+    conversation.awaiting_reply_since = None
     conversation.agent_id = None
     conversation.offer_state = None
     conversation.offer_expires_at = None

@@ -75,9 +75,28 @@ class AgentCapacity(Base):
 
 
 class Queue(Timestamped, Base):
-    """A team contact point: owns conversations while no agent is free."""
+    """A team contact point: owns conversations while no agent is free.
+
+    Its time rules (see docs/routing.md) are all off by default: an owner who leaves keeps
+    their accepted work (`keep`), no reply time is watched, and nothing waits for overflow.
+    """
 
     __tablename__ = "queues"
+    __table_args__ = (
+        CheckConstraint("on_owner_away IN ('keep', 'requeue_after')", name="on_owner_away"),
+        CheckConstraint(
+            "(on_owner_away = 'requeue_after') = (owner_away_grace_seconds IS NOT NULL)"
+            " AND coalesce(owner_away_grace_seconds, 0) >= 0",
+            name="owner_away_grace",
+        ),
+        CheckConstraint("on_no_reply IN ('flag', 'requeue', 'next_agent')", name="on_no_reply"),
+        CheckConstraint(
+            "reply_time_seconds IS NULL OR reply_time_seconds > 0", name="reply_time_positive"
+        ),
+        CheckConstraint(
+            "max_wait_seconds IS NULL OR max_wait_seconds > 0", name="max_wait_positive"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -89,6 +108,16 @@ class Queue(Timestamped, Base):
     overflow_queue_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("queues.id", ondelete="SET NULL")
     )
+    # What becomes of an agent's accepted conversations once they have been away or offline
+    # for the grace period: `keep`, or `requeue_after` (back to the queue when the customer
+    # is waiting for an answer).
+    on_owner_away: Mapped[str] = mapped_column(String(16), server_default="keep")
+    owner_away_grace_seconds: Mapped[int | None] = mapped_column(Integer)
+    # How long the owner has to answer a customer's message; NULL: not watched.
+    reply_time_seconds: Mapped[int | None] = mapped_column(Integer)
+    on_no_reply: Mapped[str] = mapped_column(String(16), server_default="flag")
+    # A conversation waiting longer than this moves to the overflow queue; NULL: never.
+    max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

@@ -75,6 +75,14 @@ class Conversation(Timestamped, Base):
         Index("ix_conversations_customer_open", "customer_id", "last_message_at"),
         # An agent's resolved conversations are listed by who owned them last.
         Index("ix_conversations_last_agent", "last_agent_id"),
+        # The sweep's search for owners who leave customers unanswered.
+        Index(
+            "ix_conversations_awaiting_reply",
+            "awaiting_reply_since",
+            postgresql_where=sql(
+                "status = 'open' AND offer_state = 'accepted' AND awaiting_reply_since IS NOT NULL"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -96,6 +104,14 @@ class Conversation(Timestamped, Base):
     subject: Mapped[str | None] = mapped_column(String(998))
     last_message_at: Mapped[datetime] = mapped_column(server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # The customer's oldest message nobody has answered yet (NULL: all answered).
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column()
+    # When the owner was last flagged for not answering in the queue's reply time: once per
+    # unanswered message and owner, not at every sweep.
+    reply_overdue_at: Mapped[datetime | None] = mapped_column()
+    # When it last moved to an overflow queue after waiting too long; the next queue's limit
+    # counts from then, so a chain of overflows does not jump several queues at once.
+    overflowed_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

@@ -143,6 +143,17 @@ class Board:
         """Count one active conversation less (an offer lapsed or was declined)."""
         self._adjust(agent_id, channel, -1)
 
+    def release_absent(self, agent_id: str, channel: Channel) -> None:
+        """Free a slot of an agent who may not be on the board (away or offline).
+
+        Unlocked boards only: the freed slot goes into the ordered claim with the rest.
+        """
+        assert not self.locked
+        if agent_id in self.agents:
+            self.release(agent_id, channel)
+        else:
+            self._changes[(agent_id, channel)] -= 1
+
     def _adjust(self, agent_id: str, channel: Channel, step: int) -> None:
         agent = self.agents[agent_id]
         active = {**agent.active, channel: max(0, agent.active.get(channel, 0) + step)}

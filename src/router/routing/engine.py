@@ -34,6 +34,7 @@ from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.departures import requeue_from_gone_owners
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
@@ -179,8 +180,11 @@ class _Intake:
                 conversation.last_message_at = max(
                     conversation.last_message_at or self.now, self.now
                 )
+                # The reply clock runs from the oldest message still unanswered.
+                conversation.awaiting_reply_since = conversation.awaiting_reply_since or self.now
             message_rows.append(rows.message_row(message, conversation.id))
 
+        await requeue_from_gone_owners(connection, touched.values(), self.board, self.journal)
         await self._reconsider(touched.values())
         if new_conversations:
             await rows.insert_conversations(connection, new_conversations)

@@ -35,6 +35,7 @@ class Routable(Protocol):
     subject: str | None
     last_message_at: datetime
     resolved_at: datetime | None
+    awaiting_reply_since: datetime | None
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -61,3 +62,4 @@ class ConversationRecord:
     priority: int = 0
     subject: str | None = None
     resolved_at: datetime | None = None
+    awaiting_reply_since: datetime | None = None

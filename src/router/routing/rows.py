@@ -55,18 +55,18 @@ SELECT id, attributes::text FROM customers WHERE id = ANY($1::uuid[]) ORDER BY i
 _INSERT_CONVERSATIONS = """
 INSERT INTO conversations (id, customer_id, channel, status, queue_id, agent_id, offer_state,
                            offered_at, offer_expires_at, excluded_agents, last_agent_id,
-                           priority, waiting_since, last_message_at, resolved_at, subject,
-                           created_at)
+                           priority, waiting_since, last_message_at, resolved_at,
+                           awaiting_reply_since, subject, created_at)
 SELECT id, customer, channel, status, queue, agent, offer_state, offered_at, expires,
        excluded::jsonb, last_agent, priority, waiting_since, last_message_at, resolved_at,
-       subject, created_at
+       awaiting, subject, created_at
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
             $8::timestamptz[], $9::timestamptz[], $10::text[], $11::uuid[], $12::int[],
-            $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[],
-            $17::timestamptz[])
+            $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
+            $17::text[], $18::timestamptz[])
     AS u(id, customer, channel, status, queue, agent, offer_state, offered_at, expires,
-         excluded, last_agent, priority, waiting_since, last_message_at, resolved_at, subject,
-         created_at)
+         excluded, last_agent, priority, waiting_since, last_message_at, resolved_at, awaiting,
+         subject, created_at)
 """
 
 _UPDATE_CONVERSATIONS = """
@@ -74,12 +74,13 @@ UPDATE conversations AS c
 SET status = u.status, queue_id = u.queue, agent_id = u.agent, offer_state = u.offer_state,
     offered_at = u.offered_at, offer_expires_at = u.expires, excluded_agents = u.excluded::jsonb,
     last_agent_id = u.last_agent, priority = u.priority, waiting_since = u.waiting_since,
-    last_message_at = u.last_message_at, resolved_at = u.resolved_at, updated_at = now()
+    last_message_at = u.last_message_at, resolved_at = u.resolved_at,
+    awaiting_reply_since = u.awaiting, updated_at = now()
 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
             $7::timestamptz[], $8::text[], $9::uuid[], $10::int[], $11::timestamptz[],
-            $12::timestamptz[], $13::timestamptz[])
+            $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
     AS u(id, status, queue, agent, offer_state, offered_at, expires, excluded, last_agent,
-         priority, waiting_since, last_message_at, resolved_at)
+         priority, waiting_since, last_message_at, resolved_at, awaiting)
 WHERE c.id = u.id
 """
 
@@ -174,6 +175,7 @@ def _conversation_state(conversation: Routable) -> list[Any]:
         conversation.waiting_since,
         conversation.last_message_at,
         conversation.resolved_at,
+        conversation.awaiting_reply_since,
     ]
 
 
@@ -191,18 +193,19 @@ async def insert_conversations(
         ]
         for conversation in conversations
     ]
-    await connection.execute(_INSERT_CONVERSATIONS, *_columns(rows, 17))
+    await connection.execute(_INSERT_CONVERSATIONS, *_columns(rows, 18))
 
 
 async def update_conversations(connection: Any, conversations: Sequence[Routable]) -> None:
     rows = [[conversation.id, *_conversation_state(conversation)] for conversation in conversations]
-    await connection.execute(_UPDATE_CONVERSATIONS, *_columns(rows, 13))
+    await connection.execute(_UPDATE_CONVERSATIONS, *_columns(rows, 14))
 
 
 _CONVERSATION = """
     c.id, c.customer_id, c.channel, c.status, c.waiting_since, c.last_message_at, c.created_at,
     c.queue_id, c.agent_id, c.offer_state, c.offered_at, c.offer_expires_at,
-    c.excluded_agents::text, c.last_agent_id, c.priority, c.subject, c.resolved_at
+    c.excluded_agents::text, c.last_agent_id, c.priority, c.subject, c.resolved_at,
+    c.awaiting_reply_since
 """
 _LOCK_BY_THREAD = f"""
 SELECT t.thread_key, {_CONVERSATION}
@@ -274,6 +277,7 @@ def _record(row: Sequence[Any], known: Known) -> ConversationRecord:
             priority=row[15],
             subject=row[16],
             resolved_at=row[17],
+            awaiting_reply_since=row[18],
         )
     return found
 

@@ -20,6 +20,7 @@ from router.db import driver_connection, in_transaction, is_unreachable
 from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
 from router.routing.offers import drain_waiting, expire_offers
+from router.routing.overdue import move_overdue
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,15 @@ async def sweep_forever(
     stop: asyncio.Event,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Every interval: move lapsed offers on, then offer waiting conversations to free agents.
+    """Every interval: move lapsed offers on, apply the queues' time rules (an owner gone, a
+    reply overdue, a wait past the limit), then offer waiting conversations to free agents.
 
     It also forgets the signed webhook tokens whose replay window has passed.
     """
     while not stop.is_set():
         try:
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
+            await in_transaction(sessions, lambda s: move_overdue(s, settings, clock()))
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
         except Exception as error:
