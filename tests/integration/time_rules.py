@@ -34,7 +34,7 @@ class Clock:
 def kafka_settings(database_url: str) -> Settings:
     """Settings whose changes also fill the outbox (nothing here talks to the broker)."""
     return Settings(
-        database_url=database_url,  # type: ignore[arg-type]
+        database_url=database_url,
         kafka_bootstrap_servers="127.0.0.1:9",
         offer_timeout_seconds=30,
         offer_exclusion_seconds=120,

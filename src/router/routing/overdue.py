@@ -112,7 +112,7 @@ async def move_overdue(session: AsyncSession, settings: Settings, now: datetime)
                     started + _seconds(Queue.reply_time_seconds) <= now,
                     or_(
                         Conversation.reply_overdue_at.is_(None),
-                        Conversation.reply_overdue_at < started,
+                        Conversation.reply_overdue_at <= started,
                     ),
                 )
                 .order_by(Conversation.id)
