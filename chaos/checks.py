@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 # Changes that end an agent's hold of a conversation (its `agent_id` is who lets go).
-RELEASES = frozenset({"declined", "offer_timed_out", "offer_revoked", "resolved"})
+# `requeued`: a queue's time rule took it back (its owner gone, or no reply in time).
+RELEASES = frozenset({"declined", "offer_timed_out", "offer_revoked", "resolved", "requeued"})
 # Supervisors' and agents' moves: to an agent (`to_agent`) or to a queue (`to_queue`).
 MOVES = frozenset({"transferred", "reassigned"})
 
@@ -135,9 +136,10 @@ def ownership(events: Iterable[Event]) -> tuple[list[Hold], Finding]:
     """Rebuild every conversation's owners from its history; flag any second owner.
 
     A conversation is taken by an offer, an accept with no owner (its last owner reopening
-    it), or a move to an agent; it is let go by a decline, a lapse, a revoke, a resolve or a
-    move to a queue. Taking a conversation someone else still holds, accepting another
-    agent's offer, or letting go of one you do not hold are violations. Within one
+    it), or a move to an agent; it is let go by a decline, a lapse, a revoke, a resolve, a
+    queue's time rule (`requeued`) or a move to a queue. Taking a conversation someone else
+    still holds, accepting another agent's offer, or letting go of one you do not hold are
+    violations. Within one
     conversation the ids give the order: its changes are made under its row lock.
     """
     finding = Finding("2. one owner at every instant")

@@ -97,6 +97,24 @@ def test_declines_lapses_and_transfers_hand_the_conversation_on_cleanly() -> Non
     assert all(h.end is not None for h in holds)
 
 
+def test_a_queue_s_time_rule_hands_the_conversation_back_cleanly() -> None:
+    history = History()
+    history.add("c1", "offered", A, 1)
+    history.add("c1", "accepted", A, 2)
+    history.add("c1", "reply_overdue", A, 60)
+    history.add("c1", "requeued", A, 60)
+    history.add("c1", "offered", B, 60)
+    history.add("c1", "accepted", B, 61)
+
+    holds, finding = ownership(history.rows)
+
+    assert finding.violations == 0
+    assert [(h.agent_id, h.end.kind if h.end else None) for h in holds] == [
+        (A, "requeued"),
+        (B, None),
+    ]
+
+
 def test_a_release_by_someone_who_does_not_hold_it_is_a_violation() -> None:
     history = History()
     history.add("c1", "offered", A, 1)
