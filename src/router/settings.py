@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from router.auth.algorithms import DEFAULT_ALGORITHMS, VERIFIERS, load_public_key, verifies
+from router.channels import DEFAULT_JOIN_RULES, Channel, JoinRule
 from router.masking import MASK, mask_url
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -103,7 +104,26 @@ class Settings(BaseSettings):
     continuity_window_minutes: int = Field(
         default=24 * 60,
         ge=0,
-        description="A new thread joins the customer's open conversation active within this",
+        description=(
+            "A new thread joins the customer's open conversation active within this (where"
+            " its channel's rule in join_open_conversation says it joins)"
+        ),
+    )
+    join_open_conversation: Annotated[dict[Channel, JoinRule], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_JOIN_RULES),
+        description=(
+            "Per channel, whether a new thread joins the customer's open conversation:"
+            " `channel=rule` pairs, comma-separated (same-channel, any-channel, never);"
+            " channels not named keep their defaults"
+        ),
+    )
+    sticky_owner_hours: int = Field(
+        default=7 * 24,
+        ge=0,
+        description=(
+            "A returning customer's new conversation is offered first to the agent who last"
+            " owned one of theirs active within this, when eligible (0: off)"
+        ),
     )
     reopen_window_hours: int = Field(
         default=7 * 24,
@@ -284,6 +304,28 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
         return value
+
+    @field_validator("join_open_conversation", mode="before")
+    @classmethod
+    def _join_rules(cls, value: object) -> object:
+        """`chat=same-channel,email=never` over the defaults; a mapping as given."""
+        if isinstance(value, dict):
+            return {**DEFAULT_JOIN_RULES, **value}
+        if not isinstance(value, str):
+            return value
+        rules = {channel.value: rule.value for channel, rule in DEFAULT_JOIN_RULES.items()}
+        for pair in (item.strip() for item in value.split(",")):
+            if not pair:
+                continue
+            channel, _, rule = (part.strip() for part in pair.partition("="))
+            if channel not in Channel.__members__.values():
+                raise ValueError(
+                    f"{pair!r}: no channel {channel!r}; choose from {', '.join(Channel)}"
+                )
+            if rule not in JoinRule.__members__.values():
+                raise ValueError(f"{pair!r}: the rule is one of {', '.join(JoinRule)}")
+            rules[channel] = rule
+        return rules
 
     @field_validator("jwt_algorithms")
     @classmethod

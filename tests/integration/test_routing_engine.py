@@ -102,10 +102,11 @@ async def test_offer_goes_to_least_loaded_then_sticks_and_replays_change_nothing
     assert history[-4:] == ["resolved", "reopened", "queued", "offered"]
 
 
-async def test_an_email_after_a_call_joins_the_same_conversation_only_for_the_same_identity(
+async def test_a_new_thread_joins_an_open_conversation_only_for_the_same_identity(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    engine = RoutingEngine(sessions, _settings(database_url), clock=Clock(NOW))
+    settings = _settings(database_url, join_open_conversation={"email": "same-channel"})
+    engine = RoutingEngine(sessions, settings, clock=Clock(NOW))
     await engine.process([factories.email(sender="ada@example.com", thread="a")])
     await engine.process([factories.email(sender="ada@example.com", thread="b")])
     # Same display name, other address: another customer, never merged on a guess.

@@ -82,6 +82,15 @@ async def list_conversations(
     ),
     channel: Channel | None = None,
     queue: uuid.UUID | None = None,
+    owned: Annotated[
+        queries.Ownership,
+        Query(
+            description=(
+                "Agents: `now` (default) what they own or are offered, `previously` what they"
+                " owned once and handed on (read-only); supervisors get every conversation"
+            )
+        ),
+    ] = queries.Ownership.NOW,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     wait: Annotated[
@@ -89,13 +98,14 @@ async def list_conversations(
     ] = 0,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
-    """Agents get what they own or are offered (or, `status=resolved`, what they owned last);
-    supervisors get every conversation. With `If-None-Match` and `wait`, the answer comes as
+    """Agents get what they own or are offered (or, `status=resolved`, what they owned last),
+    or with `owned=previously` what they owned once and handed on; supervisors get every
+    conversation. With `If-None-Match` and `wait`, the answer comes as
     soon as the result differs from that ETag, or as 304 when `wait` runs out.
     """
     runtime.polls.take(principal.caller_id)
     filters = queries.ConversationFilter(
-        status=conversation_status, channel=channel, queue_id=queue
+        status=conversation_status, channel=channel, queue_id=queue, owned=owned
     )
     watch_key = EVERYONE if principal.is_supervisor else str(principal.agent_id)
     loop = asyncio.get_running_loop()

@@ -3,14 +3,21 @@
 Visibility is one rule, used by every read and every action: supervisors and admins see every
 conversation; an agent sees the ones they own or are offered, and the resolved ones they
 owned last (so they can reopen them). Anything else answers 404, as if it did not exist.
+
+One exception, for reading only: an agent who once owned a conversation (accepted it, or was
+given it as accepted work) and handed it on still reads it (`GET` of the conversation, and
+the list with `owned=previously`), so they can follow up what they passed on. Every action
+on it stays refused to them like to anyone else who does not own it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, select, tuple_
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.auth.service import Principal
@@ -41,6 +48,14 @@ from router.models import (
     Message,
     QueueAgent,
 )
+from router.models.conversations import TOOK_OWNERSHIP
+
+
+class Ownership(StrEnum):
+    """Which of an agent's conversations a list holds."""
+
+    NOW = "now"  # owned or offered now; resolved: owned last
+    PREVIOUSLY = "previously"  # owned once, handed on since: theirs to read, not to act on
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class ConversationFilter:
     status: ConversationStatus = ConversationStatus.OPEN
     channel: Channel | None = None
     queue_id: uuid.UUID | None = None
+    owned: Ownership = Ownership.NOW
 
 
 def _mine(principal: Principal, status: ConversationStatus) -> ColumnElement[bool]:
@@ -55,6 +71,35 @@ def _mine(principal: Principal, status: ConversationStatus) -> ColumnElement[boo
     if status is ConversationStatus.OPEN:
         return Conversation.agent_id == principal.agent_id
     return Conversation.last_agent_id == principal.agent_id
+
+
+def _owned_before(principal: Principal, status: ConversationStatus) -> ColumnElement[bool]:
+    # Answered by the partial index of ownership events: the predicate is the index's own.
+    took = select(ConversationEvent.conversation_id).where(
+        ConversationEvent.agent_id == principal.agent_id, sql(TOOK_OWNERSHIP)
+    )
+    current = (
+        Conversation.agent_id if status is ConversationStatus.OPEN else Conversation.last_agent_id
+    )
+    return and_(Conversation.id.in_(took), current.is_distinct_from(principal.agent_id))
+
+
+async def owned_before(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> bool:
+    """Whether the caller's agent once took ownership of the conversation."""
+    if principal.agent_id is None:
+        return False
+    took = await session.scalar(
+        select(
+            exists().where(
+                ConversationEvent.conversation_id == conversation_id,
+                ConversationEvent.agent_id == principal.agent_id,
+                sql(TOOK_OWNERSHIP),
+            )
+        )
+    )
+    return bool(took)
 
 
 def can_read(principal: Principal, conversation: Conversation) -> bool:
@@ -93,7 +138,10 @@ async def list_conversations(
     """One page of the caller's conversations, oldest first, after the cursor."""
     conditions: list[ColumnElement[bool]] = [Conversation.status == filters.status.value]
     if not principal.is_supervisor:
-        conditions.append(_mine(principal, filters.status))
+        if filters.owned is Ownership.PREVIOUSLY:
+            conditions.append(_owned_before(principal, filters.status))
+        else:
+            conditions.append(_mine(principal, filters.status))
     if filters.channel is not None:
         conditions.append(Conversation.channel == filters.channel.value)
     if filters.queue_id is not None:
@@ -127,8 +175,17 @@ async def conversation_detail(
     events_after: str | None,
     events_limit: int,
 ) -> ConversationDetail:
-    """A conversation with one page of its messages (oldest first) and of its events."""
-    conversation = await load_visible(session, principal, conversation_id, lock=False)
+    """A conversation with one page of its messages (oldest first) and of its events.
+
+    Its previous owners read it too (see the module's docstring).
+    """
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.id == conversation_id)
+    )
+    if conversation is None or not (
+        can_read(principal, conversation) or await owned_before(session, principal, conversation.id)
+    ):
+        raise NotFound(f"conversation {conversation_id} does not exist")
     customer = await session.get_one(Customer, conversation.customer_id)
 
     message_filter: list[ColumnElement[bool]] = [Message.conversation_id == conversation.id]

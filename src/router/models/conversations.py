@@ -177,11 +177,28 @@ class Message(Timestamped, Base):
         return int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
 
 
+# The events by which an agent came to own a conversation: they accepted an offer (or took
+# it back on reopening), or a supervisor gave it to them as accepted work. In parentheses:
+# queries AND it with conditions of their own.
+TOOK_OWNERSHIP = (
+    "(kind = 'accepted' OR (kind = 'reassigned' AND details ->> 'offer_state' = 'accepted'))"
+)
+
+
 class ConversationEvent(Base):
     """One appended change of a conversation, with who did it, when and why."""
 
     __tablename__ = "conversation_events"
-    __table_args__ = (Index("ix_conversation_events_conversation", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_conversation_events_conversation", "conversation_id", "id"),
+        # Who owned what, for the agents who may still read what they handed on.
+        Index(
+            "ix_conversation_events_owner",
+            "agent_id",
+            "conversation_id",
+            postgresql_where=sql(TOOK_OWNERSHIP),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     conversation_id: Mapped[uuid.UUID] = mapped_column(

@@ -13,6 +13,7 @@ from router.channels import Channel
 from router.conversations.history import Change, Journal
 from router.models import OfferState
 from router.routing.board import DEFAULT_QUEUE, Board
+from router.routing.continuity import previous_owner_audit
 from router.routing.decision import (
     ConversationToRoute,
     Outcome,
@@ -61,12 +62,15 @@ def offer(
     *,
     offer_timeout: timedelta,
     previous_owner: uuid.UUID | None = None,
+    previous_owner_of: uuid.UUID | None = None,
     record_wait: bool = True,
 ) -> bool:
     """Offer the conversation to the best eligible agent; leave it with its queue if none.
 
     Returns whether an agent got the offer. The agent's capacity is counted at once: an
-    offer holds a slot until it is accepted, declined or times out.
+    offer holds a slot until it is accepted, declined or times out. `previous_owner` is
+    offered first when eligible; `previous_owner_of` is the conversation they owned when it
+    is another of the customer's. The history row says whether they got it, or why not.
     """
     assert conversation.queue_id is not None
     queue = board.queues[board.queue_name(conversation.queue_id)]
@@ -82,6 +86,11 @@ def offer(
         board.now,
         judgements=board.judgements,
     )
+    details = decision.audit()
+    if previous_owner is not None:
+        details["previous_owner"] = previous_owner_audit(
+            decision, previous_owner, previous_owner_of or conversation.id
+        )
     if decision.outcome is not Outcome.OFFER or decision.agent_id is None:
         if record_wait:
             journal.record(
@@ -89,7 +98,7 @@ def offer(
                 Change.QUEUED,
                 f"waiting in {queue.name}: {decision.reason.value}",
                 queue_id=conversation.queue_id,
-                details=decision.audit(),
+                details=details,
             )
         return False
     give_offer(
@@ -98,7 +107,7 @@ def offer(
         decision.agent_id,
         journal,
         reason=decision.reason.value,
-        details=decision.audit(),
+        details=details,
         offer_timeout=offer_timeout,
     )
     return True

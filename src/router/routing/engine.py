@@ -1,9 +1,10 @@
 """The routing engine: applies a batch of inbound events in one database transaction.
 
-For each message: find its conversation (its thread's; else the customer's open one on any
-channel within the continuity window; else a new one), store it once, and give every new or
-reopened conversation its owner. The work is set-based: a handful of statements per batch,
-whatever its size. Kafka's consumer and the inline transport both call `process`.
+For each message: find its conversation (its thread's; else the customer's open one its
+channel's join rule allows, within the continuity window; else a new one, offered first to
+the customer's last owner), store it once, and give every new or reopened conversation its
+owner. The work is set-based: a handful of statements per batch, whatever its size. Kafka's
+consumer and the inline transport both call `process`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel
@@ -22,18 +22,19 @@ from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
 from router.inbound.envelope import (
     CallUpdate,
-    DeliveryStatus,
     DeliveryUpdate,
     InboundMessage,
     utcnow,
 )
 from router.inbound.ports import Event
-from router.models import ConversationStatus, Message
+from router.models import ConversationStatus
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.continuity import LastOwner, OpenConversations, last_owners
+from router.routing.deliveries import apply_delivery_updates
 from router.routing.departures import requeue_from_gone_owners
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
@@ -81,7 +82,7 @@ async def apply_events(
         await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
     if updates:
-        await _apply_delivery_updates(session, updates)
+        await apply_delivery_updates(session, updates)
     if calls:
         journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
         await apply_call_updates(session, calls, journal)
@@ -111,6 +112,8 @@ class _Intake:
         self._board: Board | None = None
         # Every conversation this batch offered or queued, with its previous owner.
         self._routed: dict[uuid.UUID, tuple[ConversationRecord, uuid.UUID | None]] = {}
+        # New conversations whose previous owner owned another of the customer's: which.
+        self._owned_in: dict[uuid.UUID, uuid.UUID] = {}
 
     async def board(self) -> Board:
         if self._board is None:
@@ -126,15 +129,17 @@ class _Intake:
         known: rows.Known = {}
         keys = {message.conversation_key for message in messages}
         by_thread = await rows.lock_by_thread(connection, keys, known)
-        open_by_customer = _latest_by_customer(
+        open_conversations = OpenConversations(
             await rows.lock_open(connection, set(customers.values()), known)
         )
+        owners = await self._last_owners(connection, messages, customers, by_thread)
 
         new_conversations: list[ConversationRecord] = []
         touched: dict[uuid.UUID, ConversationRecord] = {}
         thread_rows: dict[str, uuid.UUID] = {}
         message_rows: list[list[Any]] = []
         continuity = self.now - timedelta(minutes=self.settings.continuity_window_minutes)
+        join_rules = self.settings.join_open_conversation
         reopen_after = self.now - timedelta(hours=self.settings.reopen_window_hours)
 
         for message in messages:
@@ -159,14 +164,15 @@ class _Intake:
                 else:
                     conversation = None
             if conversation is None and not public:
-                recent = open_by_customer.get(customer_id)
-                if recent is not None and recent.last_message_at >= continuity:
-                    # Omnichannel continuity: an email after a call joins the same
-                    # conversation, and so the same owner. Public comments stay apart.
-                    conversation = recent
+                # Public comments stay apart; a private message joins as its channel says.
+                conversation = open_conversations.joinable(
+                    customer_id, message.channel.value, join_rules[message.channel], continuity
+                )
             if conversation is None:
                 if wakes:
-                    conversation = await self._open(message, customer_id, attributes[customer_id])
+                    conversation = await self._open(
+                        message, customer_id, attributes[customer_id], owners.get(customer_id)
+                    )
                 else:
                     conversation = quiet_conversation(self.journal, message, customer_id, self.now)
                 new_conversations.append(conversation)
@@ -174,7 +180,7 @@ class _Intake:
                 touched[conversation.id] = conversation
             by_thread[message.conversation_key] = conversation
             if wakes and not public and conversation.status == ConversationStatus.OPEN:
-                open_by_customer[customer_id] = conversation
+                open_conversations.note(conversation)
             thread_rows[message.conversation_key] = conversation.id
             if wakes:
                 conversation.last_message_at = max(
@@ -209,8 +215,34 @@ class _Intake:
                     extra={"event_id": row[1], "conversation_id": str(row[0])},
                 )
 
+    async def _last_owners(
+        self,
+        connection: Any,
+        messages: list[InboundMessage],
+        customers: Mapping[rows.Identity, uuid.UUID],
+        by_thread: Mapping[str, ConversationRecord],
+    ) -> dict[uuid.UUID, LastOwner]:
+        """The last owners of the customers whose messages may open a conversation.
+
+        Only a message whose thread has no open conversation may; a batch of replies on
+        known threads costs no query.
+        """
+        hours = self.settings.sticky_owner_hours
+        if hours <= 0:
+            return {}
+        returning = set()
+        for message in messages:
+            known = by_thread.get(message.conversation_key)
+            if known is None or known.status != ConversationStatus.OPEN:
+                returning.add(customers[(message.customer.kind.value, message.customer.value)])
+        return await last_owners(connection, returning, self.now - timedelta(hours=hours))
+
     async def _open(
-        self, message: InboundMessage, customer_id: uuid.UUID, attributes: Mapping[str, Any]
+        self,
+        message: InboundMessage,
+        customer_id: uuid.UUID,
+        attributes: Mapping[str, Any],
+        last_owner: LastOwner | None,
     ) -> ConversationRecord:
         conversation = ConversationRecord(
             id=uuid.uuid4(),
@@ -233,7 +265,12 @@ class _Intake:
                 "event_id": message.event_id,
             },
         )
-        await self._route(conversation, message, attributes, previous_owner=None)
+        previous = None
+        if last_owner is not None:
+            # Sticky across threads and channels: the agent who knows this customer.
+            previous = last_owner.agent_id
+            self._owned_in[conversation.id] = last_owner.conversation_id
+        await self._route(conversation, message, attributes, previous_owner=previous)
         return conversation
 
     async def _reopen(
@@ -334,6 +371,7 @@ class _Intake:
                 self.journal,
                 offer_timeout=self.offer_timeout,
                 previous_owner=previous,
+                previous_owner_of=self._owned_in.get(conversation.id),
             )
 
     async def _route(
@@ -363,6 +401,7 @@ class _Intake:
             self.journal,
             offer_timeout=self.offer_timeout,
             previous_owner=previous_owner,
+            previous_owner_of=self._owned_in.get(conversation.id),
         )
 
     async def _customers(
@@ -384,68 +423,3 @@ class _Intake:
             if unused:
                 await rows.drop_customers(connection, unused)
         return found
-
-
-def _latest_by_customer(
-    conversations: list[ConversationRecord],
-) -> dict[uuid.UUID, ConversationRecord]:
-    """Each customer's most recently active open conversation."""
-    latest: dict[uuid.UUID, ConversationRecord] = {}
-    for conversation in conversations:
-        known = latest.get(conversation.customer_id)
-        if known is None or conversation.last_message_at > known.last_message_at:
-            latest[conversation.customer_id] = conversation
-    return latest
-
-
-# Later news never overwrites newer: "delivered" arriving after "read" is ignored.
-_STATUS_RANK = {
-    DeliveryStatus.QUEUED: 0,
-    DeliveryStatus.SENT: 1,
-    DeliveryStatus.DELIVERED: 2,
-    DeliveryStatus.READ: 3,
-    DeliveryStatus.FAILED: 4,
-}
-
-
-async def _apply_delivery_updates(session: AsyncSession, updates: list[DeliveryUpdate]) -> None:
-    """Record providers' delivery news on the outbound messages they refer to."""
-    latest: dict[tuple[str, str], DeliveryUpdate] = {}
-    for item in updates:
-        key = (item.provider, item.provider_message_id)
-        known = latest.get(key)
-        if known is None or _STATUS_RANK[item.status] >= _STATUS_RANK[known.status]:
-            latest[key] = item
-    found = await session.execute(
-        select(Message.id, Message.provider, Message.provider_message_id, Message.delivery_status)
-        .where(tuple_(Message.provider, Message.provider_message_id).in_(list(latest)))
-        .with_for_update()
-    )
-    changes = []
-    for message_id, provider, provider_message_id, current in found.all():
-        news = latest[(provider, str(provider_message_id))]
-        if (
-            current is not None
-            and _STATUS_RANK[DeliveryStatus(current)] > _STATUS_RANK[news.status]
-        ):
-            continue
-        changes.append(
-            {
-                "b_id": message_id,
-                "b_status": news.status.value,
-                "b_error": news.error,
-                "b_at": news.provider_timestamp or news.received_at,
-            }
-        )
-    if changes:
-        table = cast(Table, Message.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                delivery_status=bindparam("b_status"),
-                delivery_error=bindparam("b_error"),
-                delivery_updated_at=bindparam("b_at"),
-            ),
-            changes,
-        )
