@@ -153,7 +153,8 @@ def _login(server: Any, session: Session, envelope: Envelope, mechanism: str, da
         SMTP_USER.encode(),
         SMTP_PASSWORD.encode(),
     )
-    return AuthResult(success=ok)
+    # Not handled here: aiosmtpd then answers 235 or 535 itself.
+    return AuthResult(success=ok, handled=False)
 
 
 class MailServersRunning:

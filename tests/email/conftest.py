@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from adapters.kafka.topics import ensure_topics
 from router.settings import Settings
 from tests.adapters.conftest import SECRETS, Inbound
+from tests.adapters.email_requests import SENDGRID_EVENTS_PUBLIC_KEY
 from tests.console.conftest import team  # noqa: F401  (the agents and their keys)
 from tests.console.mail_servers import (
     MAILGUN_KEY,
@@ -22,6 +23,8 @@ from tests.console.mail_servers import (
     MailServersRunning,
 )
 from tests.support import app_client
+
+POSTMARK_EVENTS_TOKEN = "postmark-events-token"
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +59,8 @@ def mail_settings(settings: Settings, servers: MailServers, **changes: object) -
             "outbound_smtp_username": SMTP_USER,
             "outbound_smtp_password": SecretStr(SMTP_PASSWORD),
             "outbound_retry_base_seconds": 0.05,
+            "postmark_events_token": SecretStr(POSTMARK_EVENTS_TOKEN),
+            "sendgrid_events_public_key": SENDGRID_EVENTS_PUBLIC_KEY,
             **changes,
         }
     )

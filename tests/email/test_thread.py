@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.inbound.envelope import InboundMessage
 from router.models import Conversation, Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.adapters.conftest import Inbound
 from tests.console.conftest import Team, bearer
 from tests.console.mail_servers import MailServers, SentMail
-from tests.console.replies import settled
 from tests.email.customer import (
     SUPPORT,
     CustomerMail,
@@ -33,63 +30,9 @@ from tests.email.customer import (
     post_postmark,
     post_sendgrid,
 )
+from tests.email.thread import Post, Thread
 
-Post = Callable[[httpx.AsyncClient, CustomerMail], Awaitable[httpx.Response]]
 _ID = re.compile(r"<[^<>\s]+>")
-
-
-class Thread:
-    """Drives both sides: the customer's mail in through a webhook, Ada's reply out."""
-
-    def __init__(
-        self,
-        app: FastAPI,
-        client: httpx.AsyncClient,
-        engine: RoutingEngine,
-        inbound: Inbound,
-        sessions: async_sessionmaker[AsyncSession],
-        servers: MailServers,
-        team: Team,
-    ) -> None:
-        self.app, self.client, self.engine = app, client, engine
-        self.inbound, self.sessions, self.servers, self.team = inbound, sessions, servers, team
-        self.seen: set[str] = set()
-        self.conversation: str | None = None
-
-    async def customer_writes(self, post: Post, mail: CustomerMail) -> InboundMessage:
-        response = await post(self.client, mail)
-        assert response.status_code == 200, response.text
-        events = await self.inbound.events(len(self.seen) + 1)
-        [event] = [e for e in events if e.event_id not in self.seen]
-        assert isinstance(event, InboundMessage)
-        self.seen.add(event.event_id)
-        await self.engine.process([event])
-        return event
-
-    async def ada_takes_it(self) -> str:
-        [item] = (
-            await self.client.get("/v1/conversations", headers=bearer(self.team.ada_key))
-        ).json()["items"]
-        if item["offer_state"] == "offered":
-            answer = await self.client.post(
-                f"/v1/conversations/{item['id']}/accept", headers=bearer(self.team.ada_key)
-            )
-            assert answer.status_code == 200, answer.text
-        return str(item["id"])
-
-    async def ada_replies(self, text: str) -> tuple[SentMail, Message]:
-        cid = await self.ada_takes_it()
-        before = len(self.servers.sent)
-        response = await self.client.post(
-            f"/v1/conversations/{cid}/replies",
-            headers=bearer(self.team.ada_key),
-            json={"text": text},
-        )
-        assert response.status_code == 202, response.text
-        stored = await settled(self.app, self.sessions, response.json()["id"])
-        assert stored.delivery_status == "sent", stored.delivery_error
-        sent = self.servers.wait_for(before + 1)[before]
-        return sent, stored
 
 
 def _references(sent: SentMail) -> list[str]:

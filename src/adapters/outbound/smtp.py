@@ -43,18 +43,8 @@ class SmtpSender:
 
     async def send(self, reply: OutboundReply) -> Sent:
         """Submit the reply; our own Message-ID (canonical) is the message's provider id."""
-        server = self._server
         try:
-            await aiosmtplib.send(
-                reply_mime(reply),
-                hostname=server.host,
-                port=server.port,
-                username=server.username,
-                password=server.password,
-                use_tls=server.security == "tls",
-                start_tls=server.security == "starttls",
-                timeout=server.timeout_seconds,
-            )
+            await self._submit(reply_mime(reply))
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [refused.code for refused in error.recipients]
             transient = bool(codes) and all(400 <= code < 500 for code in codes)
@@ -66,11 +56,30 @@ class SmtpSender:
                 f"smtp answered {error.code}: {error.message[:300]}",
                 retryable=400 <= error.code < 500,
             ) from None
-        except aiosmtplib.SMTPNotSupported as error:  # e.g. no STARTTLS: a setting to change
+        except aiosmtplib.SMTPNotSupported as error:  # no login offered: a setting to change
             raise DeliveryError(f"smtp: {error}"[:300], retryable=False) from None
         except (aiosmtplib.SMTPException, OSError) as error:
             raise DeliveryError(f"smtp: {type(error).__name__}", retryable=True) from None
         return Sent(email_message_id(reply))
+
+    async def _submit(self, message: EmailMessage) -> None:
+        server = self._server
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.security == "tls",
+            start_tls=False,  # below, and required rather than taken when offered
+            timeout=server.timeout_seconds,
+        )
+        async with client:
+            if server.security == "starttls":
+                if not client.supports_extension("starttls"):
+                    # Never fall back to sending the password and the mail in clear text.
+                    raise DeliveryError("smtp: the server does not offer STARTTLS", retryable=False)
+                await client.starttls()
+            if server.username:
+                await client.login(server.username, server.password or "")
+            await client.send_message(message)
 
 
 def reply_mime(reply: OutboundReply) -> EmailMessage:
