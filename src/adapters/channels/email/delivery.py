@@ -121,9 +121,11 @@ def _iso(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         return parse_date(text)
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # year 1 with an offset east of UTC
+        return None
 
 
 # --- Postmark ------------------------------------------------------------------------------
