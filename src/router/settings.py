@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     outbound_smtp_port: int = Field(default=587, ge=1, le=65535, description="Its SMTP port")
     outbound_smtp_security: Literal["starttls", "tls", "none"] = Field(
         default="starttls",
-        description="starttls (submission, 587), tls (implicit TLS, 465) or none (loopback only)",
+        description="starttls (submission, 587), tls (implicit TLS, 465) or none (a trusted relay)",
     )
     outbound_smtp_username: str | None = Field(
         default=None, description="SMTP login; unset: send without authenticating"
