@@ -250,6 +250,45 @@ class Settings(BaseSettings):
     outbound_email_message_stream: str = Field(
         default="outbound", description="Postmark message stream for replies"
     )
+    outbound_sendgrid_base_url: str = Field(
+        default="https://api.sendgrid.com", description="SendGrid v3 API (mail send)"
+    )
+    outbound_sendgrid_api_key: SecretStr | None = Field(
+        default=None, description="SendGrid API key; set: SendGrid's inbound mail is answered there"
+    )
+    outbound_mailgun_base_url: str = Field(
+        default="https://api.mailgun.net", description="Mailgun API (api.eu.mailgun.net in the EU)"
+    )
+    outbound_mailgun_api_key: SecretStr | None = Field(
+        default=None, description="Mailgun API key; set: Mailgun's inbound mail is answered there"
+    )
+    outbound_mailgun_domain: str | None = Field(
+        default=None, description="Mailgun sending domain; unset: the replying address's domain"
+    )
+    outbound_smtp_host: str | None = Field(
+        default=None, description="The company's own mail server for email replies; unset: none"
+    )
+    outbound_smtp_port: int = Field(default=587, ge=1, le=65535, description="Its SMTP port")
+    outbound_smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (submission, 587), tls (implicit TLS, 465) or none (a trusted relay)",
+    )
+    outbound_smtp_username: str | None = Field(
+        default=None, description="SMTP login; unset: send without authenticating"
+    )
+    outbound_smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    email_message_id_domain: str | None = Field(
+        default=None,
+        description="Domain of the Message-ID of mail we send; unset: the replying address's",
+    )
+    postmark_events_token: SecretStr | None = Field(
+        default=None,
+        description="Password Postmark's delivery and bounce webhooks present (basic auth)",
+    )
+    sendgrid_events_public_key: str | None = Field(
+        default=None,
+        description="SendGrid event webhook verification key (base64 DER public key, ECDSA)",
+    )
     outbound_meta_base_url: str = Field(
         default="https://graph.facebook.com/v21.0", description="Meta Graph API, with version"
     )

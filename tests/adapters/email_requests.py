@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from router.inbound.envelope import InboundMessage
 from tests.adapters.channel_requests import published
 from tests.adapters.conftest import SECRETS, Inbound
@@ -114,3 +117,34 @@ async def email_events(inbound: Inbound, expected: int) -> list[tuple[Any, Inbou
         assert isinstance(event, InboundMessage)
         found.append((record, event))
     return found
+
+
+# SendGrid signs its event webhook with an ECDSA key of its own; the tests sign with this one
+# and configure its public half, base64 DER as SendGrid shows it.
+SENDGRID_EVENTS_KEY = ec.generate_private_key(ec.SECP256R1())
+SENDGRID_EVENTS_PUBLIC_KEY = base64.b64encode(
+    SENDGRID_EVENTS_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+).decode()
+
+
+def sendgrid_event_headers(
+    body: bytes, *, timestamp: int | None = None, key: ec.EllipticCurvePrivateKey | None = None
+) -> dict[str, str]:
+    """The signature headers of SendGrid's event webhook: ECDSA over `timestamp + body`."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = (key or SENDGRID_EVENTS_KEY).sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+    }
+
+
+def mailgun_event(event_data: dict[str, Any], *, timestamp: int | None = None) -> bytes:
+    """A Mailgun event webhook's JSON body, signed as Mailgun signs it."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    token = secrets.token_hex(25)
+    signature = {"timestamp": stamp, "token": token, "signature": mailgun_signature(stamp, token)}
+    return json.dumps({"signature": signature, "event-data": event_data}).encode()

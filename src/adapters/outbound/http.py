@@ -26,13 +26,34 @@ async def post(
     Timeouts, connection errors, 429 and 5xx may pass on a later attempt; any other 4xx
     will not, so it is final.
     """
+    response = await post_request(
+        client, provider, url, json=json, data=data, headers=headers, auth=auth
+    )
+    try:
+        body = response.json()
+    except ValueError:
+        raise DeliveryError(f"{provider} answered with no JSON", retryable=False) from None
+    if not isinstance(body, dict):
+        raise DeliveryError(f"{provider} answered with unexpected JSON", retryable=False)
+    return body
+
+
+async def post_request(
+    client: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    **request: Any,
+) -> httpx.Response:
+    """POST (`json`, `data`, `files`, `headers` as httpx takes them) and return the 2xx answer.
+
+    For providers whose answer is not a JSON document (SendGrid's empty `202`); refusals
+    are classified as `post` classifies them.
+    """
     try:
         response = await client.post(
-            url,
-            json=json,
-            data=data,
-            headers=headers,
-            auth=httpx.BasicAuth(*auth) if auth else httpx.USE_CLIENT_DEFAULT,
+            url, auth=httpx.BasicAuth(*auth) if auth else httpx.USE_CLIENT_DEFAULT, **request
         )
     except httpx.HTTPError as error:
         raise DeliveryError(f"{provider}: {type(error).__name__}", retryable=True) from None
@@ -46,13 +67,7 @@ async def post(
             retryable=retryable,
             retry_after=retry_after,
         )
-    try:
-        body = response.json()
-    except ValueError:
-        raise DeliveryError(f"{provider} answered with no JSON", retryable=False) from None
-    if not isinstance(body, dict):
-        raise DeliveryError(f"{provider} answered with unexpected JSON", retryable=False)
-    return body
+    return response
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -83,7 +98,10 @@ def _reason(response: httpx.Response) -> str:
         error = body.get("error")
         if isinstance(error, dict):  # Meta: {"error": {"message", "code"}}
             return str(error.get("message") or error.get("code"))[:300]
-        for field in ("Message", "message"):  # Postmark, Twilio
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # SendGrid
+            return str(errors[0].get("message"))[:300]
+        for field in ("Message", "message"):  # Postmark, Twilio, Mailgun
             if body.get(field):
                 return str(body[field])[:300]
     return response.text[:300]

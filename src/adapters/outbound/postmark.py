@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 
+from adapters.outbound.email_headers import email_subject, threading_headers
 from adapters.outbound.http import post, required_id
 from router.outbound.ports import OutboundReply, Sent
 
@@ -24,40 +27,34 @@ class PostmarkSender:
     async def send(self, reply: OutboundReply) -> Sent:
         """Send the reply; Postmark's `MessageID` becomes the message's provider id.
 
-        The email's own Message-ID names the message's row, so a bounce that returns it is
-        recorded as the failed delivery of this message.
+        Its delivery, bounce and open webhooks name that id. The email's own Message-ID
+        names the message's row, so a bounce returned as mail finds it too.
         """
-        headers = [{"Name": "Message-ID", "Value": outbound_message_id(reply)}]
-        if reply.auto_submitted:
-            headers.append({"Name": "Auto-Submitted", "Value": reply.auto_submitted})
-        if reply.in_reply_to:
-            headers.append({"Name": "In-Reply-To", "Value": reply.in_reply_to})
-            references = [*reply.references, reply.in_reply_to]
-            headers.append({"Name": "References", "Value": " ".join(dict.fromkeys(references))})
+        headers = [
+            {"Name": name, "Value": value} for name, value in threading_headers(reply).items()
+        ]
+        document: dict[str, object] = {
+            "From": reply.sender,
+            "To": reply.to,
+            "Subject": email_subject(reply),
+            "TextBody": reply.text,
+            "Headers": headers,
+            "MessageStream": self._stream,
+        }
+        if reply.files:
+            document["Attachments"] = [
+                {
+                    "Name": file.filename,
+                    "Content": base64.b64encode(file.content).decode(),
+                    "ContentType": file.content_type,
+                }
+                for file in reply.files
+            ]
         body = await post(
             self._client,
             self.provider,
             self._url,
-            json={
-                "From": reply.sender,
-                "To": reply.to,
-                "Subject": _subject(reply.subject),
-                "TextBody": reply.text,
-                "Headers": headers,
-                "MessageStream": self._stream,
-            },
+            json=document,
             headers={"Accept": "application/json", "X-Postmark-Server-Token": self._token},
         )
         return Sent(required_id(body, self.provider, "MessageID"))
-
-
-def outbound_message_id(reply: OutboundReply) -> str:
-    """`<message row id@the sending domain>`: unique, and found again from a bounce."""
-    domain = reply.sender.rpartition("@")[2].strip(" <>") or "router.invalid"
-    return f"<{reply.message_id}@{domain}>"
-
-
-def _subject(subject: str | None) -> str:
-    if not subject:
-        return "Re: your message"
-    return subject if subject[:3].lower() == "re:" else f"Re: {subject}"

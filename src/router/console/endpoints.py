@@ -299,7 +299,15 @@ async def reply(
     runtime.replies.take(principal.caller_id)
     message = await _run(
         state,
-        lambda s: service.add_reply(s, principal, conversation_id, utcnow(), body, runtime.senders),
+        lambda s: service.add_reply(
+            s,
+            principal,
+            conversation_id,
+            utcnow(),
+            body,
+            runtime.senders,
+            message_id_domain=state.settings.email_message_id_domain,
+        ),
     )
     runtime.outbound.submit(message.id)
     return MessageOut.model_validate(message)

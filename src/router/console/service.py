@@ -25,7 +25,14 @@ from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
 from router.errors import Conflict, ProblemError
 from router.inbound.envelope import DeliveryStatus
-from router.models import Conversation, ConversationStatus, Message, OfferState
+from router.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationThread,
+    Message,
+    OfferState,
+)
+from router.outbound.email_thread import outbound_message_id, reply_subject, reply_thread
 from router.outbound.ports import SenderDirectory
 from router.settings import Settings
 
@@ -226,11 +233,15 @@ async def add_reply(
     now: datetime,
     request: ReplyRequest,
     senders: SenderDirectory,
+    *,
+    message_id_domain: str | None = None,
 ) -> Message:
     """Store the owner's reply as a queued outbound message; it is sent after commit.
 
     It answers the customer's latest message: from the address they wrote to, to the
-    address they wrote from, threaded under it on email.
+    address they wrote from, threaded under it on email (see `email_thread`): our own
+    Message-ID (its domain `message_id_domain`, else the sending address's) also names the
+    conversation's thread, so an answer that cites only it still finds the conversation.
     """
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
@@ -248,15 +259,20 @@ async def add_reply(
     if sender is None:
         raise ReplyChannelNotConfigured(f"no outbound sender is configured for {channel.value}")
     details: dict[str, object] = {"via": inbound.provider}
+    reply_id = uuid.uuid4()
     subject = None
     if channel is Channel.EMAIL:
-        message_id = str(inbound.details.get("message_id") or "")
-        if message_id:
-            details["in_reply_to"] = message_id if message_id.startswith("<") else f"<{message_id}>"
-        details["references"] = list(inbound.details.get("references") or [])
-        subject = request.subject or conversation.subject or inbound.subject
+        thread = reply_thread(
+            inbound.details.get("message_id"), inbound.details.get("references") or ()
+        )
+        own_id = outbound_message_id(reply_id, inbound.recipient or "", message_id_domain)
+        details.update(
+            message_id=own_id, in_reply_to=thread.in_reply_to, references=list(thread.references)
+        )
+        subject = reply_subject(request.subject or inbound.subject or conversation.subject)
+        session.add(ConversationThread(thread_key=f"email:{own_id}", conversation_id=cid))
     reply = Message(
-        id=uuid.uuid4(),
+        id=reply_id,
         conversation_id=conversation.id,
         direction="outbound",
         kind="text",

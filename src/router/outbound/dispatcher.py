@@ -24,6 +24,11 @@ from router.db import transaction
 from router.inbound.envelope import DeliveryStatus, utcnow
 from router.models import Message
 from router.outbound.backoff import RetryPolicy
+from router.outbound.email_thread import (
+    canonical_message_id,
+    canonical_message_ids,
+    outbound_message_id,
+)
 from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
 
 log = logging.getLogger(__name__)
@@ -152,6 +157,12 @@ class OutboundDispatcher:
             raise LookupError(message_id)
         channel, recipient, sender, text, subject, details = row
         details = details or {}
+        email_id = None
+        if channel == Channel.EMAIL.value:
+            # Replies stored before ids were canonical may hold them bracketed, or no own id.
+            email_id = canonical_message_id(details.get("message_id")) or outbound_message_id(
+                message_id, sender or ""
+            )
         reply = OutboundReply(
             message_id=message_id,
             channel=Channel(channel),
@@ -159,8 +170,9 @@ class OutboundDispatcher:
             sender=sender or "",
             text=text,
             subject=subject,
-            in_reply_to=details.get("in_reply_to"),
-            references=tuple(details.get("references") or ()),
+            email_message_id=email_id,
+            in_reply_to=canonical_message_id(details.get("in_reply_to")),
+            references=tuple(canonical_message_ids(details.get("references") or ())),
             auto_submitted=details.get("auto_submitted"),
         )
         return reply, str(details.get("via") or "")

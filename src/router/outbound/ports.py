@@ -33,6 +33,9 @@ class OutboundReply:
     sender: str
     text: str
     subject: str | None = None
+    # Email: our own Message-ID, the message answered and the thread before it, all canonical
+    # (no brackets; see `router.outbound.email_thread`). Senders bracket them in the headers.
+    email_message_id: str | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     # `auto-replied` or `auto-generated` on a message the router sends by itself (RFC 3834);

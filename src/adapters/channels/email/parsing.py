@@ -153,7 +153,11 @@ def parse_date(raw: str | None) -> datetime | None:
 
 # --- threading -------------------------------------------------------------------------
 
-_ANGLED_ID = re.compile(r"<([^<>\s]+)>")
+# An id in brackets, or a bare token with an "@": mail programs copy the References of the
+# message they answer, and some wrote them half bracketed and half bare.
+_ID_TOKEN = re.compile(r"<([^<>\s]+)>|([^\s<>,;\"()]+@[^\s<>,;\"()]+)")
+# Quoted phrases and comments (RFC 822's `Your message of "date" <id>`) hold no ids.
+_PHRASE = re.compile(r'"[^"]*"|\([^()]*\)')
 
 
 def _bounded(identifier: str) -> str:
@@ -161,21 +165,24 @@ def _bounded(identifier: str) -> str:
 
 
 def normalise_message_id(raw: str | None) -> str | None:
-    """`<ABC@host>` -> `abc@host`: no angle brackets, no whitespace, lower case."""
+    """`<ABC@host>` -> `abc@host`: no angle brackets, no whitespace, lower case.
+
+    The canonical form of `router.outbound.email_thread`, which every stored id has.
+    """
     ids = message_ids(raw)
     return ids[0] if ids else None
 
 
 def message_ids(raw: str | None) -> list[str]:
-    """The normalised ids of a Message-ID, In-Reply-To or References header, in order."""
+    """The normalised ids of a Message-ID, In-Reply-To or References header, in order.
+
+    Bracketed and bare ids (every Message-ID has an "@", which tells an id from the words of
+    an old-style "Your message of" phrase) are read alike, in the order written.
+    """
     if not raw:
         return []
-    found = _ANGLED_ID.findall(raw)
-    if not found:
-        # Some senders omit the brackets; whitespace still separates the ids, and every
-        # Message-ID has an "@" (which tells ids from old-style "Your message of" phrases).
-        found = [token.strip("<>,;") for token in raw.split() if "@" in token]
-    return [_bounded(token.lower()) for token in found]
+    found = [angled or bare for angled, bare in _ID_TOKEN.findall(_PHRASE.sub(" ", raw))]
+    return list(dict.fromkeys(_bounded(token.lower()) for token in found))
 
 
 @dataclass(frozen=True)
