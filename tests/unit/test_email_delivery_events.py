@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.channels.email.delivery import mailgun_update, postmark_update, sendgrid_updates
@@ -16,7 +16,7 @@ _JSON = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
     ),
-    max_leaves=20,
+    max_leaves=8,
 )
 _FIELDS = st.sampled_from(
     [
@@ -57,6 +57,8 @@ _EVENTS = st.dictionaries(
 )
 
 
+# Generation is timed by the wall clock: a busy machine must not fail the test.
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(_EVENTS)
 def test_odd_events_never_raise(event: dict[str, Any]) -> None:
     postmark_update(event)
