@@ -20,6 +20,7 @@ from router.routing.decision import (
     resolve_queue_for_hours,
 )
 from router.routing.exclusions import Exclusion, read_exclusions, with_exclusion
+from router.routing.explanation import OfferPath, Placement, explain_offer
 from router.routing.hours import is_open
 from router.routing.policy import RoutingFacts, match_policy
 from router.routing.records import Routable
@@ -27,8 +28,11 @@ from router.routing.records import Routable
 
 def choose_queue(
     board: Board, conversation: Routable, facts: RoutingFacts, journal: Journal
-) -> None:
-    """Send the conversation to the queue the policy picks (or its open overflow)."""
+) -> Placement:
+    """Send the conversation to the queue the policy picks (or its open overflow).
+
+    Returns what placed it there, for the explanation of the offer that follows.
+    """
 
     def queue_open(name: str) -> bool:
         queue = board.queues.get(name)
@@ -52,6 +56,11 @@ def choose_queue(
     journal.record(
         conversation.id, Change.QUEUED, reason, queue_id=conversation.queue_id, details=details
     )
+    return Placement(
+        rule=match.rule,
+        policy_version=match.policy_version,
+        overflow_from=wanted.name if target.name != wanted.name else None,
+    )
 
 
 def offer(
@@ -60,13 +69,17 @@ def offer(
     journal: Journal,
     *,
     offer_timeout: timedelta,
+    path: OfferPath,
+    placement: Placement,
     previous_owner: uuid.UUID | None = None,
     record_wait: bool = True,
 ) -> bool:
     """Offer the conversation to the best eligible agent; leave it with its queue if none.
 
     Returns whether an agent got the offer. The agent's capacity is counted at once: an
-    offer holds a slot until it is accepted, declined or times out.
+    offer holds a slot until it is accepted, declined or times out. The offer's history
+    row explains it (`explain_offer`): `path` says what made routing offer it, `placement`
+    what put it in its queue.
     """
     assert conversation.queue_id is not None
     queue = board.queues[board.queue_name(conversation.queue_id)]
@@ -98,7 +111,7 @@ def offer(
         decision.agent_id,
         journal,
         reason=decision.reason.value,
-        details=decision.audit(),
+        details=explain_offer(decision, placement, path),
         offer_timeout=offer_timeout,
     )
     return True
@@ -114,7 +127,10 @@ def give_offer(
     details: dict[str, object],
     offer_timeout: timedelta,
 ) -> None:
-    """Make the offer: the agent owns the conversation (offered) and one slot is taken."""
+    """Make the offer: the agent owns the conversation (offered) and one slot is taken.
+
+    `details` is the offer's explanation, from `explain_offer`.
+    """
     board.take(agent, Channel(conversation.channel))
     agent_id = uuid.UUID(agent)
     conversation.agent_id = agent_id

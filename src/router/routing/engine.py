@@ -34,6 +34,12 @@ from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.explanation import (
+    UNKNOWN_PLACEMENT,
+    OfferPath,
+    Placement,
+    read_placements,
+)
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
@@ -110,6 +116,8 @@ class _Intake:
         self._board: Board | None = None
         # Every conversation this batch offered or queued, with its previous owner.
         self._routed: dict[uuid.UUID, tuple[ConversationRecord, uuid.UUID | None]] = {}
+        # Why each of them is offered, should an offer have to be decided again.
+        self._why: dict[uuid.UUID, tuple[OfferPath, Placement]] = {}
 
     async def board(self) -> Board:
         if self._board is None:
@@ -229,7 +237,9 @@ class _Intake:
                 "event_id": message.event_id,
             },
         )
-        await self._route(conversation, message, attributes, previous_owner=None)
+        await self._route(
+            conversation, message, attributes, previous_owner=None, path=OfferPath.ARRIVAL
+        )
         return conversation
 
     async def _reopen(
@@ -255,7 +265,9 @@ class _Intake:
                 "event_id": message.event_id,
             },
         )
-        await self._route(conversation, message, attributes, previous_owner=previous)
+        await self._route(
+            conversation, message, attributes, previous_owner=previous, path=OfferPath.REOPEN
+        )
 
     async def _reconsider(self, touched: Iterable[ConversationRecord]) -> None:
         """Offer again the waiting conversations whose customer wrote: someone may be free.
@@ -263,24 +275,35 @@ class _Intake:
         The sweeps would find them too, but not before their next round. Exclusions still in
         force stay: a customer's message does not change an agent's answer.
         """
-        for conversation in touched:
-            if (
-                conversation.status == ConversationStatus.OPEN
-                and conversation.agent_id is None
-                and conversation.queue_id is not None
-                and conversation.id not in self._routed
-            ):
-                board = await self.board()
-                previous = conversation.last_agent_id
-                self._routed[conversation.id] = (conversation, previous)
-                offer(
-                    board,
-                    conversation,
-                    self.journal,
-                    offer_timeout=self.offer_timeout,
-                    previous_owner=previous,
-                    record_wait=False,
-                )
+        waiting = [
+            conversation
+            for conversation in touched
+            if conversation.status == ConversationStatus.OPEN
+            and conversation.agent_id is None
+            and conversation.queue_id is not None
+            and conversation.id not in self._routed
+        ]
+        if not waiting:
+            return
+        board = await self.board()
+        placements = await read_placements(
+            await driver_connection(self.session), [c.id for c in waiting]
+        )
+        for conversation in waiting:
+            previous = conversation.last_agent_id
+            self._routed[conversation.id] = (conversation, previous)
+            why = (OfferPath.CUSTOMER_WROTE, placements.get(conversation.id, UNKNOWN_PLACEMENT))
+            self._why[conversation.id] = why
+            offer(
+                board,
+                conversation,
+                self.journal,
+                offer_timeout=self.offer_timeout,
+                path=why[0],
+                placement=why[1],
+                previous_owner=previous,
+                record_wait=False,
+            )
 
     async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.
@@ -324,11 +347,14 @@ class _Intake:
         self, board: Board, routed: list[tuple[ConversationRecord, uuid.UUID | None]]
     ) -> None:
         for conversation, previous in routed:
+            path, placement = self._why[conversation.id]
             offer(
                 board,
                 conversation,
                 self.journal,
                 offer_timeout=self.offer_timeout,
+                path=path,
+                placement=placement,
                 previous_owner=previous,
             )
 
@@ -339,6 +365,7 @@ class _Intake:
         attributes: Mapping[str, Any],
         *,
         previous_owner: uuid.UUID | None,
+        path: OfferPath,
     ) -> None:
         board = await self.board()
         facts = RoutingFacts(
@@ -352,12 +379,15 @@ class _Intake:
             text=message.stripped_text or message.text,
         )
         self._routed[conversation.id] = (conversation, previous_owner)
-        choose_queue(board, conversation, facts, self.journal)
+        placement = choose_queue(board, conversation, facts, self.journal)
+        self._why[conversation.id] = (path, placement)
         offer(
             board,
             conversation,
             self.journal,
             offer_timeout=self.offer_timeout,
+            path=path,
+            placement=placement,
             previous_owner=previous_owner,
         )
 
