@@ -35,6 +35,7 @@ class OfferPath(StrEnum):
     LAPSE = "lapse"
     TRANSFER = "transfer"
     ASSIGN = "assign"
+    DRY_RUN = "dry run"
 
 
 @dataclass(frozen=True, slots=True)
