@@ -90,7 +90,11 @@ async def seed_agents(database: Database, count: int, *, api_keys: bool) -> dict
                 token = ""
                 if api_keys:
                     issued = await issue_key(
-                        session, role=Role.AGENT, name=f"bench {n}", agent_handle=f"agent{n:03d}"
+                        session,
+                        role=Role.AGENT,
+                        name=f"bench {n}",
+                        actor="bench",
+                        agent_handle=f"agent{n:03d}",
                     )
                     token = issued.token
                 agents[str(agent)] = token

@@ -62,7 +62,7 @@ async def make_key(
     name: str = "test",
 ) -> str:
     async with transaction(sessions) as session:
-        issued = await issue_key(session, role=role, name=name, agent_handle=agent)
+        issued = await issue_key(session, role=role, name=name, actor="test", agent_handle=agent)
     return issued.token
 
 

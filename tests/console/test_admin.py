@@ -165,7 +165,7 @@ async def test_an_invalid_policy_is_refused_with_every_reason_and_versions_are_k
     assert (active["version"], active["comment"], active["active"]) == (3, "second", True)
     assert active["created_by"].startswith("admin:root (")
     versions = (await client.get("/v1/routing-policy/versions", headers=admin)).json()
-    assert [(v["version"], v["active"]) for v in versions] == [(3, True), (2, False)]
+    assert [(v["version"], v["active"]) for v in versions] == [(3, True), (2, False), (1, False)]
 
 
 async def test_supervisor_sees_backlog_and_force_assigns_within_capacity(

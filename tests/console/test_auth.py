@@ -121,11 +121,11 @@ async def test_revoking_takes_effect_on_the_next_request(
     assert (await client.get("/v1/queues", headers=bearer(token))).status_code == 200
     prefix, _ = split_token(token) or ("", "")
     async with transaction(sessions) as session:
-        await revoke_key(session, prefix, utcnow())
+        await revoke_key(session, prefix, utcnow(), actor="test")
     assert (await client.get("/v1/queues", headers=bearer(token))).status_code == 401
 
 
 async def test_an_agent_key_needs_an_agent(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with transaction(sessions) as session:
         with pytest.raises(Conflict):
-            await issue_key(session, role=Role.AGENT, name="no agent")
+            await issue_key(session, role=Role.AGENT, name="no agent", actor="test")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.admin.schemas import AgentCreate, AgentDetail, AgentUpdate
+from router.audit.service import Subject, record
 from router.channels import Channel, Presence
 from router.console.queries import agent_loads
 from router.errors import Conflict, InvalidPayload, NotFound
@@ -47,6 +49,18 @@ async def describe(session: AsyncSession, agents: list[Agent]) -> list[AgentDeta
         )
         for agent in agents
     ]
+
+
+def _summary(detail: AgentDetail) -> dict[str, Any]:
+    """What the audit trail keeps of an agent: what an administrator can change."""
+    return {
+        "handle": detail.handle,
+        "display_name": detail.display_name,
+        "skills": detail.skills,
+        "languages": detail.languages,
+        "capacity": {load.channel.value: load.capacity for load in detail.load},
+        "queue_ids": [str(queue_id) for queue_id in detail.queue_ids],
+    }
 
 
 async def list_agents(session: AsyncSession) -> list[AgentDetail]:
@@ -124,8 +138,8 @@ async def _set_capacity(
     await session.flush()
 
 
-async def create_agent(session: AsyncSession, request: AgentCreate) -> AgentDetail:
-    """Add an agent (offline until they set their presence)."""
+async def create_agent(session: AsyncSession, request: AgentCreate, *, actor: str) -> AgentDetail:
+    """Add an agent (offline until they set their presence); audited as done by `actor`."""
     if await session.scalar(select(Agent.id).where(Agent.handle == request.handle)):
         raise Conflict(f"the handle {request.handle!r} is taken")
     agent = Agent(
@@ -143,14 +157,24 @@ async def create_agent(session: AsyncSession, request: AgentCreate) -> AgentDeta
     await _set_queues(session, agent.id, request.queue_ids)
     await session.refresh(agent)
     [detail] = await describe(session, [agent])
+    await record(
+        session,
+        actor=actor,
+        action="agent.created",
+        subject=Subject.AGENT,
+        subject_id=str(agent.id),
+        before=None,
+        after=_summary(detail),
+    )
     return detail
 
 
 async def update_agent(
-    session: AsyncSession, agent_id: uuid.UUID, request: AgentUpdate
+    session: AsyncSession, agent_id: uuid.UUID, request: AgentUpdate, *, actor: str
 ) -> AgentDetail:
-    """Change the fields present in the request."""
+    """Change the fields present in the request; audited (capacities too) as done by `actor`."""
     agent = await get_agent(session, agent_id, lock=True)
+    [before] = await describe(session, [agent])
     if request.display_name is not None:
         agent.display_name = request.display_name
     if request.skills is not None:
@@ -164,12 +188,31 @@ async def update_agent(
     await session.flush()
     await session.refresh(agent)
     [detail] = await describe(session, [agent])
+    await record(
+        session,
+        actor=actor,
+        action="agent.updated",
+        subject=Subject.AGENT,
+        subject_id=str(agent.id),
+        before=_summary(before),
+        after=_summary(detail),
+    )
     return detail
 
 
-async def delete_agent(session: AsyncSession, agent_id: uuid.UUID) -> None:
+async def delete_agent(session: AsyncSession, agent_id: uuid.UUID, *, actor: str) -> None:
     """Remove an agent who has no history; one with conversations or messages stays (409)."""
     agent = await get_agent(session, agent_id, lock=True)
+    [before] = await describe(session, [agent])
+    await record(
+        session,
+        actor=actor,
+        action="agent.deleted",
+        subject=Subject.AGENT,
+        subject_id=str(agent.id),
+        before=_summary(before),
+        after=None,
+    )
     await session.delete(agent)
     # A conversation or message that names the agent refuses the delete here (caller: 409).
     await session.flush()

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,10 @@ from router.admin.schemas import (
     AgentDetail,
     AgentUpdate,
     AssignRequest,
+    DryRunAnswer,
+    DryRunRequest,
     PolicyDraft,
+    PolicyRestore,
     PolicyVersion,
     QueueCreate,
     QueueOut,
@@ -99,7 +102,7 @@ async def get_queue(queue_id: uuid.UUID, principal: Supervisor, state: State) ->
     responses=problems(401, 403, 409, 422),
 )
 async def create_queue(body: QueueCreate, principal: Admin, state: State) -> QueueOut:
-    return await _run(state, lambda s: queues.create_queue(s, body))
+    return await _run(state, lambda s: queues.create_queue(s, body, actor=principal.label))
 
 
 @router.patch(
@@ -112,7 +115,9 @@ async def create_queue(body: QueueCreate, principal: Admin, state: State) -> Que
 async def update_queue(
     queue_id: uuid.UUID, body: QueueUpdate, principal: Admin, state: State
 ) -> QueueOut:
-    return await _run(state, lambda s: queues.update_queue(s, queue_id, body))
+    return await _run(
+        state, lambda s: queues.update_queue(s, queue_id, body, actor=principal.label)
+    )
 
 
 @router.delete(
@@ -124,7 +129,7 @@ async def update_queue(
     responses=_WRITE,
 )
 async def delete_queue(queue_id: uuid.UUID, principal: Admin, state: State) -> Response:
-    await _run(state, lambda s: queues.delete_queue(s, queue_id))
+    await _run(state, lambda s: queues.delete_queue(s, queue_id, actor=principal.label))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -163,7 +168,7 @@ async def get_agent(agent_id: uuid.UUID, principal: Supervisor, state: State) ->
     responses=problems(401, 403, 409, 422),
 )
 async def create_agent(body: AgentCreate, principal: Admin, state: State) -> AgentDetail:
-    return await _run(state, lambda s: agents.create_agent(s, body))
+    return await _run(state, lambda s: agents.create_agent(s, body, actor=principal.label))
 
 
 @router.patch(
@@ -181,7 +186,9 @@ async def update_agent(
     background: BackgroundTasks,
     runtime: Runtime,
 ) -> AgentDetail:
-    detail = await _run(state, lambda s: agents.update_agent(s, agent_id, body))
+    detail = await _run(
+        state, lambda s: agents.update_agent(s, agent_id, body, actor=principal.label)
+    )
     background.add_task(runtime.drains.after_commit)
     return detail
 
@@ -195,7 +202,7 @@ async def update_agent(
     responses=_WRITE,
 )
 async def delete_agent(agent_id: uuid.UUID, principal: Admin, state: State) -> Response:
-    await _run(state, lambda s: agents.delete_agent(s, agent_id))
+    await _run(state, lambda s: agents.delete_agent(s, agent_id, actor=principal.label))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -232,6 +239,33 @@ async def policy_versions(
 )
 async def put_policy(body: PolicyDraft, principal: Admin, state: State) -> PolicyVersion:
     return await _run(state, lambda s: policy.publish(s, body, principal.label))
+
+
+@router.post(
+    "/routing-policy/versions/{version}/restore",
+    operation_id="routing_policy_restore",
+    summary="Make a new active version whose document is this version's, saying why",
+    response_model=PolicyVersion,
+    responses=_WRITE,
+)
+async def restore_policy(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: PolicyRestore,
+    principal: Admin,
+    state: State,
+) -> PolicyVersion:
+    return await _run(state, lambda s: policy.restore(s, version, body.reason, principal.label))
+
+
+@router.post(
+    "/routing-policy/dry-run",
+    operation_id="routing_policy_dry_run",
+    summary="Route a sample conversation (with the active policy or a draft), changing nothing",
+    response_model=DryRunAnswer,
+    responses=_READ,
+)
+async def dry_run_policy(body: DryRunRequest, principal: Supervisor, state: State) -> DryRunAnswer:
+    return await _read(state, lambda s: policy.dry_run(s, body, utcnow()))
 
 
 async def _assign(

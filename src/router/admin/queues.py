@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.admin.schemas import QueueCreate, QueueOut, QueueOverview, QueueUpdate, ServingAgent
+from router.audit.service import Subject, record
 from router.channels import Presence
 from router.console.queries import agent_loads
 from router.errors import Conflict, InvalidPayload, NotFound
@@ -31,6 +33,30 @@ async def list_queues(session: AsyncSession) -> list[QueueOut]:
     """Every queue's configuration, by name."""
     rows = (await session.scalars(select(Queue).order_by(Queue.name))).all()
     return [QueueOut.model_validate(row) for row in rows]
+
+
+def _summary(queue: Queue) -> dict[str, Any]:
+    """What the audit trail keeps of a queue: its configuration."""
+    return QueueOut.model_validate(queue).model_dump(mode="json", exclude={"id", "created_at"})
+
+
+async def _audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    queue_id: uuid.UUID,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    await record(
+        session,
+        actor=actor,
+        action=action,
+        subject=Subject.QUEUE,
+        subject_id=str(queue_id),
+        before=before,
+        after=after,
+    )
 
 
 async def _policy_names(session: AsyncSession) -> set[str]:
@@ -79,8 +105,11 @@ def _check_time_rules(queue: Queue) -> None:
         )
 
 
-async def create_queue(session: AsyncSession, request: QueueCreate) -> QueueOut:
-    """Add a queue; the routing policy can send conversations to it from then on."""
+async def create_queue(session: AsyncSession, request: QueueCreate, *, actor: str) -> QueueOut:
+    """Add a queue; the routing policy can send conversations to it from then on.
+
+    Audited as done by `actor`.
+    """
     if await session.scalar(select(Queue.id).where(Queue.name == request.name)):
         raise Conflict(f"a queue named {request.name!r} exists")
     await _check_overflow(session, None, request.overflow_queue_id)
@@ -100,14 +129,19 @@ async def create_queue(session: AsyncSession, request: QueueCreate) -> QueueOut:
     session.add(queue)
     await session.flush()
     await session.refresh(queue)
+    await _audit(session, actor, "queue.created", queue.id, None, _summary(queue))
     return QueueOut.model_validate(queue)
 
 
 async def update_queue(
-    session: AsyncSession, queue_id: uuid.UUID, request: QueueUpdate
+    session: AsyncSession, queue_id: uuid.UUID, request: QueueUpdate, *, actor: str
 ) -> QueueOut:
-    """Change the fields present; renaming is refused while the active policy names the queue."""
+    """Change the fields present; renaming is refused while the active policy names the queue.
+
+    Audited as done by `actor`.
+    """
     queue = await get_queue(session, queue_id, lock=True)
+    before = _summary(queue)
     present = request.model_fields_set
     if "name" in present and request.name is not None and request.name != queue.name:
         if queue.name == DEFAULT_QUEUE or queue.name in await _policy_names(session):
@@ -137,14 +171,16 @@ async def update_queue(
     _check_time_rules(queue)
     await session.flush()
     await session.refresh(queue)
+    await _audit(session, actor, "queue.updated", queue.id, before, _summary(queue))
     return QueueOut.model_validate(queue)
 
 
-async def delete_queue(session: AsyncSession, queue_id: uuid.UUID) -> None:
+async def delete_queue(session: AsyncSession, queue_id: uuid.UUID, *, actor: str) -> None:
     """Remove a queue nobody routes to and no conversation belongs to (else 409)."""
     queue = await get_queue(session, queue_id, lock=True)
     if queue.name == DEFAULT_QUEUE or queue.name in await _policy_names(session):
         raise Conflict(f"the routing policy sends conversations to {queue.name!r}; change it first")
+    await _audit(session, actor, "queue.deleted", queue.id, _summary(queue), None)
     await session.delete(queue)
     # Conversations that belong to it refuse the delete here (caller: 409).
     await session.flush()

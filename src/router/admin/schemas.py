@@ -231,3 +231,41 @@ class AssignRequest(_Request):
         if (self.agent_id is None) == (self.queue_id is None):
             raise ValueError("name exactly one target: agent_id or queue_id")
         return self
+
+
+class PolicyRestore(_Request):
+    """Why an earlier version of the routing policy comes back."""
+
+    reason: Reason
+
+
+AttributeValue = Annotated[str, Field(max_length=1000)] | bool | StrictInt
+
+
+class DryRunRequest(_Request):
+    """A sample conversation to route without routing it; `policy`: a draft to try instead."""
+
+    channel: Channel
+    recipient: Annotated[Text, Field(max_length=500)] = ""
+    customer_attributes: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=100)], AttributeValue],
+        Field(max_length=100),
+    ] = Field(default_factory=dict)
+    text: Annotated[Text, Field(max_length=20_000)] = ""
+    policy: PolicyDraft | None = None
+
+
+class DryRunAnswer(BaseModel):
+    """What routing would do with the sample now; nothing was changed to find out."""
+
+    policy_version: int | None = Field(description="The active version's, or null for a draft")
+    rule: str
+    queue: str
+    overflow_from: str | None = None
+    priority: int
+    outcome: str = Field(description="`offer` (to `agent_id`) or `wait` (in the queue)")
+    agent_id: str | None = Field(description="Who would get the offer")
+    reason: str
+    candidates: dict[str, list[str]] = Field(
+        description="Every online agent, grouped by verdict: {verdict: [agent ids]}"
+    )

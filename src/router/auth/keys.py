@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 
 from router.auth.roles import Role
@@ -11,6 +12,14 @@ from router.db import create_engine, create_sessionmaker, transaction
 from router.errors import ProblemError
 from router.inbound.envelope import utcnow
 from router.settings import Settings
+
+
+def command_line_actor() -> str:
+    """Who runs the command, as the audit trail names them: `cli:USER`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in a bare container
+        return "cli"
 
 
 async def create_key(settings: Settings, *, role: str, name: str, agent: str | None) -> int:
@@ -23,7 +32,13 @@ async def create_key(settings: Settings, *, role: str, name: str, agent: str | N
     engine = create_engine(database.url, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            issued = await issue_key(session, role=Role(role), name=name, agent_handle=agent)
+            issued = await issue_key(
+                session,
+                role=Role(role),
+                name=name,
+                actor=command_line_actor(),
+                agent_handle=agent,
+            )
     except ProblemError as error:
         print(f"router: {error.detail}", file=sys.stderr)
         return 1
@@ -43,7 +58,7 @@ async def revoke(settings: Settings, prefix: str) -> int:
     engine = create_engine(database.url, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            await revoke_key(session, prefix, utcnow())
+            await revoke_key(session, prefix, utcnow(), actor=command_line_actor())
     except ProblemError as error:
         print(f"router: {error.detail}", file=sys.stderr)
         return 1

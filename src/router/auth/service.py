@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.audit.service import Subject, record
 from router.auth.errors import Unauthorized
 from router.auth.roles import Role
 from router.auth.tokens import VerifiedToken
@@ -117,9 +118,12 @@ def _digest(secret: str) -> str:
 
 
 async def issue_key(
-    session: AsyncSession, *, role: Role, name: str, agent_handle: str | None = None
+    session: AsyncSession, *, role: Role, name: str, actor: str, agent_handle: str | None = None
 ) -> IssuedKey:
-    """Create a key; the returned token is the only time the secret exists outside the caller."""
+    """Create a key; the returned token is the only time the secret exists outside the caller.
+
+    Audited as issued by `actor` (never with its secret).
+    """
     agent_id: uuid.UUID | None = None
     if agent_handle is not None:
         agent_id = await session.scalar(select(Agent.id).where(Agent.handle == agent_handle))
@@ -139,19 +143,48 @@ async def issue_key(
     )
     session.add(key)
     await session.flush()
+    await record(
+        session,
+        actor=actor,
+        action="api_key.created",
+        subject=Subject.API_KEY,
+        subject_id=prefix,
+        before=None,
+        after={
+            "role": role.value,
+            "name": name,
+            "agent_id": str(agent_id) if agent_id else None,
+            "revoked": False,
+        },
+    )
     return IssuedKey(key_id=key.id, token=f"{KEY_SCHEME}_{prefix}_{secret}", prefix=prefix)
 
 
-async def revoke_key(session: AsyncSession, prefix: str, now: datetime) -> None:
-    """Revoke a key by its prefix; a revoked key is refused from the next request on."""
+async def revoke_key(session: AsyncSession, prefix: str, now: datetime, *, actor: str) -> None:
+    """Revoke a key by its prefix; a revoked key is refused from the next request on.
+
+    Audited as revoked by `actor`.
+    """
     result = await session.execute(
         update(ApiKey)
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)
-        .returning(ApiKey.id)
+        .returning(ApiKey.role, ApiKey.name, ApiKey.agent_id)
     )
-    if result.first() is None:
+    revoked = result.first()
+    if revoked is None:
         raise NotFound(f"no active key has the prefix {prefix!r}")
+    role, name, agent_id = revoked
+    summary = {"role": role, "name": name, "agent_id": str(agent_id) if agent_id else None}
+    await record(
+        session,
+        actor=actor,
+        action="api_key.revoked",
+        subject=Subject.API_KEY,
+        subject_id=prefix,
+        before={**summary, "revoked": False},
+        after={**summary, "revoked": True},
+    )
 
 
 def split_token(token: str) -> tuple[str, str] | None:

@@ -17,10 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.conversations.history import Actor, Change, Journal
+from router.db import driver_connection
 from router.errors import Conflict, InvalidPayload
 from router.models import Agent, AgentCapacity, Conversation, OfferState, Queue
 from router.routing.assignment import exclusion
-from router.routing.exclusions import with_exclusion
+from router.routing.board import DEFAULT_QUEUE, load_board
+from router.routing.decision import ConversationToRoute, decide_owner
+from router.routing.exclusions import read_exclusions, with_exclusion
+from router.routing.explanation import (
+    UNKNOWN_PLACEMENT,
+    OfferPath,
+    explain_offer,
+    read_placements,
+)
 from router.routing.offers import release_slot
 from router.settings import Settings
 
@@ -131,6 +140,8 @@ async def hand_to_agent(
         raise Conflict("the agent already owns this conversation")
     if not accepted and agent.presence != Presence.ONLINE.value:
         raise Conflict(f"agent {agent.handle} is {agent.presence}; offers go to online agents")
+    # Explained before the slots change: the verdicts show the team as the person saw it.
+    explanation = await _explain_handover(session, conversation, agent, change, reason, journal.now)
     previous = conversation.agent_id
     if previous is not None and previous < agent.id:
         await release_slot(session, str(previous), channel)
@@ -164,10 +175,51 @@ async def hand_to_agent(
         agent_id=agent.id,
         queue_id=conversation.queue_id,
         details={
+            **explanation,
             "from_agent": str(previous) if previous else None,
             "to_agent": str(agent.id),
             "offer_state": conversation.offer_state,
         },
+    )
+
+
+async def _explain_handover(
+    session: AsyncSession,
+    conversation: Conversation,
+    agent: Agent,
+    change: Change,
+    reason: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The offer's explanation for a person's choice of agent, beside routing's own verdicts.
+
+    Read on an unlocked board (plain reads, no locks); `routing_choice` says whom routing
+    would have picked among the team, stickiness aside (the owner is handing it on).
+    """
+    board = await load_board(session, now)
+    queue_id = conversation.queue_id
+    queue_name = (
+        board.queue_name(queue_id)
+        if queue_id is not None and queue_id in board.queue_ids.values()
+        else DEFAULT_QUEUE
+    )
+    decision = decide_owner(
+        ConversationToRoute(
+            conversation_id=str(conversation.id),
+            channel=Channel(conversation.channel),
+            excluded=read_exclusions(conversation.excluded_agents),
+        ),
+        board.queues[queue_name],
+        board.agents.values(),
+        now,
+    )
+    placements = await read_placements(await driver_connection(session), [conversation.id])
+    return explain_offer(
+        decision,
+        placements.get(conversation.id, UNKNOWN_PLACEMENT),
+        OfferPath.TRANSFER if change is Change.TRANSFERRED else OfferPath.ASSIGN,
+        offered_to=str(agent.id),
+        reason=reason,
     )
 
 

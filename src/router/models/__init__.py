@@ -1,5 +1,6 @@
 """Database models: the router's state in PostgreSQL."""
 
+from router.models.audit import AdminAudit
 from router.models.auth import ApiKey
 from router.models.base import Base
 from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
@@ -17,6 +18,7 @@ from router.models.presence import PresenceChange
 from router.models.webhooks import SignedToken
 
 __all__ = [
+    "AdminAudit",
     "Agent",
     "AgentCapacity",
     "ApiKey",

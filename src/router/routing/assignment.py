@@ -21,6 +21,7 @@ from router.routing.decision import (
     resolve_queue_for_hours,
 )
 from router.routing.exclusions import Exclusion, read_exclusions, with_exclusion
+from router.routing.explanation import OfferPath, Placement, explain_offer
 from router.routing.hours import is_open
 from router.routing.policy import RoutingFacts, match_policy
 from router.routing.records import Routable
@@ -28,8 +29,11 @@ from router.routing.records import Routable
 
 def choose_queue(
     board: Board, conversation: Routable, facts: RoutingFacts, journal: Journal
-) -> None:
-    """Send the conversation to the queue the policy picks (or its open overflow)."""
+) -> Placement:
+    """Send the conversation to the queue the policy picks (or its open overflow).
+
+    Returns what placed it there, for the explanation of the offer that follows.
+    """
 
     def queue_open(name: str) -> bool:
         queue = board.queues.get(name)
@@ -53,6 +57,11 @@ def choose_queue(
     journal.record(
         conversation.id, Change.QUEUED, reason, queue_id=conversation.queue_id, details=details
     )
+    return Placement(
+        rule=match.rule,
+        policy_version=match.policy_version,
+        overflow_from=wanted.name if target.name != wanted.name else None,
+    )
 
 
 def offer(
@@ -61,6 +70,8 @@ def offer(
     journal: Journal,
     *,
     offer_timeout: timedelta,
+    path: OfferPath,
+    placement: Placement,
     previous_owner: uuid.UUID | None = None,
     previous_owner_of: uuid.UUID | None = None,
     record_wait: bool = True,
@@ -68,9 +79,11 @@ def offer(
     """Offer the conversation to the best eligible agent; leave it with its queue if none.
 
     Returns whether an agent got the offer. The agent's capacity is counted at once: an
-    offer holds a slot until it is accepted, declined or times out. `previous_owner` is
-    offered first when eligible; `previous_owner_of` is the conversation they owned when it
-    is another of the customer's. The history row says whether they got it, or why not.
+    offer holds a slot until it is accepted, declined or times out. The offer's history
+    row explains it (`explain_offer`): `path` says what made routing offer it, `placement`
+    what put it in its queue. `previous_owner` is offered first when eligible;
+    `previous_owner_of` is the conversation they owned when it is another of the customer's.
+    The history row says whether they got it, or why not.
     """
     assert conversation.queue_id is not None
     queue = board.queues[board.queue_name(conversation.queue_id)]
@@ -86,11 +99,16 @@ def offer(
         board.now,
         judgements=board.judgements,
     )
-    details = decision.audit()
-    if previous_owner is not None:
-        details["previous_owner"] = previous_owner_audit(
-            decision, previous_owner, previous_owner_of or conversation.id
-        )
+    # Whether the customer's last owner got it, or why not.
+    sticky = (
+        {
+            "previous_owner": previous_owner_audit(
+                decision, previous_owner, previous_owner_of or conversation.id
+            )
+        }
+        if previous_owner is not None
+        else {}
+    )
     if decision.outcome is not Outcome.OFFER or decision.agent_id is None:
         if record_wait:
             journal.record(
@@ -98,7 +116,7 @@ def offer(
                 Change.QUEUED,
                 f"waiting in {queue.name}: {decision.reason.value}",
                 queue_id=conversation.queue_id,
-                details=details,
+                details=decision.audit() | sticky,
             )
         return False
     give_offer(
@@ -107,7 +125,7 @@ def offer(
         decision.agent_id,
         journal,
         reason=decision.reason.value,
-        details=details,
+        details=explain_offer(decision, placement, path) | sticky,
         offer_timeout=offer_timeout,
     )
     return True
@@ -123,7 +141,10 @@ def give_offer(
     details: dict[str, object],
     offer_timeout: timedelta,
 ) -> None:
-    """Make the offer: the agent owns the conversation (offered) and one slot is taken."""
+    """Make the offer: the agent owns the conversation (offered) and one slot is taken.
+
+    `details` is the offer's explanation, from `explain_offer`.
+    """
     board.take(agent, Channel(conversation.channel))
     agent_id = uuid.UUID(agent)
     conversation.agent_id = agent_id

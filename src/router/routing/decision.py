@@ -406,10 +406,28 @@ def plan_assignments(
 ) -> list[tuple[str, str]]:
     """Plan offers for waiting conversations: (conversation id, agent id) pairs, in drain order.
 
-    Greedy in `order_waiting` order, with the same rules as `decide_owner`. Each planned offer
-    counts against the agent's capacity on that channel and marks them busy since `now`, so the
-    plan never puts an agent over capacity and spreads equal work round the team. Conversations
-    of closed queues are not planned.
+    The pairs of `plan_offers`.
+    """
+    return [
+        (decision.conversation_id, decision.agent_id)
+        for decision in plan_offers(waiting, agents, queues, now)
+        if decision.agent_id is not None
+    ]
+
+
+def plan_offers(
+    waiting: Iterable[WaitingConversation],
+    agents: Iterable[AgentSnapshot],
+    queues: Mapping[str, QueueSnapshot],
+    now: datetime,
+) -> list[Decision]:
+    """Plan offers for waiting conversations: the decisions that offer, in drain order.
+
+    Each decision keeps its verdicts on the team, for the offer's explanation. Greedy in
+    `order_waiting` order, with the same rules as `decide_owner`. Each planned offer counts
+    against the agent's capacity on that channel and marks them busy since `now`, so the
+    plan never puts an agent over capacity and spreads equal work round the team.
+    Conversations of closed queues are not planned.
     """
     _require_aware("now", now)
     board = _index_agents(agents)
@@ -429,19 +447,20 @@ def plan_assignments(
         for channel, capacity in agent.capacity.items()
         if agent.active.get(channel, 0) < capacity
     )
-    plan: list[tuple[str, str]] = []
+    plan: list[Decision] = []
     judgements = Judgements()
     for item in ordered:
         if not room[item.channel]:
             if not any(room.values()):
                 break
             continue
-        chosen = decide_owner(
+        decision = decide_owner(
             item, queues[item.queue], board.values(), now, judgements=judgements
-        ).agent_id
+        )
+        chosen = decision.agent_id
         if chosen is None:
             continue
-        plan.append((item.conversation_id, chosen))
+        plan.append(decision)
         agent = board[chosen]
         taken = agent.active.get(item.channel, 0) + 1
         board[chosen] = dataclasses.replace(

@@ -36,6 +36,12 @@ from router.routing.calls import apply_call_updates, latest_per_call, unseen_cal
 from router.routing.continuity import LastOwner, OpenConversations, last_owners
 from router.routing.deliveries import apply_delivery_updates
 from router.routing.departures import requeue_from_gone_owners
+from router.routing.explanation import (
+    UNKNOWN_PLACEMENT,
+    OfferPath,
+    Placement,
+    read_placements,
+)
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
@@ -114,6 +120,8 @@ class _Intake:
         self._routed: dict[uuid.UUID, tuple[ConversationRecord, uuid.UUID | None]] = {}
         # New conversations whose previous owner owned another of the customer's: which.
         self._owned_in: dict[uuid.UUID, uuid.UUID] = {}
+        # Why each of them is offered, should an offer have to be decided again.
+        self._why: dict[uuid.UUID, tuple[OfferPath, Placement]] = {}
 
     async def board(self) -> Board:
         if self._board is None:
@@ -270,7 +278,9 @@ class _Intake:
             # Sticky across threads and channels: the agent who knows this customer.
             previous = last_owner.agent_id
             self._owned_in[conversation.id] = last_owner.conversation_id
-        await self._route(conversation, message, attributes, previous_owner=previous)
+        await self._route(
+            conversation, message, attributes, previous_owner=previous, path=OfferPath.ARRIVAL
+        )
         return conversation
 
     async def _reopen(
@@ -296,7 +306,9 @@ class _Intake:
                 "event_id": message.event_id,
             },
         )
-        await self._route(conversation, message, attributes, previous_owner=previous)
+        await self._route(
+            conversation, message, attributes, previous_owner=previous, path=OfferPath.REOPEN
+        )
 
     async def _reconsider(self, touched: Iterable[ConversationRecord]) -> None:
         """Offer again the waiting conversations whose customer wrote: someone may be free.
@@ -304,24 +316,35 @@ class _Intake:
         The sweeps would find them too, but not before their next round. Exclusions still in
         force stay: a customer's message does not change an agent's answer.
         """
-        for conversation in touched:
-            if (
-                conversation.status == ConversationStatus.OPEN
-                and conversation.agent_id is None
-                and conversation.queue_id is not None
-                and conversation.id not in self._routed
-            ):
-                board = await self.board()
-                previous = conversation.last_agent_id
-                self._routed[conversation.id] = (conversation, previous)
-                offer(
-                    board,
-                    conversation,
-                    self.journal,
-                    offer_timeout=self.offer_timeout,
-                    previous_owner=previous,
-                    record_wait=False,
-                )
+        waiting = [
+            conversation
+            for conversation in touched
+            if conversation.status == ConversationStatus.OPEN
+            and conversation.agent_id is None
+            and conversation.queue_id is not None
+            and conversation.id not in self._routed
+        ]
+        if not waiting:
+            return
+        board = await self.board()
+        placements = await read_placements(
+            await driver_connection(self.session), [c.id for c in waiting]
+        )
+        for conversation in waiting:
+            previous = conversation.last_agent_id
+            self._routed[conversation.id] = (conversation, previous)
+            why = (OfferPath.CUSTOMER_WROTE, placements.get(conversation.id, UNKNOWN_PLACEMENT))
+            self._why[conversation.id] = why
+            offer(
+                board,
+                conversation,
+                self.journal,
+                offer_timeout=self.offer_timeout,
+                path=why[0],
+                placement=why[1],
+                previous_owner=previous,
+                record_wait=False,
+            )
 
     async def _claim_slots(self, connection: Any, board: Board) -> None:
         """Claim the slots the offers took; offers whose slot is gone are decided again.
@@ -365,11 +388,14 @@ class _Intake:
         self, board: Board, routed: list[tuple[ConversationRecord, uuid.UUID | None]]
     ) -> None:
         for conversation, previous in routed:
+            path, placement = self._why[conversation.id]
             offer(
                 board,
                 conversation,
                 self.journal,
                 offer_timeout=self.offer_timeout,
+                path=path,
+                placement=placement,
                 previous_owner=previous,
                 previous_owner_of=self._owned_in.get(conversation.id),
             )
@@ -381,6 +407,7 @@ class _Intake:
         attributes: Mapping[str, Any],
         *,
         previous_owner: uuid.UUID | None,
+        path: OfferPath,
     ) -> None:
         board = await self.board()
         facts = RoutingFacts(
@@ -394,12 +421,15 @@ class _Intake:
             text=message.stripped_text or message.text,
         )
         self._routed[conversation.id] = (conversation, previous_owner)
-        choose_queue(board, conversation, facts, self.journal)
+        placement = choose_queue(board, conversation, facts, self.journal)
+        self._why[conversation.id] = (path, placement)
         offer(
             board,
             conversation,
             self.journal,
             offer_timeout=self.offer_timeout,
+            path=path,
+            placement=placement,
             previous_owner=previous_owner,
             previous_owner_of=self._owned_in.get(conversation.id),
         )

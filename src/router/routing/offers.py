@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel
 from router.conversations.history import Change, Journal
+from router.db import driver_connection
 from router.models import AgentCapacity, Conversation, ConversationStatus, OfferState
 from router.routing.assignment import (
     exclusion,
@@ -26,8 +27,14 @@ from router.routing.assignment import (
     withdraw_unclaimed,
 )
 from router.routing.board import load_board
-from router.routing.decision import WaitingConversation, plan_assignments
+from router.routing.decision import WaitingConversation, plan_offers
 from router.routing.exclusions import in_force, read_exclusions
+from router.routing.explanation import (
+    UNKNOWN_PLACEMENT,
+    OfferPath,
+    explain_offer,
+    read_placements,
+)
 from router.settings import Settings
 
 SWEEP_LIMIT = 500
@@ -61,6 +68,9 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
     window = timedelta(seconds=settings.offer_exclusion_seconds)
+    placements = await read_placements(
+        await driver_connection(session), [conversation.id for conversation in lapsed]
+    )
     for conversation in lapsed:
         agent = conversation.agent_id
         if agent is not None and str(agent) not in board.agents:
@@ -74,7 +84,14 @@ async def expire_offers(session: AsyncSession, settings: Settings, now: datetime
             f"not accepted within {settings.offer_timeout_seconds:g} s",
             exclude=exclusion("timed out", now, window),
         )
-        offer(board, conversation, journal, offer_timeout=timeout)
+        offer(
+            board,
+            conversation,
+            journal,
+            offer_timeout=timeout,
+            path=OfferPath.LAPSE,
+            placement=placements.get(conversation.id, UNKNOWN_PLACEMENT),
+        )
     await journal.flush(session)
     await board.save(session)
     return len(lapsed)
@@ -136,7 +153,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     ):
         return 0
     queues = {str(row.id): row.queue_id for row in waiting}
-    plan = plan_assignments(
+    decisions = plan_offers(
         [
             WaitingConversation(
                 conversation_id=str(row.id),
@@ -153,8 +170,10 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
         board.queues,
         now,
     )
-    if not plan:
+    if not decisions:
         return 0
+    planned = {decision.conversation_id: decision for decision in decisions}
+    plan = [(cid, decision.agent_id) for cid, decision in planned.items() if decision.agent_id]
     # Locked in id order, as routing batches lock theirs; still waiting where they were.
     by_id = {
         str(conversation.id): conversation
@@ -180,18 +199,24 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
     ]
     journal = _journal(settings, now)
     timeout = timedelta(seconds=settings.offer_timeout_seconds)
+    placements = await read_placements(
+        await driver_connection(session), [by_id[cid].id for cid, _ in plan]
+    )
     for conversation_id, agent in plan:
         conversation = by_id[conversation_id]
+        decision = planned[conversation_id]
+        explanation = explain_offer(
+            decision, placements.get(conversation.id, UNKNOWN_PLACEMENT), OfferPath.DRAIN
+        )
+        explanation["waited_seconds"] = round((now - conversation.waiting_since).total_seconds(), 3)
+        explanation["priority"] = conversation.priority
         give_offer(
             board,
             conversation,
             agent,
             journal,
-            reason="capacity freed",
-            details={
-                "waited_seconds": round((now - conversation.waiting_since).total_seconds(), 3),
-                "priority": conversation.priority,
-            },
+            reason=f"capacity freed: {decision.reason.value}",
+            details=explanation,
             offer_timeout=timeout,
         )
     refused = await board.save(session)

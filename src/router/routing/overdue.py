@@ -33,10 +33,12 @@ from sqlalchemy.orm import aliased
 
 from router.channels import Channel
 from router.conversations.history import Change, Journal
+from router.db import driver_connection
 from router.models import Agent, Conversation, ConversationStatus, OfferState, Queue
 from router.routing.assignment import exclusion, offer, take_back
 from router.routing.board import Board, load_board
 from router.routing.departures import Departure, requeue_from_owner
+from router.routing.explanation import UNKNOWN_PLACEMENT, OfferPath, Placement, read_placements
 from router.settings import Settings
 
 SWEEP_LIMIT = 500
@@ -134,8 +136,14 @@ async def move_overdue(session: AsyncSession, settings: Settings, now: datetime)
                 conversation, journal, Departure(presence, since, grace or 0)
             )
             _free(board, absent, owner, Channel(conversation.channel))
+        placements = await read_placements(
+            await driver_connection(session), [row[0].id for row in silent]
+        )
         for conversation, reply_time, action in silent:
-            _no_reply(board, absent, conversation, journal, settings, reply_time or 0, action)
+            placement = placements.get(conversation.id, UNKNOWN_PLACEMENT)
+            _no_reply(
+                board, absent, conversation, journal, settings, reply_time or 0, action, placement
+            )
         if absent:
             await session.execute(
                 _FREE_ABSENT,
@@ -169,6 +177,7 @@ def _no_reply(
     settings: Settings,
     reply_time: int,
     action: str,
+    placement: Placement,
 ) -> None:
     """Flag the silent owner once; then requeue or offer on, as the queue says."""
     now = journal.now
@@ -207,6 +216,8 @@ def _no_reply(
             conversation,
             journal,
             offer_timeout=timedelta(seconds=settings.offer_timeout_seconds),
+            path=OfferPath.NO_REPLY,
+            placement=placement,
         )
 
 

@@ -1,0 +1,1 @@
+"""The administrators' audit trail: recording changes and reading them back."""
