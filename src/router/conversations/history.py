@@ -38,6 +38,9 @@ class Change(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     CALL_ENDED = "call_ended"
+    # Its customer absorbed into another, or given back by undoing that merge.
+    CUSTOMER_MERGED = "customer_merged"
+    CUSTOMER_UNMERGED = "customer_unmerged"
 
 
 class Actor(StrEnum):
