@@ -124,10 +124,11 @@ async def update_customer(
 async def link_identity(
     customer_id: uuid.UUID, body: IdentityLink, principal: CurrentPrincipal, state: State
 ) -> CustomerOut:
-    """A 409 when the identity (or its phone number) is another customer's: merge them."""
+    """An identity that is all of another customer brings that customer along (a merge);
+    a 409 when it, or its phone number, belongs to a customer with more to it."""
 
     async def work(session: AsyncSession) -> CustomerOut:
-        await service.link_identity(session, principal, customer_id, body, utcnow())
+        await service.link_identity(session, state.settings, principal, customer_id, body, utcnow())
         await session.flush()
         return await _page(session, principal, customer_id)
 

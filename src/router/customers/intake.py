@@ -111,9 +111,10 @@ async def customers_of(
     plan = plan_customers(senders, found, owners)
     if not (plan.identities or plan.numbers):
         return found
+    made = list(plan.new_customers)
     plan = await _write(connection, plan)
     found, _ = await _find(connection, identities, [])
-    await _drop_unused(connection, plan, found)
+    await _drop_unused(connection, made, found)
     await _record_links(connection, plan, found)
     return found
 
@@ -144,10 +145,12 @@ async def _write(connection: Any, plan: Plan) -> Plan:
     return plan
 
 
-async def _drop_unused(connection: Any, plan: Plan, found: dict[Identity, uuid.UUID]) -> None:
-    # Customers made for identities another router added first are nobody's.
+async def _drop_unused(
+    connection: Any, made: list[uuid.UUID], found: dict[Identity, uuid.UUID]
+) -> None:
+    # Customers made for identities or numbers another router added first are nobody's.
     used = set(found.values())
-    unused = [customer for customer in plan.new_customers if customer not in used]
+    unused = [customer for customer in made if customer not in used]
     if unused:
         await connection.execute(_DROP_CUSTOMERS, unused)
 

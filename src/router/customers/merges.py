@@ -20,8 +20,8 @@ from router.auth.service import Principal
 from router.console.moves import journal_for
 from router.console.service import actor_of
 from router.conversations.history import Change
+from router.customers.history import record
 from router.customers.queries import load_visible
-from router.customers.service import record
 from router.errors import Conflict, InvalidPayload, NotFound
 from router.models import Conversation, Customer, CustomerIdentity, CustomerMerge, CustomerNumber
 from router.settings import Settings

@@ -10,42 +10,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.auth.service import Principal
+from router.customers import merges
+from router.customers.history import record
 from router.customers.linking import NUMBER_KINDS, Source
 from router.customers.queries import identity_value, load_visible
 from router.customers.schemas import NAMED_ATTRIBUTES, CustomerPatch, IdentityLink
 from router.errors import Conflict, InvalidPayload
 from router.jsontext import compact_json
-from router.models import Customer, CustomerEvent, CustomerIdentity, CustomerNumber
+from router.models import Customer, CustomerIdentity, CustomerNumber
+from router.settings import Settings
 
 # The routing engine reads every customer's attributes on every message of theirs.
 MAX_ATTRIBUTES_BYTES = 16_384
-
-
-def record(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    kind: str,
-    principal: Principal,
-    reason: str,
-    details: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Append one change of a customer to its history."""
-    session.add(
-        CustomerEvent(
-            customer_id=customer_id,
-            kind=kind,
-            actor=principal.label,
-            reason=reason,
-            details=details,
-            occurred_at=now,
-        )
-    )
 
 
 def _not_merged(customer: Customer) -> None:
@@ -90,15 +71,18 @@ async def update_attributes(
 
 async def link_identity(
     session: AsyncSession,
+    settings: Settings,
     principal: Principal,
     customer_id: uuid.UUID,
     link: IdentityLink,
     now: datetime,
-) -> bool:
-    """Link an identity to the customer on the caller's evidence; False if it already was.
+) -> None:
+    """Link an identity to the customer on the caller's evidence (nothing if it already is).
 
-    An identity (or the E.164 number behind it) that belongs to another customer is a 409:
-    joining two customers is a merge, which moves their conversations too and can be undone.
+    An identity that is all another customer is (say an email that made a customer of its
+    own) brings that customer along: a merge, recorded and undoable like any. One that
+    belongs to a customer with more identities, or whose E.164 number does, is a 409: merge
+    the two customers deliberately.
     """
     (customer,) = await load_visible(session, principal, [customer_id], lock=True)
     _not_merged(customer)
@@ -110,7 +94,19 @@ async def link_identity(
         )
     )
     if owner == customer_id:
-        return False
+        return
+    if owner is not None and await _sole_identity(session, owner):
+        merged = await merges.merge(
+            session, settings, principal, customer_id, owner, link.reason, now
+        )
+        details = {
+            "kind": link.kind.value,
+            "value": value,
+            "source": Source.AGENT.value,
+            "merge_id": str(merged.id),
+        }
+        record(session, customer_id, "identity_linked", principal, link.reason, details, now)
+        return
     if owner is None and number is not None:
         owner = await session.scalar(
             select(CustomerNumber.customer_id).where(CustomerNumber.number == number)
@@ -142,4 +138,10 @@ async def link_identity(
         )
     details = {"kind": link.kind.value, "value": value, "source": Source.AGENT.value}
     record(session, customer_id, "identity_linked", principal, link.reason, details, now)
-    return True
+
+
+async def _sole_identity(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    identities = await session.scalar(
+        select(func.count()).where(CustomerIdentity.customer_id == customer_id)
+    )
+    return identities == 1
