@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.auth.roles import Role
+from router.auth.service import KeyCredential, Principal
 from router.channels import Channel, IdentityKind
+from router.customers import merges
 from router.db import transaction
 from router.inbound.envelope import CustomerIdentity, InboundMessage
 from router.models import Conversation, Customer, CustomerEvent, CustomerNumber
@@ -203,3 +206,44 @@ async def test_a_verified_identity_of_another_customer_is_not_moved(
     await engine.process([chat])
     assert await _owners(sessions) == before
     assert before[("webchat", "v_1")] != before[("email", "ada@example.com")]
+
+
+async def test_a_message_during_a_merge_lands_on_the_customer_that_absorbed_its_sender(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = Settings(database_url=database_url, continuity_window_minutes=0)
+    engine = RoutingEngine(sessions, settings, clock=lambda: NOW)
+    await engine.process([_sms("+14155550155")])
+    await engine.process([_message(Channel.EMAIL, IdentityKind.EMAIL, "eve@example.com")])
+    absorbed = (await _owners(sessions))[("phone", "+14155550155")]
+    keeper = (await _owners(sessions))[("email", "eve@example.com")]
+    supervisor = Principal(
+        KeyCredential(uuid.uuid4(), "sue", "a1b2c3d4e5f6"), Role.SUPERVISOR, None
+    )
+    merged = asyncio.Event()
+    release = asyncio.Event()
+
+    async def merge() -> None:
+        async with transaction(sessions) as session:
+            await merges.merge(session, settings, supervisor, keeper, absorbed, "same person", NOW)
+            merged.set()
+            await release.wait()  # the merge is not committed yet
+
+    async def call() -> None:
+        await merged.wait()
+        call = _message(Channel.VOICE, IdentityKind.PHONE, "+14155550155", normalised=True)
+        later = RoutingEngine(sessions, settings, clock=lambda: NOW + timedelta(minutes=1))
+        await later.process([call])
+
+    merging = asyncio.create_task(merge())
+    calling = asyncio.create_task(call())
+    await merged.wait()
+    await asyncio.sleep(0.5)
+    assert not calling.done()  # the call's batch waits for the merge
+    release.set()
+    await asyncio.gather(merging, calling)
+    async with sessions() as session:
+        customers = (
+            await session.execute(select(Conversation.channel, Conversation.customer_id))
+        ).all()
+    assert sorted(customers) == sorted([("sms", keeper), ("email", keeper), ("voice", keeper)])

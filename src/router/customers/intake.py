@@ -18,11 +18,19 @@ from router.customers.linking import Claim, Identity, Plan, Sender, Source, plan
 from router.inbound.envelope import InboundMessage
 from router.jsontext import compact_json
 
-# Numbers come back with an empty kind, which no identity has.
+# Numbers come back with an empty kind, which no identity has. The identities are share-locked:
+# a merge moving one of them waits for this batch, and this batch, when a merge got there
+# first, waits for it and reads the identity where the merge put it (PostgreSQL re-reads a
+# row a locking read waited for), so no message lands on a customer just absorbed.
 _FIND = """
-SELECT i.kind, i.value, i.customer_id
-FROM customer_identities AS i
-JOIN unnest($1::text[], $2::text[]) AS u(kind, value) ON i.kind = u.kind AND i.value = u.value
+WITH identities AS (
+    SELECT i.kind, i.value, i.customer_id
+    FROM customer_identities AS i
+    JOIN unnest($1::text[], $2::text[]) AS u(kind, value)
+      ON i.kind = u.kind AND i.value = u.value
+    FOR SHARE OF i
+)
+SELECT kind, value, customer_id FROM identities
 UNION ALL
 SELECT '', n.number, n.customer_id FROM customer_numbers AS n WHERE n.number = ANY($3::text[])
 """
