@@ -109,8 +109,26 @@ async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
         )
         assert linked.status_code == 201, linked.text
 
-        whole = await client.get(f"/v1/customers/{customer}", headers=bearer(team.supervisor_key))
+        supervisor = bearer(team.supervisor_key)
+        whole = await client.get(f"/v1/customers/{customer}", headers=supervisor)
         body = whole.json()
+        # The conversations come in pages, oldest first.
+        first = (
+            await client.get(f"/v1/customers/{customer}", params={"limit": 2}, headers=supervisor)
+        ).json()
+        rest = (
+            await client.get(
+                f"/v1/customers/{customer}",
+                params={"limit": 2, "cursor": first["next_cursor"]},
+                headers=supervisor,
+            )
+        ).json()
+    assert [item["channel"] for item in first["conversations"] + rest["conversations"]] == [
+        "whatsapp",
+        "voice",
+        "email",
+    ]
+    assert rest["next_cursor"] is None
     assert {(i["kind"], i["value"]) for i in body["identities"]} == {
         ("whatsapp", CALLER),
         ("phone", CALLER),

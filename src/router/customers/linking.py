@@ -48,6 +48,7 @@ class Claim:
 
     @classmethod
     def of(cls, identity: CustomerIdentity) -> Claim:
+        """The claim an envelope's identity makes."""
         return cls(
             (identity.kind.value, identity.value), identity.display_name, proven_number(identity)
         )
