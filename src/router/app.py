@@ -18,6 +18,7 @@ from router.configuration import load_settings
 from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
 from router.console.runtime import ConsoleRuntime, running_console
+from router.customers.endpoints import router as customers_router
 from router.errors import problem_base
 from router.fastpath import WebhookFastPath, fast_routes
 from router.health.endpoints import router as health_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for webhook_router in webhooks:
         app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
+    app.include_router(customers_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(presence_router)

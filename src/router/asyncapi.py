@@ -46,6 +46,8 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "requeued",
                     "reply_overdue",
                     "overflowed",
+                    "customer_merged",
+                    "customer_unmerged",
                 )
             ]
         },

@@ -8,7 +8,14 @@ also published in the OpenAPI spec under `webhook_chat`):
      "text": "Is the blue one in stock?",
      "attachments": [{"filename": "cart.png", "content_type": "image/png",
                       "size": 48213, "url": "https://cdn.shop.example/u/cart.png"}],
-     "sent_at": "2025-06-09T12:00:00Z"}
+     "sent_at": "2025-06-09T12:00:00Z",
+     "verified": {"email": "ada@example.com", "phone": "+14155550199"}}
+
+`verified` is optional: the visitor's email and/or phone as the company's own login verified
+them. When present, the visitor's customer is linked to those identities (the email
+lower-cased, the phone in E.164); `visitor.email`, which the visitor merely typed, never
+links. A verified value that is not an address or an E.164-able number is kept in the
+message's metadata and links nothing: the signed message is still taken.
 
 Signing (our own scheme, Stripe-like): with the shared secret `ROUTER_WEBCHAT_SECRET`,
 
@@ -42,6 +49,8 @@ from pydantic import (
     field_validator,
 )
 
+from adapters.channels.email.parsing import parse_mailboxes
+from adapters.channels.phone import contact_number
 from adapters.channels.webhook import (
     check_fresh,
     envelope_errors,
@@ -92,6 +101,18 @@ class ChatVisitor(_Schema):
         return address
 
 
+class ChatVerified(_Schema):
+    """What the company's own login verified about the visitor; each field is optional."""
+
+    email: Annotated[
+        str | None, Field(max_length=320, description="Email address the login verified")
+    ] = None
+    phone: Annotated[
+        str | None,
+        Field(max_length=64, description="Phone number the login verified, with its `+` prefix"),
+    ] = None
+
+
 class ChatAttachment(_Schema):
     """A file the visitor uploaded; the widget stores it and sends where it lives."""
 
@@ -123,6 +144,7 @@ class ChatEvent(_Schema):
     text: Annotated[str, Field(max_length=20_000, description="May be empty with attachments")]
     attachments: Annotated[list[ChatAttachment], Field(max_length=20)] = []
     sent_at: Annotated[AwareDatetime, Field(strict=True, description="RFC 3339 with offset")]
+    verified: ChatVerified | None = None
 
     @field_validator("sent_at")
     @classmethod
@@ -193,11 +215,34 @@ def parse_event(body: bytes) -> ChatEvent:
     return event
 
 
+def verified_identities(
+    verified: ChatVerified | None, metadata: dict[str, str]
+) -> tuple[CustomerIdentity, ...] | None:
+    """The identities the login verified; one we cannot read is noted in `metadata` instead."""
+    if verified is None:
+        return None
+    found: list[CustomerIdentity] = []
+    if verified.email is not None:
+        mailboxes = parse_mailboxes(verified.email)
+        if len(mailboxes) == 1 and mailboxes[0].address == verified.email.strip().lower():
+            found.append(CustomerIdentity(kind=IdentityKind.EMAIL, value=mailboxes[0].address))
+        else:
+            metadata["verified_email_unread"] = verified.email
+    if verified.phone is not None:
+        number = contact_number(verified.phone)
+        if number.normalised:
+            found.append(number.identity(IdentityKind.PHONE))
+        else:
+            metadata["verified_phone_unread"] = verified.phone
+    return tuple(found) or None
+
+
 def to_message(event: ChatEvent) -> InboundMessage:
     """The router's envelope for a visitor's message."""
     metadata = {"session_id": event.session_id}
     if event.visitor.email:
         metadata["visitor_email"] = event.visitor.email
+    verified = verified_identities(event.verified, metadata)
     with envelope_errors():
         return InboundMessage(
             channel=Channel.CHAT,
@@ -224,6 +269,7 @@ def to_message(event: ChatEvent) -> InboundMessage:
             ),
             provider_timestamp=event.sent_at,
             metadata=metadata,
+            verified_identities=verified,
         )
 
 

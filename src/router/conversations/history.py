@@ -43,6 +43,9 @@ class Change(StrEnum):
     REQUEUED = "requeued"
     REPLY_OVERDUE = "reply_overdue"
     OVERFLOWED = "overflowed"
+    # Its customer absorbed into another, or given back by undoing that merge.
+    CUSTOMER_MERGED = "customer_merged"
+    CUSTOMER_UNMERGED = "customer_unmerged"
 
 
 class Actor(StrEnum):

@@ -186,6 +186,15 @@ class InboundMessage(_Frozen):
     metadata: dict[str, str] = Field(default_factory=dict)
     # Set on auto-replies and bounces (RFC 3834, RFC 3464): stored, never routed or answered.
     automated: Automated | None = None
+    verified_identities: Annotated[tuple[CustomerIdentity, ...] | None, Field(max_length=4)] = (
+        Field(
+            default=None,
+            description=(
+                "More identities of the sender, verified by the company's own login (web chat):"
+                " the sender's customer is linked to them. Absent when there are none."
+            ),
+        )
+    )
 
 
 class DeliveryUpdate(_Frozen):

@@ -13,7 +13,13 @@ from router.models.conversations import (
     OfferState,
     OutboxEvent,
 )
-from router.models.customers import Customer, CustomerIdentity
+from router.models.customers import (
+    Customer,
+    CustomerEvent,
+    CustomerIdentity,
+    CustomerMerge,
+    CustomerNumber,
+)
 from router.models.presence import PresenceChange
 from router.models.webhooks import SignedToken
 
@@ -28,7 +34,10 @@ __all__ = [
     "ConversationStatus",
     "ConversationThread",
     "Customer",
+    "CustomerEvent",
     "CustomerIdentity",
+    "CustomerMerge",
+    "CustomerNumber",
     "Message",
     "OfferState",
     "OutboxEvent",

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
+from router.customers.intake import customers_of
 from router.db import driver_connection, in_transaction
 from router.inbound.envelope import (
     CallUpdate,
@@ -437,19 +438,5 @@ class _Intake:
     async def _customers(
         self, connection: Any, messages: list[InboundMessage]
     ) -> dict[rows.Identity, uuid.UUID]:
-        """Find each sender by their exact identity; create the ones never seen."""
-        names: dict[rows.Identity, str | None] = {}
-        for message in messages:
-            identity = (message.customer.kind.value, message.customer.value)
-            names[identity] = names.get(identity) or message.customer.display_name
-        found = await rows.customers_by_identity(connection, list(names))
-        missing = [identity for identity in names if identity not in found]
-        if missing:
-            created = {identity: uuid.uuid4() for identity in missing}
-            await rows.create_customers(connection, created, names)
-            found = await rows.customers_by_identity(connection, list(names))
-            # Another router created some of them first: drop our unused customers.
-            unused = [cid for identity, cid in created.items() if found[identity] != cid]
-            if unused:
-                await rows.drop_customers(connection, unused)
-        return found
+        """Find each sender by identity or proven number; create the ones never seen."""
+        return await customers_of(connection, messages)

@@ -26,27 +26,6 @@ JOIN unnest($1::text[], $2::text[]) AS u(provider, id)
   ON m.provider = u.provider AND m.provider_message_id = u.id
 """
 
-_IDENTITIES = """
-SELECT i.kind, i.value, i.customer_id
-FROM customer_identities AS i
-JOIN unnest($1::text[], $2::text[]) AS u(kind, value) ON i.kind = u.kind AND i.value = u.value
-"""
-
-_INSERT_CUSTOMERS = """
-INSERT INTO customers (id, display_name, attributes)
-SELECT id, name, '{}'::jsonb FROM unnest($1::uuid[], $2::text[]) AS u(id, name)
-"""
-
-# Another router may have created the same identity first: its row wins.
-_INSERT_IDENTITIES = """
-INSERT INTO customer_identities (id, customer_id, kind, value, display_name)
-SELECT gen_random_uuid(), customer, kind, value, name
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(customer, kind, value, name)
-ON CONFLICT (kind, value) DO NOTHING
-"""
-
-_DROP_CUSTOMERS = "DELETE FROM customers WHERE id = ANY($1::uuid[])"
-
 _LOCK_CUSTOMERS = """
 SELECT id, attributes::text FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 """
@@ -116,34 +95,6 @@ async def stored_messages(connection: Any, keys: Iterable[tuple[str, str]]) -> s
     providers, ids = _columns(list(keys), 2)
     rows = await connection.fetch(_STORED, providers, ids)
     return {(row[0], row[1]) for row in rows}
-
-
-async def customers_by_identity(
-    connection: Any, identities: Sequence[Identity]
-) -> dict[Identity, uuid.UUID]:
-    kinds, values = _columns(identities, 2)
-    rows = await connection.fetch(_IDENTITIES, kinds, values)
-    return {(row[0], row[1]): row[2] for row in rows}
-
-
-async def create_customers(
-    connection: Any, created: dict[Identity, uuid.UUID], names: dict[Identity, str | None]
-) -> None:
-    """Insert a customer and its identity per new identity (an identity already there wins)."""
-    await connection.execute(
-        _INSERT_CUSTOMERS, list(created.values()), [names[identity] for identity in created]
-    )
-    await connection.execute(
-        _INSERT_IDENTITIES,
-        list(created.values()),
-        [identity[0] for identity in created],
-        [identity[1] for identity in created],
-        [names[identity] for identity in created],
-    )
-
-
-async def drop_customers(connection: Any, ids: list[uuid.UUID]) -> None:
-    await connection.execute(_DROP_CUSTOMERS, ids)
 
 
 # Most customers have no attributes (every one the router creates starts so).

@@ -1,0 +1,1 @@
+"""Customers across channels: who is the same person, linking, merging, the customer API."""
