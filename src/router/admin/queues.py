@@ -66,6 +66,7 @@ async def create_queue(session: AsyncSession, request: QueueCreate) -> QueueOut:
         if request.business_hours
         else None,
         overflow_queue_id=request.overflow_queue_id,
+        voice=request.voice.model_dump(mode="json", exclude_none=True),
     )
     session.add(queue)
     await session.flush()
@@ -99,6 +100,8 @@ async def update_queue(
     if "overflow_queue_id" in present:
         await _check_overflow(session, queue.id, request.overflow_queue_id)
         queue.overflow_queue_id = request.overflow_queue_id
+    if "voice" in present and request.voice is not None:
+        queue.voice = request.voice.model_dump(mode="json", exclude_none=True)
     await session.flush()
     await session.refresh(queue)
     return QueueOut.model_validate(queue)

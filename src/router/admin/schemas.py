@@ -17,6 +17,7 @@ from router.console.schemas import ChannelLoad, Text
 from router.inbound.storable import unstorable
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy, RoutingRule
+from router.voice.schemas import AgentVoice, QueueVoice
 
 Handle = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
@@ -63,6 +64,9 @@ class AgentCreate(_Request):
         default_factory=dict, description="Active conversations the agent takes per channel"
     )
     queue_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    voice: AgentVoice = Field(
+        default_factory=AgentVoice, description="Where and how long live calls ring the agent"
+    )
 
 
 class AgentUpdate(_Request):
@@ -73,6 +77,7 @@ class AgentUpdate(_Request):
     languages: list[Language] | None = Field(default=None, max_length=20)
     capacity: dict[Channel, Slots] | None = None
     queue_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    voice: AgentVoice | None = None
 
 
 class AgentDetail(BaseModel):
@@ -84,6 +89,8 @@ class AgentDetail(BaseModel):
     languages: list[str]
     load: list[ChannelLoad]
     queue_ids: list[uuid.UUID]
+    voice: AgentVoice
+    on_call_since: datetime | None = Field(description="Set while the agent talks on a live call")
     created_at: datetime
 
 
@@ -98,6 +105,9 @@ class QueueCreate(_Request):
     overflow_queue_id: uuid.UUID | None = Field(
         default=None, description="Where conversations go while this queue is closed"
     )
+    voice: QueueVoice = Field(
+        default_factory=QueueVoice, description="What callers hear; what agents on calls get"
+    )
 
 
 class QueueUpdate(_Request):
@@ -109,6 +119,7 @@ class QueueUpdate(_Request):
     priority: Priority | None = None
     business_hours: BusinessHours | None = None
     overflow_queue_id: uuid.UUID | None = None
+    voice: QueueVoice | None = None
 
 
 class QueueOut(BaseModel):
@@ -121,6 +132,7 @@ class QueueOut(BaseModel):
     priority: int
     business_hours: dict[str, Any] | None
     overflow_queue_id: uuid.UUID | None
+    voice: QueueVoice
     created_at: datetime
 
 
