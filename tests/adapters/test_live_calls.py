@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from router.auth.roles import Role
 from router.console.schemas import MessageOut
 from router.models import Agent, AgentCapacity, Conversation, ConversationEvent, Message
 from router.settings import Settings
-from tests.adapters.channel_requests import PUBLIC
+from tests.adapters.channel_requests import PUBLIC, problem
 from tests.adapters.twilio_requests import (
     CUSTOMER,
     EMPTY_TWIML,
@@ -379,3 +380,56 @@ async def test_nobody_free_the_caller_hears_the_queue_and_leaves_a_voicemail(
     progress = MessageOut.model_validate(await _call_message(sessions)).call_progress
     assert progress is not None
     assert progress["call_stage"] == "voicemail"
+
+
+async def test_malformed_callbacks_and_voice_settings_are_refused_and_change_nothing(
+    live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await _admin(sessions)
+    default = await queue_id(sessions, "default")
+    ada = await _agent(live, admin, "ada", default, {"endpoint_kind": "client"})
+    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
+    dial, _ = _dial(verbs)
+    conversation = await _conversation(sessions)
+    before = len(await _history(sessions, conversation.id))
+    action = urlsplit(dial.attributes["action"])
+    query = dict(parse_qsl(action.query))
+    no_answer = _params(DialCallStatus="no-answer")
+    for name, value in [("conversation", "not-a-uuid"), ("agent", ""), ("offer", "12x")]:
+        bad = urlencode({**query, name: value})
+        body = problem(
+            await post_signed(live, f"{action.path}?{bad}", no_answer), 422, "invalid-payload"
+        )
+        assert name in body["detail"]
+    unsaid = [(k, v) for k, v in no_answer if k != "DialCallStatus"]
+    body = problem(
+        await post_signed(live, dial.attributes["action"], unsaid), 422, "invalid-payload"
+    )
+    assert "DialCallStatus" in body["detail"]
+    body = problem(
+        await post_signed(live, f"{VOICE}/wait?From=%2B1&To=%2B2&poll=many", _params()),
+        422,
+        "invalid-payload",
+    )
+    assert "poll" in body["detail"]
+    assert len(await _history(sessions, conversation.id)) == before
+    assert await _voice_active(sessions) == {ada: 1}
+
+    refused = await live.patch(
+        f"/v1/agents/{ada}",
+        headers=admin,
+        json={"voice": {"endpoint_kind": "number", "endpoint": "call me"}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "endpoint" in refused.text
+    refused = await live.patch(
+        f"/v1/queues/{default}", headers=admin, json={"voice": {"music_url": "file:///etc/x"}}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "music_url" in refused.text
+    shown = await live.get(f"/v1/agents/{ada}", headers=admin)
+    assert shown.json()["voice"] == {
+        "endpoint_kind": "client",
+        "endpoint": None,
+        "ring_seconds": 20,
+    }
