@@ -7,6 +7,7 @@ the offer a caller waits for is made by the engine, asynchronously, as in produc
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,7 @@ from router.auth.roles import Role
 from router.console.schemas import MessageOut
 from router.models import Agent, AgentCapacity, Conversation, ConversationEvent, Message
 from router.settings import Settings
-from tests.adapters.channel_requests import PUBLIC, problem
+from tests.adapters.channel_requests import PUBLIC, problem, webchat_headers
 from tests.adapters.twilio_requests import (
     CUSTOMER,
     EMPTY_TWIML,
@@ -285,6 +286,19 @@ async def test_a_call_rings_agents_in_turn_until_one_answers(
     assert all(a["ring_seconds"] >= 0 for a in progress["call_attempts"])
     assert (shown.call_status, shown.call_duration_seconds) == ("completed", 140)
 
+    # A supervisor's view of the conversation tells the same story.
+    supervisor = bearer(await make_key(sessions, Role.SUPERVISOR, name="sue"))
+    detail = await live.get(f"/v1/conversations/{conversation.id}", headers=supervisor)
+    assert detail.status_code == 200, detail.text
+    [call] = [m for m in detail.json()["messages"]["items"] if m["kind"] == "call"]
+    assert call["call_progress"]["answered_by"] == str(cyd)
+    assert [a["outcome"] for a in call["call_progress"]["call_attempts"]] == [
+        "no-answer",
+        "busy",
+        "answered",
+    ]
+    assert [e["kind"] for e in detail.json()["events"]["items"]] == [kind for kind, _ in story]
+
 
 async def test_a_caller_who_hangs_up_while_it_rings_abandons_the_call(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
@@ -433,3 +447,57 @@ async def test_malformed_callbacks_and_voice_settings_are_refused_and_change_not
         "endpoint": None,
         "ring_seconds": 20,
     }
+
+
+async def test_an_agent_on_a_call_gets_no_chat_while_the_queue_says_so(
+    live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await _admin(sessions)
+    default = await queue_id(sessions, "default")
+    blocked = await live.patch(
+        f"/v1/queues/{default}", headers=admin, json={"voice": {"while_on_call": "block_chat"}}
+    )
+    assert blocked.status_code == 200, blocked.text
+    cyd = await _agent(live, admin, "cyd", default, {"endpoint_kind": "client"})
+    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
+    _, noun = _dial(verbs)
+    leg = _params(CallSid="CA22222222222222222222222222222222", ParentCallSid=CALL_SID)
+    await post_signed(live, noun.attributes["statusCallback"], leg)
+
+    body = json.dumps(
+        {
+            "event_id": "evt_during_the_call",
+            "visitor": {"id": "v_1"},
+            "session_id": "s_1",
+            "site": "shop-main",
+            "text": "Anyone there?",
+            "sent_at": "2026-12-02T10:00:00Z",
+        }
+    ).encode()
+    chat = await live.post("/webhooks/chat", content=body, headers=webchat_headers(body))
+    assert chat.status_code == 200, chat.text
+
+    async def chat_conversation() -> Conversation | None:
+        async with sessions() as session:
+            return await session.scalar(select(Conversation).where(Conversation.channel == "chat"))
+
+    async def chat_routed() -> bool:
+        return await chat_conversation() is not None
+
+    await _until(chat_routed, "the chat to be routed")
+    waiting = await chat_conversation()
+    assert waiting is not None
+    assert waiting.agent_id is None
+    last = (await _history(sessions, waiting.id))[-1]
+    assert last.kind == "queued"
+    assert last.details["candidates"] == {"on a call": [str(cyd)]}
+
+    # The call ends: Cyd is off the call, and the sweep offers her the chat.
+    ended = call_status_params("completed", CallSid=CALL_SID, CallDuration="60")
+    assert (await post_signed(live, f"{VOICE}/status", ended)).status_code == 200
+
+    async def offered_to_cyd() -> bool:
+        found = await chat_conversation()
+        return found is not None and found.agent_id == cyd
+
+    await _until(offered_to_cyd, "the chat to reach Cyd once her call ended")
