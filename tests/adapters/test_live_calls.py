@@ -6,11 +6,8 @@ the offer a caller waits for is made by the engine, asynchronously, as in produc
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -21,25 +18,34 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.kafka.topics import ensure_topics
 from router.auth.roles import Role
 from router.console.schemas import MessageOut
-from router.models import Agent, AgentCapacity, Conversation, ConversationEvent, Message
+from router.models import Agent, Conversation, Message
 from router.settings import Settings
-from tests.adapters.channel_requests import PUBLIC, problem, webchat_headers
+from tests.adapters.call_steps import (
+    CALL_SID,
+    VOICE,
+    admin_headers,
+    agent,
+    call_comes_in,
+    call_conversation,
+    call_message,
+    dialled,
+    events_of,
+    params,
+    ring_or_voicemail,
+    twiml_of,
+    until,
+    voice_active,
+)
+from tests.adapters.channel_requests import problem, webchat_headers
 from tests.adapters.twilio_requests import (
-    CUSTOMER,
     EMPTY_TWIML,
-    LINE,
-    call_params,
     call_status_params,
     post_signed,
     recording_params,
 )
-from tests.adapters.twiml_checker import Verb, check_twiml
 from tests.console.conftest import bearer, make_key
 from tests.seed import queue_id
 from tests.support import app_client
-
-VOICE = "/webhooks/twilio/voice"
-CALL_SID = "CA11111111111111111111111111111111"
 
 
 @pytest.fixture
@@ -50,161 +56,42 @@ async def live(webhook_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _admin(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
-    return bearer(await make_key(sessions, Role.ADMIN, name="root"))
-
-
-async def _agent(
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    handle: str,
-    queue: uuid.UUID,
-    voice: dict[str, Any],
-) -> uuid.UUID:
-    created = await client.post(
-        "/v1/agents",
-        headers=admin,
-        json={
-            "handle": handle,
-            "display_name": handle.title(),
-            "capacity": {"voice": 1, "chat": 2},
-            "queue_ids": [str(queue)],
-            "voice": voice,
-        },
-    )
-    assert created.status_code == 201, created.text
-    agent = uuid.UUID(created.json()["id"])
-    online = await client.put(
-        f"/v1/agents/{agent}/presence", headers=admin, json={"presence": "online"}
-    )
-    assert online.status_code == 200, online.text
-    return agent
-
-
-def _verbs(response: httpx.Response) -> list[Verb]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/xml")
-    return check_twiml(response.content, PUBLIC)
-
-
-def _params(**extra: str) -> list[tuple[str, str]]:
-    return call_params(**{"CallSid": CALL_SID, "CallStatus": "in-progress", **extra})
-
-
-async def _ring_or_voicemail(client: httpx.AsyncClient, url: str) -> tuple[str, list[Verb]]:
-    """Follow the caller's holds until the wait answers with something else."""
-    for _ in range(60):
-        response = await post_signed(client, url, _params())
-        verbs = _verbs(response)
-        if [verb.tag for verb in verbs] != ["Pause", "Redirect"]:
-            return url, verbs
-        url = verbs[1].text
-        assert verbs[1].query("")["poll"].isdigit()
-        await asyncio.sleep(0.2)  # the <Pause>, shortened
-    raise AssertionError("the engine never decided")
-
-
-async def _call_comes_in(client: httpx.AsyncClient) -> str:
-    """The first ring: the caller hears they are being connected; the wait URL."""
-    verbs = _verbs(await post_signed(client, VOICE, _params(CallStatus="ringing")))
-    assert [verb.tag for verb in verbs] == ["Say", "Redirect"]
-    assert "connect" in verbs[0].text
-    wait = verbs[1].text
-    assert wait.startswith(f"{PUBLIC}{VOICE}/wait?")
-    assert verbs[1].query("") == {"From": CUSTOMER, "To": LINE, "poll": "0"}
-    return wait
-
-
-def _dial(verbs: list[Verb]) -> tuple[Verb, Verb]:
-    assert [verb.tag for verb in verbs] == ["Dial"]
-    [dial] = verbs
-    [noun] = dial.children
-    assert noun.attributes["statusCallbackEvent"] == "answered"
-    return dial, noun
-
-
-async def _conversation(sessions: async_sessionmaker[AsyncSession]) -> Conversation:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(Conversation)
-            .join(Message, Message.conversation_id == Conversation.id)
-            .where(Message.provider_message_id == CALL_SID)
-        )
-    assert found is not None
-    return found
-
-
-async def _history(sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID) -> list[Any]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(ConversationEvent)
-            .where(ConversationEvent.conversation_id == cid)
-            .order_by(ConversationEvent.id)
-        )
-        return list(rows.all())
-
-
-async def _voice_active(sessions: async_sessionmaker[AsyncSession]) -> dict[uuid.UUID, int]:
-    async with sessions() as session:
-        rows = await session.execute(
-            select(AgentCapacity.agent_id, AgentCapacity.active).where(
-                AgentCapacity.channel == "voice"
-            )
-        )
-        return {agent: active for agent, active in rows.all()}
-
-
-async def _until(predicate: Any, what: str) -> None:
-    for _ in range(100):
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def _call_message(sessions: async_sessionmaker[AsyncSession]) -> Message:
-    async with sessions() as session:
-        found = await session.scalar(select(Message).where(Message.provider_message_id == CALL_SID))
-    assert found is not None
-    return found
-
-
 async def test_a_call_rings_agents_in_turn_until_one_answers(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await _admin(sessions)
+    admin = await admin_headers(sessions)
     default = await queue_id(sessions, "default")
-    ada = await _agent(
+    ada = await agent(
         live, admin, "ada", default, {"endpoint_kind": "number", "endpoint": "+14155550101"}
     )
-    bob = await _agent(
+    bob = await agent(
         live,
         admin,
         "bob",
         default,
         {"endpoint_kind": "sip", "endpoint": "sip:bob@pbx.example.test", "ring_seconds": 15},
     )
-    cyd = await _agent(live, admin, "cyd", default, {"endpoint_kind": "client"})
+    cyd = await agent(live, admin, "cyd", default, {"endpoint_kind": "client"})
 
-    wait = await _call_comes_in(live)
-    wait, verbs = await _ring_or_voicemail(live, wait)
-    dial, noun = _dial(verbs)
+    wait = await call_comes_in(live)
+    wait, verbs = await ring_or_voicemail(live, wait)
+    dial, noun = dialled(verbs)
     assert (noun.tag, noun.text, dial.attributes["timeout"]) == ("Number", "+14155550101", "20")
     # Twilio retries the same signed request: the same answer, no second ring recorded.
-    assert _verbs(await post_signed(live, wait, _params())) == verbs
+    assert twiml_of(await post_signed(live, wait, params())) == verbs
     assert dial.query("action")["agent"] == str(ada)
-    conversation = await _conversation(sessions)
+    conversation = await call_conversation(sessions)
     assert dial.query("action")["conversation"] == str(conversation.id)
 
     # Ada does not answer: the offer lapses and Bob's phone rings.
-    no_answer = _params(DialCallStatus="no-answer")
-    again = _verbs(await post_signed(live, dial.attributes["action"], no_answer))
+    no_answer = params(DialCallStatus="no-answer")
+    again = twiml_of(await post_signed(live, dial.attributes["action"], no_answer))
     assert [verb.tag for verb in again] == ["Redirect"]
-    changes = len(await _history(sessions, conversation.id))
-    assert _verbs(await post_signed(live, dial.attributes["action"], no_answer)) == again
-    assert len(await _history(sessions, conversation.id)) == changes
-    _, verbs = await _ring_or_voicemail(live, again[0].text)
-    dial, noun = _dial(verbs)
+    changes = len(await events_of(sessions, conversation.id))
+    assert twiml_of(await post_signed(live, dial.attributes["action"], no_answer)) == again
+    assert len(await events_of(sessions, conversation.id)) == changes
+    _, verbs = await ring_or_voicemail(live, again[0].text)
+    dial, noun = dialled(verbs)
     assert (noun.tag, noun.text, dial.attributes["timeout"]) == (
         "Sip",
         "sip:bob@pbx.example.test",
@@ -213,27 +100,27 @@ async def test_a_call_rings_agents_in_turn_until_one_answers(
     assert dial.query("action")["agent"] == str(bob)
 
     # Bob is busy: Cyd's browser (Twilio Client, named after her handle) rings.
-    again = _verbs(
-        await post_signed(live, dial.attributes["action"], _params(DialCallStatus="busy"))
+    again = twiml_of(
+        await post_signed(live, dial.attributes["action"], params(DialCallStatus="busy"))
     )
-    _, verbs = await _ring_or_voicemail(live, again[0].text)
-    dial, noun = _dial(verbs)
+    _, verbs = await ring_or_voicemail(live, again[0].text)
+    dial, noun = dialled(verbs)
     assert (noun.tag, noun.text) == ("Client", "cyd")
-    assert await _voice_active(sessions) == {ada: 0, bob: 0, cyd: 1}
+    assert await voice_active(sessions) == {ada: 0, bob: 0, cyd: 1}
 
     # Cyd answers: the dialled leg's status callback accepts the offer; she is on a call.
-    leg = _params(CallSid="CA22222222222222222222222222222222", ParentCallSid=CALL_SID)
+    leg = params(CallSid="CA22222222222222222222222222222222", ParentCallSid=CALL_SID)
     answered = await post_signed(live, noun.attributes["statusCallback"], leg)
     assert answered.content == EMPTY_TWIML
     assert (await post_signed(live, noun.attributes["statusCallback"], leg)).content == EMPTY_TWIML
     async with sessions() as session:
         on_call = await session.scalar(select(Agent.on_call_since).where(Agent.id == cyd))
     assert on_call is not None
-    assert (await _conversation(sessions)).offer_state == "accepted"
+    assert (await call_conversation(sessions)).offer_state == "accepted"
 
     # The talk ends: the ring's action says so, then the call's status callback.
-    done = _params(DialCallStatus="completed", DialCallDuration="95")
-    assert [v.tag for v in _verbs(await post_signed(live, dial.attributes["action"], done))] == [
+    done = params(DialCallStatus="completed", DialCallDuration="95")
+    assert [v.tag for v in twiml_of(await post_signed(live, dial.attributes["action"], done))] == [
         "Hangup"
     ]
     status = await post_signed(
@@ -244,14 +131,14 @@ async def test_a_call_rings_agents_in_turn_until_one_answers(
     assert status.status_code == 200
 
     async def resolved() -> bool:
-        return (await _conversation(sessions)).status == "resolved"
+        return (await call_conversation(sessions)).status == "resolved"
 
-    await _until(resolved, "the call's end to resolve the conversation")
-    assert await _voice_active(sessions) == {ada: 0, bob: 0, cyd: 0}
+    await until(resolved, "the call's end to resolve the conversation")
+    assert await voice_active(sessions) == {ada: 0, bob: 0, cyd: 0}
     async with sessions() as session:
         assert await session.scalar(select(Agent.on_call_since).where(Agent.id == cyd)) is None
 
-    story = [(row.kind, row.agent_id) for row in await _history(sessions, conversation.id)]
+    story = [(row.kind, row.agent_id) for row in await events_of(sessions, conversation.id)]
     assert story == [
         ("created", None),
         ("queued", None),
@@ -264,13 +151,13 @@ async def test_a_call_rings_agents_in_turn_until_one_answers(
         ("call_ended", None),
         ("resolved", cyd),
     ]
-    events = await _history(sessions, conversation.id)
+    events = await events_of(sessions, conversation.id)
     assert events[3].reason.startswith("did not answer after ")
     assert events[5].reason.startswith("busy after ")
     assert str(ada) in events[3].details["excluded"]
     assert events[8].reason == "call completed after 140 s"
     assert events[9].reason == "call ended after 140 s"
-    shown = MessageOut.model_validate(await _call_message(sessions))
+    shown = MessageOut.model_validate(await call_message(sessions))
     progress = shown.call_progress
     assert progress is not None
     assert progress["call_stage"] == "ended"
@@ -303,24 +190,24 @@ async def test_a_call_rings_agents_in_turn_until_one_answers(
 async def test_a_caller_who_hangs_up_while_it_rings_abandons_the_call(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await _admin(sessions)
+    admin = await admin_headers(sessions)
     default = await queue_id(sessions, "default")
-    ada = await _agent(live, admin, "ada", default, {"endpoint_kind": "client"})
-    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
-    _dial(verbs)
-    assert await _voice_active(sessions) == {ada: 1}
+    ada = await agent(live, admin, "ada", default, {"endpoint_kind": "client"})
+    _, verbs = await ring_or_voicemail(live, await call_comes_in(live))
+    dialled(verbs)
+    assert await voice_active(sessions) == {ada: 1}
 
     hung_up = call_status_params("completed", CallSid=CALL_SID, CallDuration="9")
     assert (await post_signed(live, f"{VOICE}/status", hung_up)).status_code == 200
 
     async def resolved() -> bool:
-        return (await _conversation(sessions)).status == "resolved"
+        return (await call_conversation(sessions)).status == "resolved"
 
-    await _until(resolved, "the hang-up to abandon the conversation")
-    conversation = await _conversation(sessions)
+    await until(resolved, "the hang-up to abandon the conversation")
+    conversation = await call_conversation(sessions)
     assert conversation.agent_id is None
-    assert await _voice_active(sessions) == {ada: 0}
-    events = await _history(sessions, conversation.id)
+    assert await voice_active(sessions) == {ada: 0}
+    events = await events_of(sessions, conversation.id)
     assert [row.kind for row in events][-4:] == [
         "offered",
         "call_ended",
@@ -328,20 +215,20 @@ async def test_a_caller_who_hangs_up_while_it_rings_abandons_the_call(
         "resolved",
     ]
     assert events[-1].reason == "abandoned: the caller hung up while waiting after 9 s"
-    progress = MessageOut.model_validate(await _call_message(sessions)).call_progress
+    progress = MessageOut.model_validate(await call_message(sessions)).call_progress
     assert progress is not None
     assert progress["call_stage"] == "abandoned"
     # The late outcome of the ring changes nothing.
-    late = _params(DialCallStatus="canceled")
-    action = _dial(verbs)[0].attributes["action"]
-    assert [v.tag for v in _verbs(await post_signed(live, action, late))] == ["Redirect"]
-    assert len(await _history(sessions, conversation.id)) == len(events)
+    late = params(DialCallStatus="canceled")
+    action = dialled(verbs)[0].attributes["action"]
+    assert [v.tag for v in twiml_of(await post_signed(live, action, late))] == ["Redirect"]
+    assert len(await events_of(sessions, conversation.id)) == len(events)
 
 
 async def test_nobody_free_the_caller_hears_the_queue_and_leaves_a_voicemail(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await _admin(sessions)
+    admin = await admin_headers(sessions)
     default = await queue_id(sessions, "default")
     settings = await live.patch(
         f"/v1/queues/{default}",
@@ -357,12 +244,12 @@ async def test_nobody_free_the_caller_hears_the_queue_and_leaves_a_voicemail(
     assert settings.status_code == 200, settings.text
     assert settings.json()["voice"]["while_on_call"] == "block_chat"
 
-    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
+    _, verbs = await ring_or_voicemail(live, await call_comes_in(live))
     assert [verb.tag for verb in verbs] == ["Say", "Play", "Say", "Record"]
     assert verbs[0].text == "Our team is helping other callers."
     assert verbs[1].text == "https://cdn.example.test/hold.mp3"
     record = verbs[3]
-    goodbye = _verbs(await post_signed(live, record.attributes["action"], _params()))
+    goodbye = twiml_of(await post_signed(live, record.attributes["action"], params()))
     assert [verb.tag for verb in goodbye] == ["Say", "Hangup"]
     stored = await post_signed(
         live,
@@ -377,21 +264,21 @@ async def test_nobody_free_the_caller_hears_the_queue_and_leaves_a_voicemail(
         async with sessions() as session:
             kinds = await session.scalars(select(Message.kind))
             return "voicemail" in kinds.all() and (
-                (await _call_message(sessions)).call_status == "completed"
+                (await call_message(sessions)).call_status == "completed"
             )
 
-    await _until(voicemail_stored, "the voicemail and the call's end")
-    conversation = await _conversation(sessions)
+    await until(voicemail_stored, "the voicemail and the call's end")
+    conversation = await call_conversation(sessions)
     # It waits in its queue for someone to call back.
     assert (conversation.status, conversation.agent_id, conversation.queue_id) == (
         "open",
         None,
         default,
     )
-    events = await _history(sessions, conversation.id)
+    events = await events_of(sessions, conversation.id)
     assert [row.kind for row in events] == ["created", "queued", "queued", "call_ended"]
     assert events[2].reason == "waiting in default: no eligible agent"
-    progress = MessageOut.model_validate(await _call_message(sessions)).call_progress
+    progress = MessageOut.model_validate(await call_message(sessions)).call_progress
     assert progress is not None
     assert progress["call_stage"] == "voicemail"
 
@@ -399,16 +286,16 @@ async def test_nobody_free_the_caller_hears_the_queue_and_leaves_a_voicemail(
 async def test_malformed_callbacks_and_voice_settings_are_refused_and_change_nothing(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await _admin(sessions)
+    admin = await admin_headers(sessions)
     default = await queue_id(sessions, "default")
-    ada = await _agent(live, admin, "ada", default, {"endpoint_kind": "client"})
-    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
-    dial, _ = _dial(verbs)
-    conversation = await _conversation(sessions)
-    before = len(await _history(sessions, conversation.id))
+    ada = await agent(live, admin, "ada", default, {"endpoint_kind": "client"})
+    _, verbs = await ring_or_voicemail(live, await call_comes_in(live))
+    dial, _ = dialled(verbs)
+    conversation = await call_conversation(sessions)
+    before = len(await events_of(sessions, conversation.id))
     action = urlsplit(dial.attributes["action"])
     query = dict(parse_qsl(action.query))
-    no_answer = _params(DialCallStatus="no-answer")
+    no_answer = params(DialCallStatus="no-answer")
     for name, value in [("conversation", "not-a-uuid"), ("agent", ""), ("offer", "12x")]:
         bad = urlencode({**query, name: value})
         body = problem(
@@ -421,13 +308,13 @@ async def test_malformed_callbacks_and_voice_settings_are_refused_and_change_not
     )
     assert "DialCallStatus" in body["detail"]
     body = problem(
-        await post_signed(live, f"{VOICE}/wait?From=%2B1&To=%2B2&poll=many", _params()),
+        await post_signed(live, f"{VOICE}/wait?From=%2B1&To=%2B2&poll=many", params()),
         422,
         "invalid-payload",
     )
     assert "poll" in body["detail"]
-    assert len(await _history(sessions, conversation.id)) == before
-    assert await _voice_active(sessions) == {ada: 1}
+    assert len(await events_of(sessions, conversation.id)) == before
+    assert await voice_active(sessions) == {ada: 1}
 
     refused = await live.patch(
         f"/v1/agents/{ada}",
@@ -452,16 +339,16 @@ async def test_malformed_callbacks_and_voice_settings_are_refused_and_change_not
 async def test_an_agent_on_a_call_gets_no_chat_while_the_queue_says_so(
     live: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await _admin(sessions)
+    admin = await admin_headers(sessions)
     default = await queue_id(sessions, "default")
     blocked = await live.patch(
         f"/v1/queues/{default}", headers=admin, json={"voice": {"while_on_call": "block_chat"}}
     )
     assert blocked.status_code == 200, blocked.text
-    cyd = await _agent(live, admin, "cyd", default, {"endpoint_kind": "client"})
-    _, verbs = await _ring_or_voicemail(live, await _call_comes_in(live))
-    _, noun = _dial(verbs)
-    leg = _params(CallSid="CA22222222222222222222222222222222", ParentCallSid=CALL_SID)
+    cyd = await agent(live, admin, "cyd", default, {"endpoint_kind": "client"})
+    _, verbs = await ring_or_voicemail(live, await call_comes_in(live))
+    _, noun = dialled(verbs)
+    leg = params(CallSid="CA22222222222222222222222222222222", ParentCallSid=CALL_SID)
     await post_signed(live, noun.attributes["statusCallback"], leg)
 
     body = json.dumps(
@@ -484,11 +371,11 @@ async def test_an_agent_on_a_call_gets_no_chat_while_the_queue_says_so(
     async def chat_routed() -> bool:
         return await chat_conversation() is not None
 
-    await _until(chat_routed, "the chat to be routed")
+    await until(chat_routed, "the chat to be routed")
     waiting = await chat_conversation()
     assert waiting is not None
     assert waiting.agent_id is None
-    last = (await _history(sessions, waiting.id))[-1]
+    last = (await events_of(sessions, waiting.id))[-1]
     assert last.kind == "queued"
     assert last.details["candidates"] == {"on a call": [str(cyd)]}
 
@@ -500,4 +387,4 @@ async def test_an_agent_on_a_call_gets_no_chat_while_the_queue_says_so(
         found = await chat_conversation()
         return found is not None and found.agent_id == cyd
 
-    await _until(offered_to_cyd, "the chat to reach Cyd once her call ended")
+    await until(offered_to_cyd, "the chat to reach Cyd once her call ended")
