@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from adapters.channels.twilio_calls import MAX_POLLS
 from router.inbound.envelope import CallStatus, CallUpdate, InboundMessage, MessageKind
 from router.settings import Settings
 from tests.adapters.channel_requests import (
@@ -46,26 +47,43 @@ RECORDED = "/webhooks/twilio/voice/recorded"
 STATUS = "/webhooks/twilio/voice/status"
 RECORDING = "/webhooks/twilio/voice/recording"
 TRANSCRIPTION = "/webhooks/twilio/voice/transcription"
+WAIT = "/webhooks/twilio/voice/wait"
+ANSWERED = "/webhooks/twilio/voice/answered"
+DIALED = "/webhooks/twilio/voice/dialed"
 CALLER = CUSTOMER
 KEY = f"voice:{CALLER}|{LINE}"
 
 
-def record_verb(twiml: bytes) -> dict[str, str]:
-    root = ElementTree.fromstring(twiml)
+async def record_verb(
+    client: httpx.AsyncClient, answer: httpx.Response, params: list[tuple[str, str]]
+) -> dict[str, str]:
+    """The voicemail's <Record> a caller reaches when nobody takes the call.
+
+    The first answer holds the caller for the engine's offer; no engine runs here, so the
+    caller's last permitted look (`poll` at its limit) offers the voicemail.
+    """
+    root = ElementTree.fromstring(answer.content)
     assert root.tag == "Response"
-    assert [child.tag for child in root] == ["Say", "Record"]
-    assert "connected" in (root[0].text or "")
-    return dict(root[1].attrib)
+    assert [child.tag for child in root] == ["Say", "Redirect"]
+    assert "connect" in (root[0].text or "")
+    wait = urlsplit(root[1].text or "")
+    query = dict(parse_qsl(wait.query))
+    assert query["poll"] == "0"
+    last = urlencode({**query, "poll": str(MAX_POLLS)})
+    voicemail = await post_signed(client, f"{wait.path}?{last}", params)
+    root = ElementTree.fromstring(voicemail.content)
+    assert [child.tag for child in root] == ["Say", "Say", "Record"]
+    return dict(root[2].attrib)
 
 
-async def test_an_incoming_call_is_answered_with_a_voicemail(
+async def test_an_incoming_call_holds_and_reaches_the_voicemail_when_nobody_answers(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
     """The call's envelope is checked in test_payloads; here the TwiML that answers it."""
     response = await send(client, payload("twilio_voice_incoming_call.json"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
-    record = record_verb(response.content)
+    record = await record_verb(client, response, call_params())
     assert record == {
         "action": f"{PUBLIC}{RECORDED}",
         "method": "POST",
@@ -86,7 +104,7 @@ async def test_the_whole_voicemail_joins_the_callers_conversation(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
     answer = await post_signed(client, VOICE, call_params())
-    record = record_verb(answer.content)
+    record = await record_verb(client, answer, call_params())
 
     # The caller hangs up after the tone: Twilio asks the action, which says goodbye.
     goodbye = await post_signed(client, record["action"], call_params(RecordingSid="RE1"))
@@ -130,8 +148,9 @@ async def test_the_whole_voicemail_joins_the_callers_conversation(
 async def test_a_withheld_caller_is_known_for_that_call_only(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
-    answer = await post_signed(client, VOICE, call_params(From="anonymous", Caller="anonymous"))
-    record = record_verb(answer.content)
+    withheld = call_params(From="anonymous", Caller="anonymous")
+    answer = await post_signed(client, VOICE, withheld)
+    record = await record_verb(client, answer, withheld)
     await post_signed(client, record["recordingStatusCallback"], recording_params())
     other = await post_signed(client, VOICE, call_params(From="+266696687", CallSid="CA2"))
     assert other.status_code == 200
@@ -214,7 +233,7 @@ async def test_a_forged_thread_in_a_callback_url_is_refused(
     client: httpx.AsyncClient, inbound: Inbound
 ) -> None:
     answer = await post_signed(client, VOICE, call_params())
-    signed_url = record_verb(answer.content)["recordingStatusCallback"]
+    signed_url = (await record_verb(client, answer, call_params()))["recordingStatusCallback"]
     parts = urlsplit(signed_url)
     body, headers = twilio_signed(parts.path, recording_params(), query=parts.query)
     forged = parts.path + "?" + urlencode({"From": "+12025550199", "To": LINE})
@@ -222,7 +241,9 @@ async def test_a_forged_thread_in_a_callback_url_is_refused(
     await published(inbound, 1)  # only the call itself
 
 
-@pytest.mark.parametrize("path", [VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION])
+@pytest.mark.parametrize(
+    "path", [VOICE, RECORDED, STATUS, RECORDING, TRANSCRIPTION, WAIT, ANSWERED, DIALED]
+)
 async def test_every_route_refuses_unsigned_tampered_and_foreign_requests(
     client: httpx.AsyncClient, inbound: Inbound, path: str
 ) -> None:

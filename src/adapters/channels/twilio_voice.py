@@ -2,7 +2,9 @@
 
 A call to one of our numbers asks `POST /webhooks/twilio/voice` what to do. We publish the
 call (kind CALL, so the caller's conversation gets an owner) and answer TwiML that tells the
-caller they are being connected and records a voicemail. Twilio then calls back:
+caller they are being connected and sends them to wait for the offer the routing engine
+makes (`adapters.channels.twilio_calls`: ring the agent, or the voicemail when nobody is
+free). Twilio then calls back:
 
 - `/webhooks/twilio/voice/recorded`: `<Record>`'s `action`, asked when the caller finished
   speaking. It publishes nothing and hangs up. Without it Twilio would ask the incoming-call
@@ -32,8 +34,6 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
-from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Request, Response
 
@@ -49,6 +49,7 @@ from adapters.channels.twilio import (
     signed_form,
     twiml,
 )
+from adapters.channels.twiml import connecting_twiml, goodbye_twiml
 from adapters.channels.webhook import envelope_errors, public_base_url, publish
 from router.channels import Channel, Direction, IdentityKind
 from router.errors import InvalidPayload
@@ -61,13 +62,6 @@ from router.inbound.envelope import (
 )
 
 WITHHELD = "withheld"
-GREETING = (
-    "Thank you for calling. You are being connected to our team. "
-    "Please leave a message after the tone, and we will get back to you."
-)
-GOODBYE = "Thank you for your message. Goodbye."
-# Twilio transcribes recordings of up to two minutes only.
-_LONGEST_RECORDING_SECONDS = 120
 # What Twilio and carriers put in `From` when the caller withholds their number (the
 # numbers spell ANONYMOUS, RESTRICTED, BLOCKED, UNAVAILABLE on a keypad).
 _WITHHELD_CALLERS = frozenset(
@@ -89,35 +83,6 @@ _WITHHELD_CALLERS = frozenset(
 _DIALLABLE = re.compile(r"\+?[0-9]{1,20}")
 # Twilio serves a recording's URL as WAV unless an extension asks for another format.
 _RECORDING_TYPE = "audio/x-wav"
-
-
-def greeting_twiml(base_url: str, caller: str, line: str) -> bytes:
-    """TwiML: say the caller is being connected, then record a voicemail with callbacks."""
-    # The recording callback lacks From/To; our own (signed) URLs carry them instead.
-    thread = "?" + urlencode({"From": caller, "To": line})
-    record = {
-        "action": f"{base_url}/webhooks/twilio/voice/recorded",
-        "method": "POST",
-        "maxLength": str(_LONGEST_RECORDING_SECONDS),
-        "playBeep": "true",
-        "recordingStatusCallback": f"{base_url}/webhooks/twilio/voice/recording{thread}",
-        "recordingStatusCallbackMethod": "POST",
-        "transcribe": "true",
-        "transcribeCallback": f"{base_url}/webhooks/twilio/voice/transcription{thread}",
-    }
-    attributes = " ".join(f"{name}={quoteattr(value)}" for name, value in record.items())
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(GREETING)}</Say>'
-        f"<Record {attributes}/></Response>"
-    ).encode()
-
-
-def goodbye_twiml() -> bytes:
-    """TwiML that thanks the caller and ends the call."""
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(GOODBYE)}</Say>'
-        "<Hangup/></Response>"
-    ).encode()
 
 
 def call_message(
@@ -266,21 +231,21 @@ router = APIRouter(tags=["webhooks"])
 @router.post(
     "/webhooks/twilio/voice",
     operation_id="webhook_twilio_voice",
-    summary="An incoming call: publish it, greet the caller and record a voicemail",
+    summary="An incoming call: publish it; the caller holds while the engine offers it",
     response_class=Response,
     responses={
-        200: {"description": "Greeting and <Record> TwiML", "content": {"text/xml": {}}},
+        200: {"description": "<Say> and <Redirect> to wait TwiML", "content": {"text/xml": {}}},
         **PROBLEMS,
     },
     openapi_extra=SIGNED_FORM,
 )
 async def receive_call(request: Request) -> Response:
-    """Publish the incoming call and answer the voicemail TwiML."""
+    """Publish the incoming call; the caller hears they are being connected, then waits."""
     form = await signed_form(request)
     with envelope_errors():
         call = incoming_call(form)
     await publish(request, [call])
-    return twiml(greeting_twiml(public_base_url(request), form["From"], form["To"]))
+    return twiml(connecting_twiml(public_base_url(request), form["From"], form["To"]))
 
 
 @router.post(

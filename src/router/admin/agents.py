@@ -14,6 +14,7 @@ from router.channels import Channel, Presence
 from router.console.queries import agent_loads
 from router.errors import Conflict, InvalidPayload, NotFound
 from router.models import Agent, AgentCapacity, Queue, QueueAgent
+from router.voice.schemas import AgentVoice, EndpointKind
 
 
 async def _queue_ids(
@@ -45,6 +46,8 @@ async def describe(session: AsyncSession, agents: list[Agent]) -> list[AgentDeta
             languages=list(agent.languages),
             load=loads[agent.id],
             queue_ids=served[agent.id],
+            voice=_voice(agent),
+            on_call_since=agent.on_call_since,
             created_at=agent.created_at,
         )
         for agent in agents
@@ -60,7 +63,22 @@ def _summary(detail: AgentDetail) -> dict[str, Any]:
         "languages": detail.languages,
         "capacity": {load.channel.value: load.capacity for load in detail.load},
         "queue_ids": [str(queue_id) for queue_id in detail.queue_ids],
+        "voice": detail.voice.model_dump(mode="json"),
     }
+
+
+def _voice(agent: Agent) -> AgentVoice:
+    return AgentVoice(
+        endpoint_kind=EndpointKind(agent.voice_endpoint_kind or EndpointKind.CLIENT.value),
+        endpoint=agent.voice_endpoint,
+        ring_seconds=agent.ring_seconds,
+    )
+
+
+def _set_voice(agent: Agent, voice: AgentVoice) -> None:
+    agent.voice_endpoint_kind = voice.endpoint_kind.value
+    agent.voice_endpoint = voice.endpoint
+    agent.ring_seconds = voice.ring_seconds
 
 
 async def list_agents(session: AsyncSession) -> list[AgentDetail]:
@@ -151,6 +169,7 @@ async def create_agent(session: AsyncSession, request: AgentCreate, *, actor: st
         languages=list(request.languages),
         teams=[],
     )
+    _set_voice(agent, request.voice)
     session.add(agent)
     await session.flush()
     await _set_capacity(session, agent.id, request.capacity)
@@ -185,6 +204,8 @@ async def update_agent(
         await _set_capacity(session, agent.id, request.capacity)
     if request.queue_ids is not None:
         await _set_queues(session, agent.id, request.queue_ids)
+    if request.voice is not None:
+        _set_voice(agent, request.voice)
     await session.flush()
     await session.refresh(agent)
     [detail] = await describe(session, [agent])

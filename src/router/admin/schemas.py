@@ -17,6 +17,7 @@ from router.console.schemas import ChannelLoad, Text
 from router.inbound.storable import unstorable
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy, RoutingRule
+from router.voice.schemas import AgentVoice, QueueVoice
 
 Handle = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
@@ -87,6 +88,9 @@ class AgentCreate(_Request):
         default_factory=dict, description="Active conversations the agent takes per channel"
     )
     queue_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    voice: AgentVoice = Field(
+        default_factory=AgentVoice, description="Where and how long live calls ring the agent"
+    )
 
 
 class AgentUpdate(_Request):
@@ -97,6 +101,7 @@ class AgentUpdate(_Request):
     languages: list[Language] | None = Field(default=None, max_length=20)
     capacity: dict[Channel, Slots] | None = None
     queue_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    voice: AgentVoice | None = None
 
 
 class AgentDetail(BaseModel):
@@ -108,6 +113,8 @@ class AgentDetail(BaseModel):
     languages: list[str]
     load: list[ChannelLoad]
     queue_ids: list[uuid.UUID]
+    voice: AgentVoice
+    on_call_since: datetime | None = Field(description="Set while the agent talks on a live call")
     created_at: datetime
 
 
@@ -128,6 +135,9 @@ class QueueCreate(_Request):
     reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
     on_no_reply: OnNoReply = Field(default="flag", description=_ON_NO_REPLY)
     max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
+    voice: QueueVoice = Field(
+        default_factory=QueueVoice, description="What callers hear; what agents on calls get"
+    )
 
 
 class QueueUpdate(_Request):
@@ -147,6 +157,7 @@ class QueueUpdate(_Request):
     reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
     on_no_reply: OnNoReply | None = Field(default=None, description=_ON_NO_REPLY)
     max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
+    voice: QueueVoice | None = None
 
     @model_validator(mode="after")
     def _rules_have_values(self) -> QueueUpdate:
@@ -171,6 +182,7 @@ class QueueOut(BaseModel):
     reply_time_seconds: int | None
     on_no_reply: OnNoReply
     max_wait_seconds: int | None
+    voice: QueueVoice
     created_at: datetime
 
 

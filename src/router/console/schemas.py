@@ -84,6 +84,12 @@ class MessageOut(_Response):
     call_duration_seconds: int | None = Field(
         default=None, description="Calls: how long it lasted, once the provider said"
     )
+    call_progress: dict[str, Any] | None = Field(
+        default=None,
+        description="Live calls: `call_stage` (waiting, ringing, connected, voicemail, ended,"
+        " abandoned), `call_attempts` (each ring: agent, offer, when, outcome, seconds),"
+        " `answered_by`, `answered_at`, `talk_seconds`, `voicemail_at`, `abandoned_at`",
+    )
     created_at: datetime
 
 

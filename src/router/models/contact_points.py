@@ -29,6 +29,11 @@ class Agent(Timestamped, Base):
     __tablename__ = "agents"
     __table_args__ = (
         CheckConstraint("presence IN ('online', 'away', 'offline')", name="presence"),
+        CheckConstraint(
+            "voice_endpoint_kind IS NULL OR voice_endpoint_kind IN ('number', 'sip', 'client')",
+            name="voice_endpoint_kind",
+        ),
+        CheckConstraint("ring_seconds BETWEEN 5 AND 600", name="ring_seconds"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -47,6 +52,14 @@ class Agent(Timestamped, Base):
     teams: Mapped[list[str]] = mapped_column(
         ARRAY(String(100)), server_default=text("'{}'::varchar[]")
     )
+    # Where a live call rings the agent: a phone number, a SIP URI or a Twilio Client
+    # identity; NULL kind: the Client identity named after the agent's handle.
+    voice_endpoint_kind: Mapped[str | None] = mapped_column(String(16))
+    voice_endpoint: Mapped[str | None] = mapped_column(String(512))
+    # How long a live call rings the agent; the ring is the offer.
+    ring_seconds: Mapped[int] = mapped_column(Integer, server_default="20")
+    # Set while the agent talks on a live call; queues may keep other work from them meanwhile.
+    on_call_since: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
@@ -118,6 +131,9 @@ class Queue(Timestamped, Base):
     on_no_reply: Mapped[str] = mapped_column(String(16), server_default="flag")
     # A conversation waiting longer than this moves to the overflow queue; NULL: never.
     max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    # A `QueueVoice` document: what a waiting caller hears, and what an agent on a call may
+    # still be offered.
+    voice: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

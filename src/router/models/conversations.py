@@ -176,6 +176,26 @@ class Message(Timestamped, Base):
         seconds = self.details.get("call_duration_seconds") if self.kind == "call" else None
         return int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
 
+    @property
+    def call_progress(self) -> dict[str, Any] | None:
+        """A live call's story: where it stands, whom it rang, who answered, the voicemail."""
+        if self.kind != "call":
+            return None
+        found = {key: self.details[key] for key in _CALL_PROGRESS if key in self.details}
+        return found or None
+
+
+# What `router.voice.progress` keeps on a call message.
+_CALL_PROGRESS = (
+    "call_stage",
+    "call_attempts",
+    "answered_by",
+    "answered_at",
+    "talk_seconds",
+    "voicemail_at",
+    "abandoned_at",
+)
+
 
 # The events by which an agent came to own a conversation: they accepted an offer (or took
 # it back on reopening), or a supervisor gave it to them as accepted work. In parentheses:

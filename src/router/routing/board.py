@@ -70,6 +70,7 @@ from router.db import driver_connection
 from router.routing.decision import AgentSnapshot, Judgements, QueueSnapshot
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
+from router.voice.schemas import WhileOnCall
 
 DEFAULT_QUEUE = "default"
 BUILT_IN_POLICY = Policy(version=1, rules=(), default_queue=DEFAULT_QUEUE)
@@ -243,13 +244,15 @@ async def active_policy(session: AsyncSession) -> Policy:
 
 _QUEUES = """
 SELECT q.id, q.name, q.required_skills::text, q.language, q.business_hours::text,
-       q.overflow_queue_id, array_remove(array_agg(m.agent_id), NULL)
+       q.overflow_queue_id, array_remove(array_agg(m.agent_id), NULL),
+       q.voice->>'while_on_call'
 FROM queues AS q LEFT JOIN queue_agents AS m ON m.queue_id = q.id
 GROUP BY q.id
 """
 _POLICY = "SELECT document::text FROM routing_policies WHERE active"
 _ONLINE_AGENTS = (
-    "SELECT id, skills::text, languages, idle_since FROM agents WHERE presence = 'online'"
+    "SELECT id, skills::text, languages, idle_since, on_call_since IS NOT NULL FROM agents"
+    " WHERE presence = 'online'"
     " ORDER BY id"
 )
 _CAPACITIES = (
@@ -288,8 +291,9 @@ async def load_board(
             agent_ids=frozenset(str(member) for member in members),
             hours=_hours(hours),
             overflow_queue=names.get(overflow) if overflow else None,
+            while_on_call=WhileOnCall(on_call) if on_call else WhileOnCall.ALLOW,
         )
-        for _, name, skills, language, hours, overflow, members in queue_rows
+        for _, name, skills, language, hours, overflow, members, on_call in queue_rows
     }
     agent_rows = await connection.fetch(_ONLINE_AGENTS)
     candidates = [row[0] for row in agent_rows]
@@ -312,7 +316,7 @@ async def load_board(
         if worked is not None and (key not in last_work or worked > last_work[key]):
             last_work[key] = worked
     agents = {}
-    for agent_id, skills, languages, idle_since in agent_rows:
+    for agent_id, skills, languages, idle_since, on_call in agent_rows:
         key = str(agent_id)
         worked = last_work.get(key)
         agents[key] = AgentSnapshot(
@@ -323,6 +327,7 @@ async def load_board(
             languages=frozenset(languages),
             capacity=capacity.get(key, {}),
             active=active.get(key, {}),
+            on_call=on_call,
         )
     return Board(
         policy=await active_policy(session),

@@ -4,7 +4,8 @@ A call arrives as a CALL message (the incoming-call webhook); its status callbac
 `CallUpdate`s of that message. Providers redeliver and reorder callbacks, so a status
 never gives way to one earlier in a call's life (a late `ringing` leaves `completed`
 alone), the first outcome of a call is its outcome, and applying the same update twice
-changes nothing. The outcome is also a `call_ended` change in the conversation's history.
+changes nothing. The outcome is also a `call_ended` change in the conversation's history,
+and the calls that ended are returned, so a live call's end can settle its conversation.
 """
 
 from __future__ import annotations
@@ -22,9 +23,23 @@ from router.inbound.envelope import CallStatus, CallUpdate, InboundMessage
 
 CallKey = tuple[str, str]
 
+# The calls' conversations are locked before the calls: the order live-call callbacks keep.
+_LOCK_CONVERSATIONS = """
+SELECT c.id FROM conversations AS c
+WHERE c.id IN (
+    SELECT m.conversation_id FROM messages AS m
+    JOIN unnest($1::text[], $2::text[]) AS u(provider, id)
+      ON m.provider = u.provider AND m.provider_message_id = u.id
+    WHERE m.kind = 'call'
+)
+ORDER BY c.id
+FOR UPDATE OF c
+"""
+
 _LOCK_CALLS = """
 SELECT m.id, m.conversation_id, m.provider, m.provider_message_id,
-       m.details->>'call_status', m.details->>'call_duration_seconds'
+       m.details->>'call_status', m.details->>'call_duration_seconds',
+       m.details->>'call_stage', m.direction
 FROM messages AS m
 JOIN unnest($1::text[], $2::text[]) AS u(provider, id)
   ON m.provider = u.provider AND m.provider_message_id = u.id
@@ -82,18 +97,35 @@ class _StoredCall:
     conversation_id: uuid.UUID
     status: CallStatus | None
     duration: int | None
+    stage: str | None
+    inbound: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndedCall:
+    """A call whose outcome arrived in this batch, and where its live progress stood."""
+
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    status: CallStatus
+    duration: int | None
+    stage: str | None
+    inbound: bool
 
 
 async def apply_call_updates(
     session: AsyncSession, latest: dict[CallKey, CallUpdate], journal: Journal
-) -> None:
+) -> list[EndedCall]:
     """Move each call's message to its furthest status; journal each call's outcome once.
 
-    Set-based: one locking read and one update for the whole batch. Runs after the batch's
-    messages are stored, so a call and its status in one batch is one message.
+    Set-based: two locking reads and one update for the whole batch. Runs after the batch's
+    messages are stored, so a call and its status in one batch is one message. Returns the
+    calls that ended with this batch.
     """
     connection = await driver_connection(session)
     providers, ids = zip(*latest, strict=True) if latest else ((), ())
+    await connection.execute(_LOCK_CONVERSATIONS, list(providers), list(ids))
+    ended: list[EndedCall] = []
     stored = [
         ((row[2], row[3]), _stored(row))
         for row in await connection.fetch(_LOCK_CALLS, list(providers), list(ids))
@@ -106,6 +138,16 @@ async def apply_call_updates(
         duration = news.duration_seconds if news.duration_seconds is not None else call.duration
         changes.append((call.message_id, news.status.value, _text(duration)))
         if news.status.is_final and (call.status is None or not call.status.is_final):
+            ended.append(
+                EndedCall(
+                    call.message_id,
+                    call.conversation_id,
+                    news.status,
+                    duration,
+                    call.stage,
+                    call.inbound,
+                )
+            )
             journal.record(
                 call.conversation_id,
                 Change.CALL_ENDED,
@@ -123,6 +165,7 @@ async def apply_call_updates(
     if changes:
         message_ids, statuses, durations = (list(column) for column in zip(*changes, strict=True))
         await connection.execute(_UPDATE_CALLS, message_ids, statuses, durations)
+    return ended
 
 
 def _stored(row: Sequence[Any]) -> _StoredCall:
@@ -136,6 +179,8 @@ def _stored(row: Sequence[Any]) -> _StoredCall:
         conversation_id=row[1],
         status=status,
         duration=int(duration) if isinstance(duration, str) and duration.isdigit() else None,
+        stage=row[6],
+        inbound=row[7] == "inbound",
     )
 
 

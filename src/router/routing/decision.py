@@ -7,7 +7,8 @@ same inputs always give the same decision, ties included.
 An agent is eligible when they are online, serve the queue, hold every skill the queue
 requires at the minimum level or above, speak the queue's language (if it has one), have a
 capacity above zero on the conversation's channel with fewer active conversations there than
-that capacity, and are not excluded from it at that moment (an exclusion ends at its
+that capacity, are not on a live call when the queue keeps agents on calls from the channel
+(`while_on_call`), and are not excluded from it at that moment (an exclusion ends at its
 `until`; see `router.routing.exclusions`). The previous owner gets the offer
 when eligible (sticky); otherwise the least loaded eligible agent does, by active/capacity on
 the channel, then fewer active conversations, then the longest idle, then the smallest id.
@@ -27,6 +28,7 @@ from typing import NamedTuple
 from router.channels import Channel, Presence
 from router.routing.exclusions import Exclusion
 from router.routing.hours import BusinessHours, is_open
+from router.voice.schemas import WhileOnCall
 
 
 class Outcome(StrEnum):
@@ -60,6 +62,7 @@ class QueueSnapshot:
     agent_ids: frozenset[str] = frozenset()
     hours: BusinessHours | None = None
     overflow_queue: str | None = None
+    while_on_call: WhileOnCall = WhileOnCall.ALLOW
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +80,8 @@ class AgentSnapshot:
     languages: frozenset[str] = frozenset()
     capacity: Mapping[Channel, int] = field(default_factory=dict)
     active: Mapping[Channel, int] = field(default_factory=dict)
+    # Talking on a live call: the queue's `while_on_call` says what else they may get.
+    on_call: bool = False
 
     def __post_init__(self) -> None:
         _require_aware("idle_since", self.idle_since)
@@ -204,7 +209,16 @@ class _Judge:
     A decision judges every agent; this keeps the per-agent work to lookups and comparisons.
     """
 
-    __slots__ = ("channel", "excluded", "language", "members", "name", "queue", "skills")
+    __slots__ = (
+        "blocked_on_call",
+        "channel",
+        "excluded",
+        "language",
+        "members",
+        "name",
+        "queue",
+        "skills",
+    )
 
     def __init__(
         self, conversation: ConversationToRoute, queue: QueueSnapshot, now: datetime
@@ -216,6 +230,7 @@ class _Judge:
         self.queue = queue.name
         self.skills = sorted(queue.required_skills.items())
         self.language = queue.language
+        self.blocked_on_call = queue.while_on_call.blocks(conversation.channel)
 
     def __call__(self, agent: AgentSnapshot) -> CandidateVerdict:
         channel = self.channel
@@ -238,6 +253,8 @@ class _Judge:
             reasons.append(f"no capacity on {self.name}")
         elif active >= capacity:
             reasons.append(f"full on {self.name} ({active}/{capacity})")
+        if agent.on_call and self.blocked_on_call:
+            reasons.append("on a call")
         exclusion = self.excluded.get(agent.agent_id)
         if exclusion is not None:
             assert exclusion.until is not None  # only exclusions in force are kept

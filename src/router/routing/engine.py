@@ -47,6 +47,7 @@ from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
 from router.settings import Settings
+from router.voice.endings import settle_ended_calls
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,9 @@ async def apply_events(
         await apply_delivery_updates(session, updates)
     if calls:
         journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
-        await apply_call_updates(session, calls, journal)
+        ended = await apply_call_updates(session, calls, journal)
         await journal.flush(session)
+        await settle_ended_calls(session, settings, ended, now)
 
 
 async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:

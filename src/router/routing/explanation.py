@@ -35,6 +35,8 @@ class OfferPath(StrEnum):
     LAPSE = "lapse"
     # The owner did not answer within the queue's reply time; the next agent is offered it.
     NO_REPLY = "no reply"
+    # An agent's phone rang out, was busy or failed: the next agent's phone rings.
+    RING_ENDED = "ring ended"
     TRANSFER = "transfer"
     ASSIGN = "assign"
     DRY_RUN = "dry run"
