@@ -43,6 +43,8 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "resolved",
                     "reopened",
                     "call_ended",
+                    "reply_failed",
+                    "reply_retried",
                 )
             ]
         },

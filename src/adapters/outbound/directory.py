@@ -7,6 +7,7 @@ import httpx
 from adapters.outbound.meta import MessengerSender, WhatsAppSender
 from adapters.outbound.postmark import PostmarkSender
 from adapters.outbound.twilio import TwilioSender
+from adapters.outbound.webchat import WebChatSender
 from router.channels import Channel
 from router.outbound.ports import OutboundSender
 from router.settings import Settings
@@ -26,6 +27,9 @@ class ProviderDirectory:
         self._whatsapp: OutboundSender | None = None
         self._messenger: OutboundSender | None = None
         self._twilio: OutboundSender | None = None
+        self._chat: OutboundSender | None = None
+        if settings.webchat_secret is not None:
+            self._chat = WebChatSender(self._client, settings.webchat_secret.get_secret_value())
         if settings.outbound_email_token is not None:
             self._email = PostmarkSender(
                 self._client,
@@ -63,7 +67,9 @@ class ProviderDirectory:
             return self._twilio if inbound_provider == _TWILIO else self._whatsapp
         if channel in (Channel.MESSENGER, Channel.INSTAGRAM):
             return self._messenger
-        return None  # web chat and voice have no outbound API here
+        if channel is Channel.CHAT:
+            return self._chat
+        return None  # voice has no outbound API here
 
     async def close(self) -> None:
         """Close the shared HTTP connection pool."""

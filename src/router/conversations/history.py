@@ -38,6 +38,8 @@ class Change(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     CALL_ENDED = "call_ended"
+    REPLY_FAILED = "reply_failed"
+    REPLY_RETRIED = "reply_retried"
 
 
 class Actor(StrEnum):

@@ -2,6 +2,7 @@
 
 from router.models.auth import ApiKey
 from router.models.base import Base
+from router.models.chat_sites import ChatSite
 from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
 from router.models.conversations import (
     Conversation,
@@ -21,6 +22,7 @@ __all__ = [
     "AgentCapacity",
     "ApiKey",
     "Base",
+    "ChatSite",
     "Conversation",
     "ConversationEvent",
     "ConversationStatus",

@@ -96,6 +96,9 @@ class Conversation(Timestamped, Base):
     subject: Mapped[str | None] = mapped_column(String(998))
     last_message_at: Mapped[datetime] = mapped_column(server_default=func.now())
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # Replies that ended `failed` and were not retried: on the row so the owner's long-poll
+    # (which watches conversation rows) wakes when one fails, and the list shows it.
+    failed_replies: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

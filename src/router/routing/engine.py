@@ -12,9 +12,8 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel
@@ -22,18 +21,19 @@ from router.conversations.history import Actor, Change, Journal
 from router.db import driver_connection, in_transaction
 from router.inbound.envelope import (
     CallUpdate,
-    DeliveryStatus,
     DeliveryUpdate,
     InboundMessage,
     utcnow,
 )
 from router.inbound.ports import Event
-from router.models import ConversationStatus, Message
+from router.models import ConversationStatus
+from router.outbound.failures import configured_secrets
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import record_bounces
 from router.routing.board import Board, Slot, load_board
 from router.routing.calls import apply_call_updates, latest_per_call, unseen_calls
+from router.routing.deliveries import apply_delivery_updates
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
@@ -79,11 +79,15 @@ async def apply_events(
     if fresh:
         await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
-    if updates:
-        await _apply_delivery_updates(session, updates)
-    if calls:
+    if updates or calls:
         journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
-        await apply_call_updates(session, calls, journal)
+        if updates:
+            # Providers' error texts are masked of secrets; rare, so looked up only then.
+            errors = any(item.error for item in updates)
+            secrets = configured_secrets(settings) if errors else ()
+            await apply_delivery_updates(session, updates, journal, secrets)
+        if calls:
+            await apply_call_updates(session, calls, journal)
         await journal.flush(session)
 
 
@@ -392,56 +396,3 @@ def _latest_by_customer(
         if known is None or conversation.last_message_at > known.last_message_at:
             latest[conversation.customer_id] = conversation
     return latest
-
-
-# Later news never overwrites newer: "delivered" arriving after "read" is ignored.
-_STATUS_RANK = {
-    DeliveryStatus.QUEUED: 0,
-    DeliveryStatus.SENT: 1,
-    DeliveryStatus.DELIVERED: 2,
-    DeliveryStatus.READ: 3,
-    DeliveryStatus.FAILED: 4,
-}
-
-
-async def _apply_delivery_updates(session: AsyncSession, updates: list[DeliveryUpdate]) -> None:
-    """Record providers' delivery news on the outbound messages they refer to."""
-    latest: dict[tuple[str, str], DeliveryUpdate] = {}
-    for item in updates:
-        key = (item.provider, item.provider_message_id)
-        known = latest.get(key)
-        if known is None or _STATUS_RANK[item.status] >= _STATUS_RANK[known.status]:
-            latest[key] = item
-    found = await session.execute(
-        select(Message.id, Message.provider, Message.provider_message_id, Message.delivery_status)
-        .where(tuple_(Message.provider, Message.provider_message_id).in_(list(latest)))
-        .with_for_update()
-    )
-    changes = []
-    for message_id, provider, provider_message_id, current in found.all():
-        news = latest[(provider, str(provider_message_id))]
-        if (
-            current is not None
-            and _STATUS_RANK[DeliveryStatus(current)] > _STATUS_RANK[news.status]
-        ):
-            continue
-        changes.append(
-            {
-                "b_id": message_id,
-                "b_status": news.status.value,
-                "b_error": news.error,
-                "b_at": news.provider_timestamp or news.received_at,
-            }
-        )
-    if changes:
-        table = cast(Table, Message.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                delivery_status=bindparam("b_status"),
-                delivery_error=bindparam("b_error"),
-                delivery_updated_at=bindparam("b_at"),
-            ),
-            changes,
-        )
