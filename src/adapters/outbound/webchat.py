@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from adapters.channels.webchat import SIGNATURE_HEADER, SIGNATURE_SCHEME, TIMESTAMP_HEADER
@@ -125,6 +125,7 @@ reply_webhooks = APIRouter(tags=["webhooks"])
     operation_id="chat_reply",
     summary="An agent's reply, posted to the site's widget backend (`reply_url`)",
     status_code=200,
+    response_class=Response,
     responses={
         200: {"description": "Any 2xx: the backend took the reply (status `sent`)"},
         429: {"description": "Tried again later (honouring Retry-After)"},
