@@ -52,6 +52,7 @@ from pydantic import (
 )
 
 from adapters.channels.webhook import (
+    UNKNOWN_TAG,
     check_fresh,
     envelope_errors,
     hmac_hex,
@@ -200,8 +201,8 @@ class ChatPost(
             Annotated[ChatEvent, Tag("message")] | Annotated[ChatReplyStatus, Tag("reply.status")],
             Discriminator(
                 _kind,
-                custom_error_type="unknown_type",
-                custom_error_message="type: not `message` or `reply.status`",
+                custom_error_type=UNKNOWN_TAG,
+                custom_error_message="not `message` or `reply.status`",
             ),
         ]
     ]

@@ -192,6 +192,10 @@ def field_path(loc: Sequence[str | int], prefix: str = "") -> str:
     return path
 
 
+# The error type of a tagged union's discriminator that matches no member.
+UNKNOWN_TAG = "unknown_type"
+
+
 def invalid_payload(
     error: ValidationError, prefix: str = "", *, tagged: bool = False
 ) -> InvalidPayload:
@@ -202,6 +206,8 @@ def invalid_payload(
     """
     first = error.errors(include_url=False, include_input=False)[0]
     loc = first["loc"][1:] if tagged else first["loc"]
+    if tagged and first["type"] == UNKNOWN_TAG:
+        loc = ("type",)
     field = field_path(loc, prefix) or "body"
     message = "missing" if first["type"] == "missing" else first["msg"]
     return InvalidPayload(f"{field}: {message}", field=field)
