@@ -60,11 +60,16 @@ class FakeProviders:
     failures: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     # How long each answer takes (to hold a reply in flight while a test looks).
     delay_seconds: float = 0.0
+    # The body of those failure answers.
+    failure_body: dict[str, Any] = field(
+        default_factory=lambda: {"message": "temporarily unavailable"}
+    )
 
     def reset(self) -> None:
         self.requests.clear()
         self.failures.clear()
         self.delay_seconds = 0.0
+        self.failure_body = {"message": "temporarily unavailable"}
 
     def wait_for(self, count: int, seconds: float = 10.0) -> list[Recorded]:
         deadline = time.monotonic() + seconds
@@ -87,9 +92,7 @@ def _app(state: FakeProviders) -> FastAPI:
         if state.failures:
             failure = state.failures.pop(0)
             status, headers = failure if isinstance(failure, tuple) else (failure, {})
-            return JSONResponse(
-                {"message": "temporarily unavailable"}, status_code=status, headers=headers
-            )
+            return JSONResponse(state.failure_body, status_code=status, headers=headers)
         return _answer("/" + path, request, body)
 
     return app

@@ -25,7 +25,8 @@ from router.masking import MASK, mask_url
 from router.models import Conversation
 from router.settings import Settings
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# A URL in an error text; closing brackets and quotes around it are the text's, not the URL's.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>()\[\]]+")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 # Shorter values would mask ordinary words of an error text.
 _SHORTEST_SECRET = 6
