@@ -13,6 +13,11 @@ from router.outbound.ports import OutboundSender
 from router.settings import Settings
 
 _TWILIO = "twilio"
+_TWILIO_STATUS_PATH = "/webhooks/twilio/sms/status"
+
+
+def _twilio_status_callback(public_base_url: str | None) -> str | None:
+    return public_base_url.rstrip("/") + _TWILIO_STATUS_PATH if public_base_url else None
 
 
 class ProviderDirectory:
@@ -55,6 +60,7 @@ class ProviderDirectory:
                 settings.outbound_twilio_base_url,
                 settings.outbound_twilio_account_sid,
                 settings.twilio_auth_token.get_secret_value(),
+                _twilio_status_callback(settings.public_base_url),
             )
 
     def sender_for(self, channel: Channel, inbound_provider: str) -> OutboundSender | None:
