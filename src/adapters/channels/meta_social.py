@@ -119,7 +119,9 @@ def _messaging(
             )
         )
     delivery = event.delivery or MsDelivery()
-    updates = [(mid, None, DeliveryStatus.DELIVERED) for mid in delivery.mids]
+    updates: list[tuple[str | None, datetime | None, DeliveryStatus]] = [
+        (mid, None, DeliveryStatus.DELIVERED) for mid in delivery.mids
+    ]
     if delivery.watermark is not None:
         updates.append((None, from_millis(delivery.watermark), DeliveryStatus.DELIVERED))
     if event.read is not None:
