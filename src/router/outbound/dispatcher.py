@@ -170,16 +170,16 @@ class OutboundDispatcher:
             if row is None:
                 raise LookupError(message_id)
             channel, recipient, sender, text, subject, details, author = row
-            author_name = (
-                await session.scalar(select(Agent.display_name).where(Agent.id == author))
-                if author is not None
-                else None
-            )
-            reply_url = (
-                await session.scalar(select(ChatSite.reply_url).where(ChatSite.site == sender))
-                if channel == Channel.CHAT.value
-                else None
-            )
+            author_name = reply_url = None
+            if channel == Channel.CHAT.value:
+                # Read at sending time, so a site's changed URL applies to queued replies.
+                reply_url = await session.scalar(
+                    select(ChatSite.reply_url).where(ChatSite.site == sender)
+                )
+                if author is not None:
+                    author_name = await session.scalar(
+                        select(Agent.display_name).where(Agent.id == author)
+                    )
         details = details or {}
         reply = OutboundReply(
             message_id=message_id,
