@@ -29,7 +29,7 @@ def events_of(webhook: Webhook) -> list[Event]:
     content_type = headers.get("Content-Type", "")
     path, _, query = webhook.path.partition("?")
     if webhook.source == "webchat":
-        return [webchat.to_message(webchat.parse_event(webhook.body))]
+        return webchat.chat_events(webhook.body)
     if path == "/webhooks/meta":
         return meta.notification_events(webhook.body)
     if webhook.source == "postmark":

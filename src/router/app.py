@@ -10,10 +10,12 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 
 from adapters.channels import webhook_routers
+from adapters.outbound.webchat import reply_webhooks
 from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
 from router.audit.endpoints import router as audit_router
 from router.bootstrap import running_router
+from router.chat_sites.endpoints import router as chat_sites_router
 from router.configuration import load_settings
 from router.console.endpoints import router as console_router
 from router.console.limits import BodyLimit
@@ -92,8 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
+    app.include_router(chat_sites_router)
     app.include_router(presence_router)
     app.include_router(problems_router)
+    # What the router posts to others (web-chat replies), documented as OpenAPI webhooks.
+    app.webhooks.include_router(reply_webhooks)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -48,6 +48,8 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "overflowed",
                     "customer_merged",
                     "customer_unmerged",
+                    "reply_failed",
+                    "reply_retried",
                 )
             ]
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -184,7 +186,7 @@ async def test_messenger_events_echoes_and_receipts(
     ]
     assert (await post(client, encoded(social("page", events)))).status_code == 200
 
-    conversations = by_conversation(await published(inbound, 7))
+    conversations = by_conversation(await published(inbound, 9))
     assert set(conversations) == {f"messenger:{PAGE}|111", f"messenger:{PAGE}|222"}
     ours = conversations[f"messenger:{PAGE}|111"]
     assert [(type(e).__name__, e.provider_message_id) for e in ours] == [
@@ -192,12 +194,20 @@ async def test_messenger_events_echoes_and_receipts(
         ("InboundMessage", "m.2"),
         ("DeliveryUpdate", "m.ours"),
         ("DeliveryUpdate", "m.ours.2"),
+        ("DeliveryUpdate", None),
+        ("DeliveryUpdate", None),
         ("InboundMessage", "m.3"),
         ("InboundMessage", "reaction:m.ours:111:1458692752478"),
     ]
     [start] = conversations[f"messenger:{PAGE}|222"]
     assert start.provider_message_id == "postback:222:1458692752478"
-    first, photo, delivered, _, human, reaction = ours
+    first, photo, delivered, _, delivered_up_to, read_up_to, human, reaction = ours
+    # Watermarks: every message we sent on the thread up to that instant.
+    watermark = datetime.fromtimestamp(1458668856.253, UTC)
+    assert isinstance(delivered_up_to, DeliveryUpdate)
+    assert (delivered_up_to.status, delivered_up_to.watermark) == ("delivered", watermark)
+    assert isinstance(read_up_to, DeliveryUpdate)
+    assert (read_up_to.status, read_up_to.watermark) == ("read", watermark)
     assert isinstance(first, InboundMessage)
     assert isinstance(photo, InboundMessage)
     assert first.metadata["quick_reply_payload"] == "RED"

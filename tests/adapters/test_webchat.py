@@ -338,7 +338,8 @@ def test_the_signature_check_is_exact_about_the_window() -> None:
 def test_the_body_schema_is_published_without_dangling_references() -> None:
     schema = chat_event_schema()
     assert "$defs" not in json.dumps(schema)
-    assert set(schema["required"]) == {
+    message, status = schema["oneOf"]
+    assert set(message["required"]) == {
         "event_id",
         "visitor",
         "session_id",
@@ -346,7 +347,16 @@ def test_the_body_schema_is_published_without_dangling_references() -> None:
         "text",
         "sent_at",
     }
-    assert schema["properties"]["visitor"]["required"] == ["id"]
+    assert message["properties"]["visitor"]["required"] == ["id"]
+    assert set(status["required"]) == {
+        "type",
+        "event_id",
+        "site",
+        "session_id",
+        "reply_id",
+        "status",
+        "at",
+    }
 
 
 _JSON = st.recursive(

@@ -49,6 +49,7 @@ def console_settings(settings: Settings, fake_providers: FakeProviders) -> Setti
             "outbound_twilio_base_url": fake_providers.base_url,
             "outbound_twilio_account_sid": providers.TWILIO_SID,
             "twilio_auth_token": SecretStr(providers.TWILIO_TOKEN),
+            "webchat_secret": SecretStr(providers.WEBCHAT_SECRET),
             "outbound_retry_base_seconds": 0.05,
         }
     )
@@ -89,7 +90,7 @@ async def team(sessions: async_sessionmaker[AsyncSession]) -> Team:
     ada = await seed.add_agent(
         sessions,
         "ada",
-        capacity={"email": 2, "sms": 2, "whatsapp": 2, "messenger": 2},
+        capacity={"email": 2, "sms": 2, "whatsapp": 2, "messenger": 2, "instagram": 2, "chat": 2},
         queues=[default],
     )
     bob = await seed.add_agent(
@@ -116,3 +117,28 @@ async def api(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 def client(api: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     """The console API's client, for tests that never look at the app itself."""
     return api[1]
+
+
+@pytest.fixture
+def signed_settings(console_settings: Settings) -> Settings:
+    """The console's settings plus the webhook secrets providers sign their status news with."""
+    from tests.adapters.channel_requests import PUBLIC
+    from tests.adapters.conftest import SECRETS
+
+    return console_settings.model_copy(
+        update={
+            "meta_app_secret": SecretStr(SECRETS["meta_app_secret"]),
+            "meta_verify_token": SecretStr(SECRETS["meta_verify_token"]),
+            "public_base_url": PUBLIC,
+        }
+    )
+
+
+@pytest.fixture
+async def signed_api(signed_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app taking both the console API and the providers' signed status webhooks."""
+    from adapters.kafka.topics import ensure_topics
+
+    await ensure_topics(signed_settings)
+    async with app_client(signed_settings) as running:
+        yield running

@@ -1,13 +1,16 @@
 """A local stand-in for the providers' REST APIs, served by uvicorn on a loopback port.
 
-It answers like Postmark, Meta's Graph API and Twilio do, refuses a request without the
-credentials the real API needs, and records every request so tests can check exactly what
-the real provider would have received.
+It answers like Postmark, Meta's Graph API, Twilio and a web-chat site's widget backend do,
+refuses a request without the credentials (or signature) the real API needs, and records
+every request so tests can check exactly what the real provider would have received.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -27,6 +30,9 @@ WHATSAPP_TOKEN = "whatsapp-access-token"
 PAGE_TOKEN = "page-access-token"
 TWILIO_SID = "AC0123456789abcdef0123456789abcdef"
 TWILIO_TOKEN = "twilio-auth-token"
+# The widget backend of a web-chat site checks replies with the secret the widget signs with.
+WEBCHAT_SECRET = "webchat-shared-secret"
+CHAT_PATH = "/chat/replies"
 
 
 @dataclass
@@ -52,10 +58,18 @@ class FakeProviders:
     # Statuses to answer with before answering normally (to exercise retries), each alone or
     # with the headers to answer it with (e.g. Retry-After).
     failures: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
+    # How long each answer takes (to hold a reply in flight while a test looks).
+    delay_seconds: float = 0.0
+    # The body of those failure answers.
+    failure_body: dict[str, Any] = field(
+        default_factory=lambda: {"message": "temporarily unavailable"}
+    )
 
     def reset(self) -> None:
         self.requests.clear()
         self.failures.clear()
+        self.delay_seconds = 0.0
+        self.failure_body = {"message": "temporarily unavailable"}
 
     def wait_for(self, count: int, seconds: float = 10.0) -> list[Recorded]:
         deadline = time.monotonic() + seconds
@@ -73,12 +87,12 @@ def _app(state: FakeProviders) -> FastAPI:
         state.requests.append(
             Recorded("POST", "/" + path, {k.lower(): v for k, v in request.headers.items()}, body)
         )
+        if state.delay_seconds:
+            await asyncio.sleep(state.delay_seconds)
         if state.failures:
             failure = state.failures.pop(0)
             status, headers = failure if isinstance(failure, tuple) else (failure, {})
-            return JSONResponse(
-                {"message": "temporarily unavailable"}, status_code=status, headers=headers
-            )
+            return JSONResponse(state.failure_body, status_code=status, headers=headers)
         return _answer("/" + path, request, body)
 
     return app
@@ -121,6 +135,14 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
                 "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}],
             }
         )
+    if path == CHAT_PATH:
+        timestamp = headers.get("x-router-timestamp", "")
+        digest = hmac.new(
+            WEBCHAT_SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+        ).hexdigest()
+        if headers.get("x-router-signature") != f"v1={digest}":
+            return JSONResponse({"error": "bad signature"}, 401)
+        return JSONResponse({"received": json.loads(body)["event_id"]}, 202)
     if path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json":
         expected = base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
         if headers.get("authorization") != f"Basic {expected}":

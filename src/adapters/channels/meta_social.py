@@ -9,10 +9,11 @@ the same events; standby ones are marked `metadata["standby"] = "true"`:
   story's URL and id; fallback/template -> TEXT with their title and link;
   `is_unsupported` -> SYSTEM. An ad's or link's `referral` becomes `referral_*` metadata.
 - `postback` -> TEXT with the button's title; `reaction` -> REACTION (the reacted message
-  in `references`); a `referral` alone -> SYSTEM; `delivery.mids[]` -> DELIVERED per mid;
-  `read.mid` -> READ.
-- Left out on purpose, counted: echoes of our own messages, unsends, a read watermark
-  naming no message, and events of other kinds (opt-ins, handovers, ...).
+  in `references`); a `referral` alone -> SYSTEM; `delivery.mids[]` -> DELIVERED per mid,
+  `delivery.watermark` -> DELIVERED for every message we sent on the thread up to then;
+  `read.mid` (Instagram) -> READ, `read.watermark` (Messenger) -> READ up to then.
+- Left out on purpose, counted: echoes of our own messages, unsends, a read receipt
+  naming neither a message nor a watermark, and events of other kinds (opt-ins, ...).
 
 `changes[]`: Instagram `comments`/`live_comments` and `mentions`, Facebook Page `feed`
 comments become COMMENT and MENTION messages in conversations of their own, one per comment
@@ -117,10 +118,17 @@ def _messaging(
                 metadata=content.metadata,
             )
         )
-    updates = [(mid, DeliveryStatus.DELIVERED) for mid in (event.delivery or MsDelivery()).mids]
+    delivery = event.delivery or MsDelivery()
+    updates: list[tuple[str | None, datetime | None, DeliveryStatus]] = [
+        (mid, None, DeliveryStatus.DELIVERED) for mid in delivery.mids
+    ]
+    if delivery.watermark is not None:
+        updates.append((None, from_millis(delivery.watermark), DeliveryStatus.DELIVERED))
     if event.read is not None:
         if event.read.mid:
-            updates.append((event.read.mid, DeliveryStatus.READ))
+            updates.append((event.read.mid, None, DeliveryStatus.READ))
+        elif event.read.watermark is not None:
+            updates.append((None, from_millis(event.read.watermark), DeliveryStatus.READ))
         else:
             skip("read_watermark", path)
     events.extend(
@@ -128,11 +136,12 @@ def _messaging(
             channel=channel,
             provider=PROVIDER,
             provider_message_id=mid,
+            watermark=watermark,
             conversation_key=key,
             status=state,
             provider_timestamp=at,
         )
-        for mid, state in updates
+        for mid, watermark, state in updates
     )
     parts = (event.message, event.postback, event.reaction, event.referral, event.delivery)
     if event.read is None and all(part is None for part in parts):

@@ -86,10 +86,14 @@ class MsReaction(MetaModel):
 
 class MsDelivery(MetaModel):
     mids: list[MessageId] = []
+    # Every message we sent before this instant (Unix ms) was delivered.
+    watermark: Millis | None = None
 
 
 class MsRead(MetaModel):
     mid: MessageId | None = None
+    # Messenger: every message we sent before this instant (Unix ms) was read.
+    watermark: Millis | None = None
 
 
 class MsEvent(MetaModel):

@@ -31,6 +31,12 @@ rolled out sender-first.
 Each event becomes one `InboundMessage` on `Channel.CHAT`, keyed `chat:<site>|<session_id>`
 and de-duplicated downstream by `event_id`. The answer is `200 {"status":"accepted"}` once
 the event log has it.
+
+A document with `"type": "reply.status"` (`ChatReplyStatus`) is instead the backend's news
+about a reply the router posted to it (`adapters.outbound.webchat`): `delivered`, `read` or
+`failed`, naming the reply by the `event_id` it was posted with. It becomes a
+`DeliveryUpdate`. A document without `type` (or `"type": "message"`) is a visitor's message,
+so the widget backends written before statuses existed stay valid.
 """
 
 from __future__ import annotations
@@ -38,20 +44,24 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    RootModel,
+    Tag,
     field_validator,
 )
 
 from adapters.channels.email.parsing import parse_mailboxes
 from adapters.channels.phone import contact_number
 from adapters.channels.webhook import (
+    UNKNOWN_TAG,
     check_fresh,
     envelope_errors,
     hmac_hex,
@@ -65,7 +75,15 @@ from adapters.channels.webhook import (
 )
 from router.channels import Channel, IdentityKind
 from router.errors import BadSignature, InvalidPayload
-from router.inbound.envelope import Attachment, CustomerIdentity, InboundMessage, MessageKind
+from router.inbound.envelope import (
+    Attachment,
+    CustomerIdentity,
+    DeliveryStatus,
+    DeliveryUpdate,
+    InboundMessage,
+    MessageKind,
+)
+from router.inbound.ports import Event
 
 PROVIDER = "webchat"
 TIMESTAMP_HEADER = "X-Router-Timestamp"
@@ -124,9 +142,23 @@ class ChatAttachment(_Schema):
     url: Annotated[str, Field(max_length=2048, pattern=r"^https://\S+$")]
 
 
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 string but no UTC instant.
+        raise ValueError("out of range once in UTC") from None
+
+
 class ChatEvent(_Schema):
     """One message a visitor wrote in the web-chat widget."""
 
+    type: Annotated[
+        Literal["message"], Field(description="Optional: a document without `type` is a message")
+    ] = "message"
     event_id: Annotated[
         str, Field(min_length=1, max_length=255, description="Unique per message; dedupe key")
     ]
@@ -137,7 +169,7 @@ class ChatEvent(_Schema):
     site: Annotated[
         str,
         Field(
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+            pattern=SITE_PATTERN,
             description="Our receiving widget/site id (no `|`: it separates the thread key)",
         ),
     ]
@@ -149,16 +181,60 @@ class ChatEvent(_Schema):
     @field_validator("sent_at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 string but no UTC instant.
-            raise ValueError("out of range once in UTC") from None
+        return _utc(value)
+
+
+class ChatReplyStatus(_Schema):
+    """The widget backend's news about a reply the router posted to it."""
+
+    type: Literal["reply.status"]
+    event_id: Annotated[
+        str, Field(min_length=1, max_length=255, description="Unique per status report")
+    ]
+    site: Annotated[str, Field(pattern=SITE_PATTERN, description="The reply's `site`")]
+    session_id: Annotated[
+        str, Field(min_length=1, max_length=200, description="The reply's `session_id`")
+    ]
+    reply_id: Annotated[
+        str,
+        Field(min_length=1, max_length=255, description="The `event_id` the reply was posted with"),
+    ]
+    status: Annotated[
+        Literal["delivered", "read", "failed"],
+        Field(description="Shown in the visitor's widget, seen by them, or not deliverable"),
+    ]
+    error: Annotated[str | None, Field(max_length=1000, description="Why, when `failed`")] = None
+    at: Annotated[AwareDatetime, Field(strict=True, description="RFC 3339 with offset")]
+
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+def _kind(document: Any) -> str:
+    kind = document.get("type", "message") if isinstance(document, dict) else "message"
+    return kind if isinstance(kind, str) else "message"
+
+
+class ChatPost(
+    RootModel[
+        Annotated[
+            Annotated[ChatEvent, Tag("message")] | Annotated[ChatReplyStatus, Tag("reply.status")],
+            Discriminator(
+                _kind,
+                custom_error_type=UNKNOWN_TAG,
+                custom_error_message="not `message` or `reply.status`",
+            ),
+        ]
+    ]
+):
+    """What the widget backend posts: a visitor's message, or news about one of our replies."""
 
 
 def chat_event_schema() -> dict[str, Any]:
     """The JSON schema of the request body, with nested models inlined for OpenAPI."""
-    schema = ChatEvent.model_json_schema()
+    schema = ChatPost.model_json_schema()
     definitions = schema.pop("$defs", {})
 
     def inline(node: Any) -> Any:
@@ -207,10 +283,10 @@ def verify_signature(
     check_fresh(timestamp, window_seconds, now=now)
 
 
-def parse_event(body: bytes) -> ChatEvent:
-    """The body as a `ChatEvent`; anything else is a 422 naming the field."""
-    event = json_body(ChatEvent, body)
-    if not event.attachments and not event.text.strip():
+def parse_event(body: bytes) -> ChatEvent | ChatReplyStatus:
+    """The body as a `ChatEvent` or `ChatReplyStatus`; else a 422 naming the field."""
+    event = json_body(ChatPost, body, tagged=True).root
+    if isinstance(event, ChatEvent) and not event.attachments and not event.text.strip():
         raise InvalidPayload("text: empty, and there are no attachments", field="text")
     return event
 
@@ -235,6 +311,27 @@ def verified_identities(
         else:
             metadata["verified_phone_unread"] = verified.phone
     return tuple(found) or None
+
+
+_REPLY_STATUSES = {
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.READ,
+    "failed": DeliveryStatus.FAILED,
+}
+
+
+def to_update(report: ChatReplyStatus) -> DeliveryUpdate:
+    """The router's envelope for the backend's news about a reply."""
+    with envelope_errors():
+        return DeliveryUpdate(
+            channel=Channel.CHAT,
+            provider=PROVIDER,
+            provider_message_id=report.reply_id,
+            conversation_key=f"chat:{report.site}|{report.session_id}",
+            status=_REPLY_STATUSES[report.status],
+            error=report.error if report.status == "failed" else None,
+            provider_timestamp=report.at,
+        )
 
 
 def to_message(event: ChatEvent) -> InboundMessage:
@@ -273,13 +370,19 @@ def to_message(event: ChatEvent) -> InboundMessage:
         )
 
 
+def chat_events(body: bytes) -> list[Event]:
+    """The one router event a verified body stands for."""
+    event = parse_event(body)
+    return [to_update(event) if isinstance(event, ChatReplyStatus) else to_message(event)]
+
+
 router = APIRouter(tags=["webhooks"])
 
 
 @router.post(
     "/webhooks/chat",
     operation_id="webhook_chat",
-    summary="A visitor's message from our web-chat widget",
+    summary="A visitor's message from our web-chat widget, or news about a reply",
     response_class=Response,
     responses={
         200: {
@@ -322,5 +425,5 @@ async def receive_chat(request: Request) -> Response:
         request.headers.get(SIGNATURE_HEADER),
         settings.replay_window_seconds,
     )
-    await publish(request, [to_message(parse_event(body))])
+    await publish(request, chat_events(body))
     return Response(ACCEPTED, media_type="application/json")

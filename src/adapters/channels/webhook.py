@@ -192,10 +192,23 @@ def field_path(loc: Sequence[str | int], prefix: str = "") -> str:
     return path
 
 
-def invalid_payload(error: ValidationError, prefix: str = "") -> InvalidPayload:
-    """A pydantic error as a 422 naming the first offending field (`visitor.id: missing`)."""
+# The error type of a tagged union's discriminator that matches no member.
+UNKNOWN_TAG = "unknown_type"
+
+
+def invalid_payload(
+    error: ValidationError, prefix: str = "", *, tagged: bool = False
+) -> InvalidPayload:
+    """A pydantic error as a 422 naming the first offending field (`visitor.id: missing`).
+
+    `tagged`: the model is a union told apart by a tag, which pydantic puts first in the
+    location; the payload has no such field, so it is left out.
+    """
     first = error.errors(include_url=False, include_input=False)[0]
-    field = field_path(first["loc"], prefix) or "body"
+    loc = first["loc"][1:] if tagged else first["loc"]
+    if tagged and first["type"] == UNKNOWN_TAG:
+        loc = ("type",)
+    field = field_path(loc, prefix) or "body"
     message = "missing" if first["type"] == "missing" else first["msg"]
     return InvalidPayload(f"{field}: {message}", field=field)
 
@@ -236,21 +249,24 @@ def json_document(body: bytes) -> Any:
         return from_json(_lone_surrogates_as_nul(body))
 
 
-def json_body(model: type[_Body], body: bytes) -> _Body:
-    """The body as `model` (lone surrogates read as NUL); a 422 naming the field otherwise."""
+def json_body(model: type[_Body], body: bytes, *, tagged: bool = False) -> _Body:
+    """The body as `model` (lone surrogates read as NUL); a 422 naming the field otherwise.
+
+    `tagged`: `model` is a root model of a tagged union (see `invalid_payload`).
+    """
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
         if b"\\u" not in body:
-            raise invalid_payload(error) from None
+            raise invalid_payload(error, tagged=tagged) from None
         first = error
     readable = _lone_surrogates_as_nul(body)
     if readable == body:
-        raise invalid_payload(first) from None
+        raise invalid_payload(first, tagged=tagged) from None
     try:
         return model.model_validate_json(readable)
     except ValidationError as error:
-        raise invalid_payload(error) from None
+        raise invalid_payload(error, tagged=tagged) from None
 
 
 @contextmanager

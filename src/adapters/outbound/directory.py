@@ -10,11 +10,17 @@ from adapters.outbound.postmark import PostmarkSender
 from adapters.outbound.sendgrid import SendGridSender
 from adapters.outbound.smtp import SmtpSender, SmtpServer
 from adapters.outbound.twilio import TwilioSender
+from adapters.outbound.webchat import WebChatSender
 from router.channels import Channel
 from router.outbound.ports import OutboundSender
 from router.settings import Settings
 
 _TWILIO = "twilio"
+_TWILIO_STATUS_PATH = "/webhooks/twilio/sms/status"
+
+
+def _twilio_status_callback(public_base_url: str | None) -> str | None:
+    return public_base_url.rstrip("/") + _TWILIO_STATUS_PATH if public_base_url else None
 
 
 class ProviderDirectory:
@@ -29,6 +35,9 @@ class ProviderDirectory:
         self._whatsapp: OutboundSender | None = None
         self._messenger: OutboundSender | None = None
         self._twilio: OutboundSender | None = None
+        self._chat: OutboundSender | None = None
+        if settings.webchat_secret is not None:
+            self._chat = WebChatSender(self._client, settings.webchat_secret.get_secret_value())
         if settings.outbound_whatsapp_token is not None:
             self._whatsapp = WhatsAppSender(
                 self._client,
@@ -47,6 +56,7 @@ class ProviderDirectory:
                 settings.outbound_twilio_base_url,
                 settings.outbound_twilio_account_sid,
                 settings.twilio_auth_token.get_secret_value(),
+                _twilio_status_callback(settings.public_base_url),
             )
 
     def sender_for(self, channel: Channel, inbound_provider: str) -> OutboundSender | None:
@@ -59,7 +69,9 @@ class ProviderDirectory:
             return self._twilio if inbound_provider == _TWILIO else self._whatsapp
         if channel in (Channel.MESSENGER, Channel.INSTAGRAM):
             return self._messenger
-        return None  # web chat and voice have no outbound API here
+        if channel is Channel.CHAT:
+            return self._chat
+        return None  # voice has no outbound API here
 
     async def close(self) -> None:
         """Close the shared HTTP connection pool."""

@@ -58,16 +58,22 @@ async def post_request(
     except httpx.HTTPError as error:
         raise DeliveryError(f"{provider}: {type(error).__name__}", retryable=True) from None
     if response.status_code >= 300:
-        retryable = response.status_code == 429 or response.status_code >= 500
-        retry_after = None
-        if response.status_code in (429, 503):
-            retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        raise DeliveryError(
-            f"{provider} answered {response.status_code}: {_reason(response)}",
-            retryable=retryable,
-            retry_after=retry_after,
-        )
+        raise refusal(provider, response)
     return response
+
+
+def refusal(provider: str, response: httpx.Response) -> DeliveryError:
+    """What a provider's non-2xx answer means: 429 and 5xx may pass later, other 4xx never."""
+    retryable = response.status_code == 429 or response.status_code >= 500
+    retry_after = None
+    if response.status_code in (429, 503):
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    return DeliveryError(
+        f"{provider} answered {response.status_code}: {_reason(response)}",
+        retryable=retryable,
+        retry_after=retry_after,
+        status_code=response.status_code,
+    )
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -15,20 +15,28 @@ class TwilioSender:
     provider = "twilio"
 
     def __init__(
-        self, client: httpx.AsyncClient, base_url: str, account_sid: str, auth_token: str
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        status_callback: str | None = None,
     ) -> None:
         self._client = client
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = (account_sid, auth_token)
+        # Twilio reports sent/delivered/read/failed only to a URL named with the message.
+        self._status_callback = status_callback
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send the message from the number the customer wrote to; Twilio's `sid` is the id."""
+        """Send the message from the number the customer wrote to; Twilio's `sid` is the id.
+
+        With a public URL configured, Twilio posts the message's statuses to
+        `/webhooks/twilio/sms/status`, where they become delivery updates.
+        """
         prefix = "whatsapp:" if reply.channel is Channel.WHATSAPP else ""
-        body = await post(
-            self._client,
-            self.provider,
-            self._url,
-            data={"To": prefix + reply.to, "From": prefix + reply.sender, "Body": reply.text},
-            auth=self._auth,
-        )
+        data = {"To": prefix + reply.to, "From": prefix + reply.sender, "Body": reply.text}
+        if self._status_callback:
+            data["StatusCallback"] = self._status_callback
+        body = await post(self._client, self.provider, self._url, data=data, auth=self._auth)
         return Sent(required_id(body, self.provider, "sid"))

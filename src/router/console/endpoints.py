@@ -313,6 +313,32 @@ async def reply(
     return MessageOut.model_validate(message)
 
 
+@router.post(
+    "/conversations/{conversation_id}/replies/{message_id}/retry",
+    operation_id="conversations_retry_reply",
+    summary="Send a failed reply again (owner or supervisor); it is queued, then sent",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    responses=problems(401, 403, 404, 409, 422, 429, 503),
+)
+async def retry_reply(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    state: State,
+    runtime: Runtime,
+) -> MessageOut:
+    runtime.replies.take(principal.caller_id)
+    message = await _run(
+        state,
+        lambda s: service.retry_reply(
+            s, state.settings, principal, conversation_id, message_id, utcnow(), runtime.senders
+        ),
+    )
+    runtime.outbound.submit(message.id)
+    return MessageOut.model_validate(message)
+
+
 @router.get(
     "/me",
     operation_id="me_get",

@@ -19,6 +19,7 @@ from router.console.limits import KeyRateLimit
 from router.db import in_transaction
 from router.inbound.envelope import utcnow
 from router.outbound.dispatcher import OutboundDispatcher
+from router.outbound.failures import configured_secrets
 from router.outbound.ports import SenderDirectory
 from router.routing.offers import drain_waiting
 from router.state import RouterState
@@ -72,6 +73,8 @@ async def running_console(
         senders,
         attempts=settings.outbound_attempts,
         retry_base_seconds=settings.outbound_retry_base_seconds,
+        events_topic=settings.topic_events if settings.transport_is_kafka() else None,
+        secrets=configured_secrets(settings),
     )
     drains = QueueDrains(
         lambda: in_transaction(

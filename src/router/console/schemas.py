@@ -54,6 +54,10 @@ class ConversationSummary(_Response):
     subject: str | None
     last_message_at: datetime
     resolved_at: datetime | None
+    failed_replies: int = Field(
+        description="Replies that ended `failed` and were not retried (see `reply_failed`"
+        " events; `POST …/replies/{message_id}/retry`)"
+    )
     created_at: datetime
 
 
@@ -74,7 +78,9 @@ class MessageOut(_Response):
     subject: str | None
     text: str
     attachments: list[Any]
-    delivery_status: str | None = Field(description="Replies: queued, sent, delivered, failed")
+    delivery_status: str | None = Field(
+        description="Replies: queued, sent, delivered, read or failed"
+    )
     delivery_error: str | None
     call_status: str | None = Field(
         default=None,

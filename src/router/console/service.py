@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.errors import Forbidden
 from router.auth.service import Principal
 from router.channels import Channel
+from router.chat_sites.service import reply_url_for
 from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
-from router.errors import Conflict, ProblemError
+from router.errors import Conflict, NotFound, ProblemError
 from router.inbound.envelope import DeliveryStatus
 from router.models import (
     Conversation,
@@ -33,7 +34,7 @@ from router.models import (
     OfferState,
 )
 from router.outbound.email_thread import outbound_message_id, reply_subject, reply_thread
-from router.outbound.ports import SenderDirectory
+from router.outbound.ports import OutboundSender, SenderDirectory
 from router.settings import Settings
 
 CONSOLE_PROVIDER = "console"
@@ -255,11 +256,11 @@ async def add_reply(
     if inbound is None:
         raise Conflict("the customer has written nothing to reply to")
     channel = Channel(conversation.channel)
-    sender = senders.sender_for(channel, inbound.provider)
-    if sender is None:
-        raise ReplyChannelNotConfigured(f"no outbound sender is configured for {channel.value}")
+    sender = await _sender_for(session, senders, channel, inbound.provider, inbound.recipient)
     details: dict[str, object] = {"via": inbound.provider}
     reply_id = uuid.uuid4()
+    if channel is Channel.CHAT:
+        details["session_id"] = inbound.details.get("session_id")
     subject = None
     if channel is Channel.EMAIL:
         thread = reply_thread(
@@ -293,5 +294,71 @@ async def add_reply(
     session.add(reply)
     # The customer is answered: the reply clock (the queue's reply time) stops.
     conversation.awaiting_reply_since = None
+    await session.flush()
+    return reply
+
+
+async def _sender_for(
+    session: AsyncSession,
+    senders: SenderDirectory,
+    channel: Channel,
+    via: str,
+    our_address: str | None,
+) -> OutboundSender:
+    sender = senders.sender_for(channel, via)
+    if sender is None:
+        raise ReplyChannelNotConfigured(f"no outbound sender is configured for {channel.value}")
+    if channel is Channel.CHAT:
+        # Refused now, not queued to fail later: the site must say where its replies go.
+        await reply_url_for(session, our_address or "")
+    return sender
+
+
+async def retry_reply(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    cid: uuid.UUID,
+    message_id: uuid.UUID,
+    now: datetime,
+    senders: SenderDirectory,
+) -> Message:
+    """Queue a failed reply again (owner or supervisor); it is sent again after commit."""
+    conversation = await load_visible(session, principal, cid, lock=True)
+    _require_open(conversation)
+    _require_owner(principal, conversation, "retries its replies")
+    reply = await session.scalar(
+        select(Message)
+        .where(
+            Message.id == message_id,
+            Message.conversation_id == conversation.id,
+            Message.direction == "outbound",
+        )
+        .with_for_update()
+    )
+    if reply is None:
+        raise NotFound(f"conversation {cid} has no reply {message_id}")
+    if reply.delivery_status != DeliveryStatus.FAILED.value:
+        raise Conflict(f"only a failed reply is retried; this one is {reply.delivery_status}")
+    await _sender_for(
+        session, senders, Channel(reply.channel), str(reply.details.get("via") or ""), reply.sender
+    )
+    previous = reply.delivery_error
+    reply.delivery_status = DeliveryStatus.QUEUED.value
+    reply.delivery_error = None
+    reply.delivery_updated_at = None
+    # The row is locked (load_visible), so this count cannot race a failure being recorded.
+    conversation.failed_replies = max(conversation.failed_replies - 1, 0)
+    actor, actor_id = actor_of(principal)
+    journal = journal_for(settings, now)
+    journal.record(
+        conversation.id,
+        Change.REPLY_RETRIED,
+        "reply queued again",
+        actor=actor,
+        actor_id=actor_id,
+        details={"message_id": str(reply.id), "previous_error": previous},
+    )
+    await journal.flush(session)
     await session.flush()
     return reply

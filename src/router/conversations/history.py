@@ -46,6 +46,8 @@ class Change(StrEnum):
     # Its customer absorbed into another, or given back by undoing that merge.
     CUSTOMER_MERGED = "customer_merged"
     CUSTOMER_UNMERGED = "customer_unmerged"
+    REPLY_FAILED = "reply_failed"
+    REPLY_RETRIED = "reply_retried"
 
 
 class Actor(StrEnum):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticSerializationError, to_json
 
 from router.channels import Channel, Direction, IdentityKind
@@ -198,18 +198,32 @@ class InboundMessage(_Frozen):
 
 
 class DeliveryUpdate(_Frozen):
-    """A provider's news about a message we sent: delivered, read, failed."""
+    """A provider's news about a message we sent: delivered, read, failed.
+
+    It names one message (`provider_message_id`), or, from providers that report by
+    watermark (Messenger), every message we sent on the conversation up to `watermark`.
+    """
 
     type: Literal["router.message.delivery_updated"] = "router.message.delivery_updated"
     event_id: str = Field(default_factory=new_event_id)
     channel: Channel
     provider: Annotated[str, Field(min_length=1, max_length=40)]
-    provider_message_id: Annotated[str, Field(min_length=1, max_length=255)]
+    provider_message_id: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    watermark: AwareDatetime | None = Field(
+        default=None,
+        description="Instead of one message: every message sent on the conversation up to then",
+    )
     conversation_key: Annotated[str, Field(min_length=1, max_length=512)]
     status: DeliveryStatus
     error: Annotated[str | None, Field(max_length=1000)] = None
     provider_timestamp: AwareDatetime | None = None
     received_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeliveryUpdate:
+        if (self.provider_message_id is None) == (self.watermark is None):
+            raise ValueError("name exactly one of provider_message_id and watermark")
+        return self
 
 
 class CallUpdate(_Frozen):

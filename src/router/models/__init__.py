@@ -3,6 +3,7 @@
 from router.models.audit import AdminAudit
 from router.models.auth import ApiKey
 from router.models.base import Base
+from router.models.chat_sites import ChatSite
 from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
 from router.models.conversations import (
     Conversation,
@@ -29,6 +30,7 @@ __all__ = [
     "AgentCapacity",
     "ApiKey",
     "Base",
+    "ChatSite",
     "Conversation",
     "ConversationEvent",
     "ConversationStatus",

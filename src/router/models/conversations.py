@@ -112,6 +112,9 @@ class Conversation(Timestamped, Base):
     # When it last moved to an overflow queue after waiting too long; the next queue's limit
     # counts from then, so a chain of overflows does not jump several queues at once.
     overflowed_at: Mapped[datetime | None] = mapped_column()
+    # Replies that ended `failed` and were not retried: on the row so the owner's long-poll
+    # (which watches conversation rows) wakes when one fails, and the list shows it.
+    failed_replies: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

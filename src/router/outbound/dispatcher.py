@@ -3,7 +3,8 @@
 A reply is committed first (`delivery_status = queued`), then handed here. Sending claims the
 row with a lease on `delivery_updated_at`, so two processes (or a restart that resumes queued
 replies) never send the same reply at once; the outcome (`sent` with the provider's id, or
-`failed` with the reason) is written back on the message.
+`failed` with the reason) is written back on the message. A failure is also a `reply_failed`
+event of the conversation, in the same transaction (see `router.outbound.failures`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel
+from router.conversations.history import Journal
 from router.db import transaction
 from router.inbound.envelope import DeliveryStatus, utcnow
-from router.models import Message
+from router.models import Agent, ChatSite, Message
 from router.outbound.backoff import RetryPolicy
 from router.outbound.email_thread import (
     canonical_message_id,
     canonical_message_ids,
     outbound_message_id,
 )
+from router.outbound.failures import ReplyFailure, masked, record_failures
 from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,13 @@ class OutboundDispatcher:
         retry_base_seconds: float,
         clock: Callable[[], datetime] = utcnow,
         retry_policy: RetryPolicy | None = None,
+        events_topic: str | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._sessions = sessions
+        # Where `reply_failed` events are published (None: history only, no outbox).
+        self._events_topic = events_topic
+        self._secrets = secrets
         self._directory = directory
         self._attempts = attempts
         self._retry = retry_policy or RetryPolicy(
@@ -108,14 +116,18 @@ class OutboundDispatcher:
             return  # already sent, failed, or being sent by another process
         sender = self._directory.sender_for(reply.channel, via)
         if sender is None:
-            await self._record(message_id, failed=f"no outbound sender for {reply.channel}")
+            await self._record(
+                message_id, failed=f"no outbound sender for {reply.channel}", provider=via
+            )
             return
         for attempt in range(1, self._attempts + 1):
             retry_after: float | None = None
+            status_code: int | None = None
             try:
                 sent = await sender.send(reply)
             except DeliveryError as error:
                 problem, retryable, retry_after = error.detail, error.retryable, error.retry_after
+                status_code = error.status_code
             except Exception as error:  # a sender's bug must not leave the reply queued
                 log.exception("outbound sender %s failed unexpectedly", sender.provider)
                 problem, retryable = f"{type(error).__name__}", True
@@ -123,7 +135,13 @@ class OutboundDispatcher:
                 await self._record(message_id, sent=sent.provider_message_id, attempts=attempt)
                 return
             if not retryable or attempt == self._attempts:
-                await self._record(message_id, failed=problem, attempts=attempt)
+                await self._record(
+                    message_id,
+                    failed=problem,
+                    attempts=attempt,
+                    provider=sender.provider,
+                    status_code=status_code,
+                )
                 return
             await asyncio.sleep(self._retry.wait_seconds(attempt, retry_after))
 
@@ -150,12 +168,23 @@ class OutboundDispatcher:
                         Message.text,
                         Message.subject,
                         Message.details,
+                        Message.author_agent_id,
                     )
                 )
             ).first()
-        if row is None:
-            raise LookupError(message_id)
-        channel, recipient, sender, text, subject, details = row
+            if row is None:
+                raise LookupError(message_id)
+            channel, recipient, sender, text, subject, details, author = row
+            author_name = reply_url = None
+            if channel == Channel.CHAT.value:
+                # Read at sending time, so a site's changed URL applies to queued replies.
+                reply_url = await session.scalar(
+                    select(ChatSite.reply_url).where(ChatSite.site == sender)
+                )
+                if author is not None:
+                    author_name = await session.scalar(
+                        select(Agent.display_name).where(Agent.id == author)
+                    )
         details = details or {}
         email_id = None
         if channel == Channel.EMAIL.value:
@@ -174,6 +203,9 @@ class OutboundDispatcher:
             in_reply_to=canonical_message_id(details.get("in_reply_to")),
             references=tuple(canonical_message_ids(details.get("references") or ())),
             auto_submitted=details.get("auto_submitted"),
+            session_id=details.get("session_id"),
+            reply_url=reply_url,
+            author_name=author_name,
         )
         return reply, str(details.get("via") or "")
 
@@ -184,6 +216,8 @@ class OutboundDispatcher:
         sent: str | None = None,
         failed: str | None = None,
         attempts: int = 0,
+        provider: str = "",
+        status_code: int | None = None,
     ) -> None:
         values: dict[str, Any] = {
             "delivery_updated_at": self._clock(),
@@ -192,18 +226,27 @@ class OutboundDispatcher:
         if sent is not None:
             values.update(delivery_status=DeliveryStatus.SENT.value, provider_message_id=sent)
         else:
+            failed = masked(failed or "", self._secrets)
             values.update(delivery_status=DeliveryStatus.FAILED.value, delivery_error=failed)
             # The reason stays on the row: a provider's error text may quote addresses.
             log.warning("reply %s not delivered", message_id)
         try:
             async with transaction(self._sessions) as session:
-                await session.execute(
+                conversation_id = await session.scalar(
                     update(Message)
                     .where(
                         Message.id == message_id,
                         Message.delivery_status == DeliveryStatus.QUEUED.value,
                     )
                     .values(**values)
+                    .returning(Message.conversation_id)
                 )
+                if failed is not None and conversation_id is not None:
+                    journal = Journal(self._clock(), self._events_topic)
+                    failure = ReplyFailure(
+                        message_id, conversation_id, provider, failed, status_code, attempts
+                    )
+                    await record_failures(session, journal, [failure])
+                    await journal.flush(session)
         except Exception:
             log.exception("could not record the delivery of reply %s", message_id)

@@ -42,6 +42,12 @@ class OutboundReply:
     # None on an agent's reply, which a person wrote.
     auto_submitted: str | None = None
     files: tuple[OutboundFile, ...] = ()
+    # Web chat: the widget's session the reply answers, and the site's widget backend URL
+    # (resolved when the reply is sent, so a changed URL applies to queued replies).
+    session_id: str | None = None
+    reply_url: str | None = None
+    # The replying agent's display name, for channels that show who answered.
+    author_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,14 +61,22 @@ class DeliveryError(Exception):
     """The provider did not take the message; `retryable` says whether trying again may help.
 
     `retry_after` is how many seconds the provider asked us to wait (its `Retry-After`), if it
-    said.
+    said; `status_code` is the HTTP status it answered (None when it never answered).
     """
 
-    def __init__(self, detail: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status_code = status_code
 
 
 class OutboundSender(Protocol):

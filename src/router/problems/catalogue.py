@@ -93,6 +93,14 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "The router cannot fetch the signing keys it needs to check the identity token.",
         _RETRY,
     ),
+    "chat-site-without-reply-url": ProblemType(
+        409,
+        "The chat site has no reply URL",
+        "The conversation came through a web-chat site whose widget backend URL is not "
+        "configured, so a reply could not reach the visitor.",
+        "An admin sets it with PUT /v1/chat-sites/{site}; then send the reply again (nothing "
+        "was stored).",
+    ),
     "reply-channel-not-configured": ProblemType(
         503,
         "Replies on this channel are not configured",

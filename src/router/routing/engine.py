@@ -29,6 +29,7 @@ from router.inbound.envelope import (
 )
 from router.inbound.ports import Event
 from router.models import ConversationStatus
+from router.outbound.failures import configured_secrets
 from router.routing import rows
 from router.routing.assignment import choose_queue, offer, withdraw_unclaimed
 from router.routing.automated import record_bounces
@@ -89,13 +90,17 @@ async def apply_events(
     if fresh:
         await record_bounces(await driver_connection(session), fresh)
         await _Intake(session, settings, now).apply(fresh)
-    if updates:
-        await apply_delivery_updates(session, updates)
-    if calls:
+    if updates or calls:
         journal = Journal(now, settings.topic_events if settings.transport_is_kafka() else None)
-        ended = await apply_call_updates(session, calls, journal)
+        if updates:
+            # Providers' error texts are masked of secrets; rare, so looked up only then.
+            errors = any(item.error for item in updates)
+            secrets = configured_secrets(settings) if errors else ()
+            await apply_delivery_updates(session, updates, journal, secrets)
+        ended = await apply_call_updates(session, calls, journal) if calls else []
         await journal.flush(session)
-        await settle_ended_calls(session, settings, ended, now)
+        if ended:
+            await settle_ended_calls(session, settings, ended, now)
 
 
 async def _unseen(session: AsyncSession, messages: list[InboundMessage]) -> list[InboundMessage]:

@@ -1,0 +1,1 @@
+"""Web-chat sites: the widget backend each site's replies are posted to."""
