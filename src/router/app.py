@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from adapters.channels import webhook_routers
 from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
+from router.attachments.endpoints import router as attachments_router
 from router.bootstrap import running_router
 from router.configuration import load_settings
 from router.console.endpoints import router as console_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for webhook_router in webhooks:
         app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
+    app.include_router(attachments_router)
     app.include_router(admin_router)
     app.include_router(presence_router)
     app.include_router(problems_router)

@@ -1,5 +1,6 @@
 """Database models: the router's state in PostgreSQL."""
 
+from router.models.attachments import StoredAttachment
 from router.models.auth import ApiKey
 from router.models.base import Base
 from router.models.contact_points import Agent, AgentCapacity, Queue, QueueAgent, RoutingPolicy
@@ -35,4 +36,5 @@ __all__ = [
     "QueueAgent",
     "RoutingPolicy",
     "SignedToken",
+    "StoredAttachment",
 ]
