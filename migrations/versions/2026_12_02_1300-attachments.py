@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
-        sa.CheckConstraint(
-            "direction IN ('inbound', 'outbound')", name="ck_attachments_direction"
-        ),
+        sa.CheckConstraint("direction IN ('inbound', 'outbound')", name="ck_attachments_direction"),
         sa.CheckConstraint(
             "status IS NULL OR status IN ('stored', 'pending', 'failed', 'refused')",
             name="ck_attachments_status",
