@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from adapters.channels import webhook_routers
 from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
+from router.attachments.endpoints import UPLOAD_OVERHEAD_BYTES, UPLOAD_PATH, files_router
 from router.attachments.endpoints import router as attachments_router
 from router.bootstrap import running_router
 from router.configuration import load_settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit,
         limit=settings.api_max_body_bytes,
         problem_base=problem_base(settings.public_base_url),
+        uploads=(UPLOAD_PATH, settings.attachment_max_bytes + UPLOAD_OVERHEAD_BYTES),
     )
     # Added last, so outermost: webhooks skip the layers above, every request gets its id.
     app.add_middleware(WebhookFastPath, routes=fast_routes(webhooks))
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
     app.include_router(attachments_router)
+    app.include_router(files_router)
     app.include_router(admin_router)
     app.include_router(presence_router)
     app.include_router(problems_router)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 import httpx
 
 from adapters.outbound.http import post, required_id
@@ -34,18 +37,28 @@ class PostmarkSender:
             headers.append({"Name": "In-Reply-To", "Value": reply.in_reply_to})
             references = [*reply.references, reply.in_reply_to]
             headers.append({"Name": "References", "Value": " ".join(dict.fromkeys(references))})
+        document: dict[str, Any] = {
+            "From": reply.sender,
+            "To": reply.to,
+            "Subject": _subject(reply.subject),
+            "TextBody": reply.text,
+            "Headers": headers,
+            "MessageStream": self._stream,
+        }
+        if reply.files:
+            document["Attachments"] = [
+                {
+                    "Name": file.filename,
+                    "Content": base64.b64encode(file.content).decode(),
+                    "ContentType": file.content_type,
+                }
+                for file in reply.files
+            ]
         body = await post(
             self._client,
             self.provider,
             self._url,
-            json={
-                "From": reply.sender,
-                "To": reply.to,
-                "Subject": _subject(reply.subject),
-                "TextBody": reply.text,
-                "Headers": headers,
-                "MessageStream": self._stream,
-            },
+            json=document,
             headers={"Accept": "application/json", "X-Postmark-Server-Token": self._token},
         )
         return Sent(required_id(body, self.provider, "MessageID"))

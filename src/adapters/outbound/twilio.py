@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.outbound.http import post, required_id
+from adapters.outbound.http import media_link, post, required_id
 from router.channels import Channel
 from router.outbound.ports import OutboundReply, Sent
 
@@ -24,11 +24,13 @@ class TwilioSender:
     async def send(self, reply: OutboundReply) -> Sent:
         """Send the message from the number the customer wrote to; Twilio's `sid` is the id."""
         prefix = "whatsapp:" if reply.channel is Channel.WHATSAPP else ""
-        body = await post(
-            self._client,
-            self.provider,
-            self._url,
-            data={"To": prefix + reply.to, "From": prefix + reply.sender, "Body": reply.text},
-            auth=self._auth,
-        )
+        data: dict[str, str | list[str]] = {
+            "To": prefix + reply.to,
+            "From": prefix + reply.sender,
+            "Body": reply.text,
+        }
+        if reply.files:
+            # Twilio fetches each MediaUrl itself (an MMS, or WhatsApp media).
+            data["MediaUrl"] = [media_link(file, self.provider) for file in reply.files]
+        body = await post(self._client, self.provider, self._url, data=data, auth=self._auth)
         return Sent(required_id(body, self.provider, "sid"))

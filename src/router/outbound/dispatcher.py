@@ -19,14 +19,20 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.attachments.outgoing import ReplyFiles
 from router.channels import Channel
 from router.db import transaction
 from router.inbound.envelope import DeliveryStatus, utcnow
 from router.models import Message
 from router.outbound.backoff import RetryPolicy
-from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
+from router.outbound.ports import DeliveryError, OutboundFile, OutboundReply, SenderDirectory
 
 log = logging.getLogger(__name__)
+
+
+class MissingFile(LookupError):
+    """A reply's file has no bytes to send: the reply fails rather than going without it."""
+
 
 # Longer than every attempt with its back-off together, so a live sender never loses its claim:
 # at most 10 attempts (settings) with 9 waits of at most RETRY_WAIT_MAX, each call bounded by
@@ -48,8 +54,10 @@ class OutboundDispatcher:
         retry_base_seconds: float,
         clock: Callable[[], datetime] = utcnow,
         retry_policy: RetryPolicy | None = None,
+        files: ReplyFiles | None = None,
     ) -> None:
         self._sessions = sessions
+        self._files = files
         self._directory = directory
         self._attempts = attempts
         self._retry = retry_policy or RetryPolicy(
@@ -99,6 +107,9 @@ class OutboundDispatcher:
         """Send one reply with retries and record `sent` or `failed` on it."""
         try:
             reply, via = await self._claim(message_id)
+        except MissingFile as missing:
+            await self._record(message_id, failed=str(missing))
+            return
         except LookupError:
             return  # already sent, failed, or being sent by another process
         sender = self._directory.sender_for(reply.channel, via)
@@ -148,8 +159,9 @@ class OutboundDispatcher:
                     )
                 )
             ).first()
-        if row is None:
-            raise LookupError(message_id)
+            if row is None:
+                raise LookupError(message_id)
+            files = await self._load_files(session, message_id)
         channel, recipient, sender, text, subject, details = row
         details = details or {}
         reply = OutboundReply(
@@ -162,8 +174,19 @@ class OutboundDispatcher:
             in_reply_to=details.get("in_reply_to"),
             references=tuple(details.get("references") or ()),
             auto_submitted=details.get("auto_submitted"),
+            files=files,
         )
         return reply, str(details.get("via") or "")
+
+    async def _load_files(
+        self, session: AsyncSession, message_id: uuid.UUID
+    ) -> tuple[OutboundFile, ...]:
+        if self._files is None:
+            return ()
+        try:
+            return await self._files.load(session, message_id)
+        except KeyError:
+            raise MissingFile("a file of the reply is missing from the blob store") from None
 
     async def _record(
         self,
