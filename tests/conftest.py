@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -115,10 +116,13 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> Settings:
+def settings(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> Settings:
     """Settings for a router on this test's database and its own topics and group."""
     return Settings(
         database_url=database_url,  # type: ignore[arg-type]
+        attachments_dir=tmp_path / "blobs",
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_inbound=f"{topic_prefix}.inbound",
         topic_events=f"{topic_prefix}.events",

@@ -14,6 +14,8 @@ from adapters.outbound.webchat import reply_webhooks
 from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
 from router.audit.endpoints import router as audit_router
+from router.attachments.endpoints import UPLOAD_OVERHEAD_BYTES, UPLOAD_PATH, files_router
+from router.attachments.endpoints import router as attachments_router
 from router.bootstrap import running_router
 from router.chat_sites.endpoints import router as chat_sites_router
 from router.configuration import load_settings
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit,
         limit=settings.api_max_body_bytes,
         problem_base=problem_base(settings.public_base_url),
+        uploads=(UPLOAD_PATH, settings.attachment_max_bytes + UPLOAD_OVERHEAD_BYTES),
     )
     # Added last, so outermost: webhooks skip the layers above, every request gets its id.
     app.add_middleware(WebhookFastPath, routes=fast_routes(webhooks))
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(webhook_router)  # as is: the fast routes' paths are the routers'
     app.include_router(console_router)
     app.include_router(customers_router)
+    app.include_router(attachments_router)
+    app.include_router(files_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(chat_sites_router)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.attachments.fetcher import AttachmentFetcher
+from router.attachments.ports import BlobStore
 from router.db import create_engine, create_sessionmaker
 from router.inbound.envelope import decode
 from router.inbound.inline import InlinePublisher
@@ -72,6 +74,13 @@ async def build_publisher(
     return InlinePublisher(RoutingEngine(sessions, settings))
 
 
+def blob_store(settings: Settings) -> BlobStore:
+    """The folder blob store (ROUTER_ATTACHMENTS_DIR, else `blobs` under the data folder)."""
+    from adapters.blobs.folder import FolderBlobStore
+
+    return FolderBlobStore(settings.blobs_folder(settings.data_dir))
+
+
 @asynccontextmanager
 async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
     """Start the database (migrating an embedded one) and the transport; stop them after."""
@@ -90,7 +99,7 @@ async def running_router(settings: Settings) -> AsyncIterator[RouterState]:
         await engine.dispose()
         database.stop()
         raise
-    state = RouterState(settings, engine, sessions, publisher, database.label)
+    state = RouterState(settings, engine, sessions, publisher, database.label, blob_store(settings))
     try:
         await publisher.start()
         transport = (
@@ -124,6 +133,9 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
     consumer = None
     if not settings.transport_is_kafka() or settings.serve_with_consumer:
         tasks.append(asyncio.create_task(sweep_forever(state.sessions, settings, stop)))
+        fetcher = attachment_fetcher(settings, state.sessions, state.blobs)
+        interval = settings.attachment_fetch_interval_seconds
+        tasks.append(asyncio.create_task(fetcher.run(stop, interval)))
     if settings.transport_is_kafka() and settings.serve_with_consumer:
         publisher = outbox_publisher(settings)
         tasks.append(asyncio.create_task(relay_forever(state.sessions, publisher, stop)))
@@ -143,6 +155,22 @@ async def background_work(state: RouterState) -> AsyncIterator[None]:
                 task.cancel()
         if consumer is not None:
             await consumer.stop()
+
+
+def attachment_fetcher(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore
+) -> AttachmentFetcher:
+    """The fetcher of provider-hosted media, with the providers' credentials."""
+    from adapters.media.providers import ProviderMedia
+
+    return AttachmentFetcher(
+        sessions,
+        ProviderMedia(settings),
+        blobs,
+        settings.attachment_rules(),
+        attempts=settings.attachment_fetch_attempts,
+        retry_base_seconds=settings.attachment_fetch_retry_base_seconds,
+    )
 
 
 def outbox_publisher(settings: Settings) -> RecordPublisher:
@@ -242,6 +270,12 @@ async def run_consumer(settings: Settings) -> int:
         asyncio.create_task(sweep_forever(sessions, settings, stop), name="sweep"),
         asyncio.create_task(
             relay_forever(sessions, outbox_publisher(settings), stop), name="relay"
+        ),
+        asyncio.create_task(
+            attachment_fetcher(settings, sessions, blob_store(settings)).run(
+                stop, settings.attachment_fetch_interval_seconds
+            ),
+            name="fetch-attachments",
         ),
     ]
     try:

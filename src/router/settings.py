@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from router.attachments.settings import AttachmentSettings
 from router.auth.algorithms import DEFAULT_ALGORITHMS, VERIFIERS, load_public_key, verifies
 from router.channels import DEFAULT_JOIN_RULES, Channel, JoinRule
 from router.masking import MASK, mask_url
@@ -17,7 +18,7 @@ from router.masking import MASK, mask_url
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class Settings(BaseSettings):
+class Settings(AttachmentSettings, BaseSettings):
     """Every knob of the router; `router config` prints the effective values."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")

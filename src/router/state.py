@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from router.attachments.ports import BlobStore
 from router.inbound.ports import InboundPublisher
 from router.settings import Settings
 
@@ -18,5 +19,6 @@ class RouterState:
     sessions: async_sessionmaker[AsyncSession]
     publisher: InboundPublisher
     database_label: str
+    blobs: BlobStore
     # Components that report readiness of their own (e.g. an embedded consumer).
     readiness_checks: dict[str, Any] = field(default_factory=dict)

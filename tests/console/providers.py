@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from devstack.net import free_port
 
@@ -94,6 +94,18 @@ def _app(state: FakeProviders) -> FastAPI:
             status, headers = failure if isinstance(failure, tuple) else (failure, {})
             return JSONResponse(state.failure_body, status_code=status, headers=headers)
         return _answer("/" + path, request, body)
+
+    @app.get("/{path:path}")
+    async def fetch(path: str, request: Request) -> Response:
+        from tests.console.media_hosts import media_answer
+
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        state.requests.append(Recorded("GET", "/" + path, headers, b""))
+        if state.failures:
+            failure = state.failures.pop(0)
+            status, extra = failure if isinstance(failure, tuple) else (failure, {})
+            return JSONResponse({"message": "unavailable"}, status_code=status, headers=extra)
+        return media_answer("/" + path, request)
 
     return app
 

@@ -19,7 +19,7 @@ from adapters.channels.meta_parsing import (
     WaOrder,
 )
 from router.errors import InvalidPayload
-from router.inbound.envelope import Attachment, MessageKind
+from router.inbound.envelope import Attachment, AttachmentStatus, MessageKind
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 # Metadata values are strings on the envelope; structured ones are JSON, bounded.
@@ -110,6 +110,9 @@ def _media(kind: str, media: WaMedia) -> Content:
         filename=media.filename,
         content_type=media.mime_type or "application/octet-stream",
         url=media.url,
+        media_id=media.id,
+        # Meta serves media only with the access token: fetched after the message is stored.
+        status=AttachmentStatus.PENDING if media.id or media.url else None,
     )
     return Content(MessageKind.MEDIA, text, metadata, (attachment,))
 

@@ -55,6 +55,7 @@ from router.channels import Channel, IdentityKind
 from router.errors import InvalidPayload
 from router.inbound.envelope import (
     Attachment,
+    AttachmentStatus,
     CustomerIdentity,
     DeliveryStatus,
     DeliveryUpdate,
@@ -220,7 +221,9 @@ def _message_content(message: MsMessage) -> Content:
                 kind = MessageKind.MEDIA
             if url:
                 content_type = _CONTENT_TYPES.get(item.type, "application/octet-stream")
-                attachments.append(Attachment(content_type=content_type, url=url))
+                attachments.append(
+                    Attachment(content_type=content_type, url=url, status=AttachmentStatus.PENDING)
+                )
             if payload is not None and payload.reel_video_id:
                 metadata["reel_video_id"] = payload.reel_video_id
             lines.append(f"({title or item.type})")

@@ -47,6 +47,7 @@ from router.channels import Channel, IdentityKind
 from router.errors import BadSignature, InvalidPayload
 from router.inbound.envelope import (
     Attachment,
+    AttachmentStatus,
     DeliveryStatus,
     DeliveryUpdate,
     InboundMessage,
@@ -243,6 +244,8 @@ def _media(form: Form) -> tuple[Attachment, ...]:
         Attachment(
             content_type=form.get(f"MediaContentType{n}", "")[:255] or "application/octet-stream",
             url=required(form, f"MediaUrl{n}", longest=2048),
+            # Twilio serves it only with the account's credentials: fetched after storing.
+            status=AttachmentStatus.PENDING,
         )
         for n in range(int(raw))
     )

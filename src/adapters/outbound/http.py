@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from router.outbound.ports import DeliveryError
+from router.outbound.ports import DeliveryError, OutboundFile
 
 
 async def post(
@@ -17,7 +17,7 @@ async def post(
     url: str,
     *,
     json: dict[str, Any] | None = None,
-    data: dict[str, str] | None = None,
+    data: dict[str, str | list[str]] | None = None,
     headers: dict[str, str] | None = None,
     auth: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -111,6 +111,17 @@ def _reason(response: httpx.Response) -> str:
             if body.get(field):
                 return str(body[field])[:300]
     return response.text[:300]
+
+
+def media_link(file: OutboundFile, provider: str) -> str:
+    """The link a provider fetches the file from; final `DeliveryError` when there is none."""
+    if file.url is None:
+        raise DeliveryError(
+            f"{provider} takes files only by link: set ROUTER_PUBLIC_BASE_URL so the router"
+            " can serve them",
+            retryable=False,
+        )
+    return file.url
 
 
 def required_id(body: dict[str, Any], provider: str, *path: str | int) -> str:

@@ -1,11 +1,43 @@
-"""Replies on WhatsApp (Cloud API) and Messenger/Instagram (Send API) through Meta's Graph API."""
+"""Replies on WhatsApp (Cloud API) and Messenger/Instagram (Send API) through Meta's Graph API.
+
+Both take one file per message, by link: a reply with files is its text, then one message
+per file (the provider id recorded is the text's).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
-from adapters.outbound.http import post, required_id
-from router.outbound.ports import OutboundReply, Sent
+from adapters.outbound.http import media_link, post, required_id
+from router.outbound.ports import OutboundFile, OutboundReply, Sent
+
+# The media types the Cloud API plays as such; any other file goes as a document.
+_WHATSAPP_MEDIA = {
+    "image/jpeg": "image",
+    "image/png": "image",
+    "video/mp4": "video",
+    "video/3gpp": "video",
+    "audio/aac": "audio",
+    "audio/amr": "audio",
+    "audio/mpeg": "audio",
+    "audio/mp4": "audio",
+    "audio/ogg": "audio",
+}
+
+
+def _whatsapp_media(file: OutboundFile, link: str) -> tuple[str, dict[str, Any]]:
+    kind = _WHATSAPP_MEDIA.get(file.content_type, "document")
+    media: dict[str, Any] = {"link": link}
+    if kind == "document":
+        media["filename"] = file.filename
+    return kind, media
+
+
+def _messenger_type(file: OutboundFile) -> str:
+    major = file.content_type.split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "file"
 
 
 class WhatsAppSender:
@@ -19,7 +51,14 @@ class WhatsAppSender:
         self._token = token
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send a text message; the `wamid` Meta returns becomes the provider id."""
+        """Send a text message (then each file); the `wamid` Meta returns is the provider id."""
+        links = [media_link(file, self.provider) for file in reply.files]
+        sent = await self._message(reply, "text", {"preview_url": False, "body": reply.text})
+        for file, link in zip(reply.files, links, strict=True):
+            await self._message(reply, *_whatsapp_media(file, link))
+        return sent
+
+    async def _message(self, reply: OutboundReply, kind: str, content: dict[str, Any]) -> Sent:
         body = await post(
             self._client,
             self.provider,
@@ -29,8 +68,8 @@ class WhatsAppSender:
                 "recipient_type": "individual",
                 # The router keeps numbers in E.164; the Cloud API wants the bare wa_id digits.
                 "to": reply.to.removeprefix("+"),
-                "type": "text",
-                "text": {"preview_url": False, "body": reply.text},
+                "type": kind,
+                kind: content,
             },
             headers={"Authorization": f"Bearer {self._token}"},
         )
@@ -48,7 +87,16 @@ class MessengerSender:
         self._token = token
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send a text message as a response to the customer (inside the 24 h window)."""
+        """Send a text message as a response to the customer (inside the 24 h window),
+        then each file as an attachment by URL."""
+        links = [media_link(file, self.provider) for file in reply.files]
+        sent = await self._message(reply, {"text": reply.text})
+        for file, link in zip(reply.files, links, strict=True):
+            attachment = {"type": _messenger_type(file), "payload": {"url": link}}
+            await self._message(reply, {"attachment": attachment})
+        return sent
+
+    async def _message(self, reply: OutboundReply, message: dict[str, Any]) -> Sent:
         body = await post(
             self._client,
             self.provider,
@@ -56,7 +104,7 @@ class MessengerSender:
             json={
                 "recipient": {"id": reply.to},
                 "messaging_type": "RESPONSE",
-                "message": {"text": reply.text},
+                "message": message,
             },
             headers={"Authorization": f"Bearer {self._token}"},
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.outbound.http import post, required_id
+from adapters.outbound.http import media_link, post, required_id
 from router.channels import Channel
 from router.outbound.ports import OutboundReply, Sent
 
@@ -35,7 +35,14 @@ class TwilioSender:
         `/webhooks/twilio/sms/status`, where they become delivery updates.
         """
         prefix = "whatsapp:" if reply.channel is Channel.WHATSAPP else ""
-        data = {"To": prefix + reply.to, "From": prefix + reply.sender, "Body": reply.text}
+        data: dict[str, str | list[str]] = {
+            "To": prefix + reply.to,
+            "From": prefix + reply.sender,
+            "Body": reply.text,
+        }
+        if reply.files:
+            # Twilio fetches each MediaUrl itself (an MMS, or WhatsApp media).
+            data["MediaUrl"] = [media_link(file, self.provider) for file in reply.files]
         if self._status_callback:
             data["StatusCallback"] = self._status_callback
         body = await post(self._client, self.provider, self._url, data=data, auth=self._auth)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -63,10 +64,18 @@ class BodyLimit:
     """
 
     def __init__(
-        self, app: Any, *, limit: int, prefix: str = "/v1/", problem_base: str = PROBLEM_PATH
+        self,
+        app: Any,
+        *,
+        limit: int,
+        prefix: str = "/v1/",
+        problem_base: str = PROBLEM_PATH,
+        uploads: tuple[re.Pattern[str], int] | None = None,
     ) -> None:
         self._app = app
         self._limit = limit
+        # File uploads (POST to paths matching the pattern) may be as big as a file may be.
+        self._uploads = uploads
         self._prefix = prefix
         self._problem_base = problem_base
 
@@ -74,9 +83,16 @@ class BodyLimit:
         if scope["type"] != "http" or not scope["path"].startswith(self._prefix):
             await self._app(scope, receive, send)
             return
+        limit = self._limit
+        if (
+            self._uploads is not None
+            and scope["method"] == "POST"
+            and self._uploads[0].fullmatch(scope["path"])
+        ):
+            limit = self._uploads[1]
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                await self._refuse(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(send, limit)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -88,8 +104,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._limit:
-                await self._refuse(send)
+            if size > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -106,8 +122,8 @@ class BodyLimit:
 
         await self._app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        refusal = PayloadTooLarge(f"the body is over the limit of {self._limit} bytes")
+    async def _refuse(self, send: Send, limit: int) -> None:
+        refusal = PayloadTooLarge(f"the body is over the limit of {limit} bytes")
         body = json.dumps(refusal.body(base=self._problem_base)).encode()
         await send(
             {

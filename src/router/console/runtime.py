@@ -12,6 +12,8 @@ import asyncpg
 from fastapi import Request
 from sqlalchemy.engine import URL
 
+from router.attachments.links import FileLinks
+from router.attachments.outgoing import ReplyFiles
 from router.auth.tokens import SigningKeys, TokenPolicy, TokenVerifier
 from router.console.drains import QueueDrains
 from router.console.feed import ChangeFeed
@@ -35,6 +37,7 @@ class ConsoleRuntime:
     polls: KeyRateLimit
     replies: KeyRateLimit
     drains: QueueDrains
+    links: FileLinks
     # None while JWT login is off: bearer tokens are then API keys only.
     tokens: TokenVerifier | None = None
 
@@ -68,6 +71,12 @@ async def running_console(
         else None
     )
     feed = listener_connect(state.engine.url)
+    link_secret = settings.attachment_link_secret
+    links = FileLinks(
+        link_secret.get_secret_value().encode() if link_secret is not None else None,
+        settings.public_base_url,
+        settings.attachment_link_seconds,
+    )
     outbound = OutboundDispatcher(
         state.sessions,
         senders,
@@ -75,6 +84,7 @@ async def running_console(
         retry_base_seconds=settings.outbound_retry_base_seconds,
         events_topic=settings.topic_events if settings.transport_is_kafka() else None,
         secrets=configured_secrets(settings),
+        files=ReplyFiles(state.blobs, links),
     )
     drains = QueueDrains(
         lambda: in_transaction(
@@ -95,6 +105,7 @@ async def running_console(
             polls=KeyRateLimit("polls", settings.poll_rate_per_minute, burst=30),
             replies=KeyRateLimit("replies", settings.reply_rate_per_minute, burst=20),
             drains=drains,
+            links=links,
             tokens=tokens,
         )
     finally:

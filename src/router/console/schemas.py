@@ -164,6 +164,10 @@ class ReplyRequest(_Request):
     subject: Annotated[Text | None, Field(max_length=998)] = Field(
         default=None, description="Email only; default: Re: the conversation's subject"
     )
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=10)] = Field(
+        default=[],
+        description="Files uploaded to this conversation (POST .../attachments) to send with it",
+    )
 
 
 class PresenceRequest(_Request):

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.attachments import outgoing
 from router.auth.errors import Forbidden
 from router.auth.service import Principal
 from router.channels import Channel
@@ -66,6 +67,12 @@ def _require_owner(principal: Principal, conversation: Conversation, action: str
         or conversation.offer_state != OfferState.ACCEPTED
     ):
         raise Forbidden(f"only the owner who accepted the conversation (or a supervisor) {action}")
+
+
+def require_may_send(principal: Principal, conversation: Conversation, action: str) -> None:
+    """The conversation is open and the caller may send on it (its owner, or a supervisor)."""
+    _require_open(conversation)
+    _require_owner(principal, conversation, action)
 
 
 def _require_open(conversation: Conversation) -> None:
@@ -256,6 +263,7 @@ async def add_reply(
     if inbound is None:
         raise Conflict("the customer has written nothing to reply to")
     channel = Channel(conversation.channel)
+    files = await outgoing.files_for_reply(session, conversation, request.attachment_ids)
     sender = await _sender_for(session, senders, channel, inbound.provider, inbound.recipient)
     details: dict[str, object] = {"via": inbound.provider}
     reply_id = uuid.uuid4()
@@ -285,7 +293,7 @@ async def add_reply(
         subject=subject,
         text=request.text,
         stripped_text=request.text,
-        attachments=[],
+        attachments=outgoing.metadata(files),
         details=details,
         delivery_status=DeliveryStatus.QUEUED.value,
         received_at=now,
@@ -295,6 +303,7 @@ async def add_reply(
     # The customer is answered: the reply clock (the queue's reply time) stops.
     conversation.awaiting_reply_since = None
     await session.flush()
+    await outgoing.attach(session, reply.id, files)
     return reply
 
 

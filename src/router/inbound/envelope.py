@@ -154,13 +154,39 @@ class CustomerIdentity(_Frozen):
     )
 
 
+class AttachmentStatus(StrEnum):
+    """Where an attachment's bytes are: kept, on their way, or not kept and why."""
+
+    STORED = "stored"  # in the blob store under `blob_key`
+    PENDING = "pending"  # hosted by the provider; fetched after the message is stored
+    FAILED = "failed"  # fetching it gave up (`reason`)
+    REFUSED = "refused"  # too large, a type not allowed, or bytes unlike their type (`reason`)
+
+
 class Attachment(_Frozen):
-    """Metadata of an attachment; the content itself never travels on the topic."""
+    """An attachment's metadata; the content itself never travels on the topic.
+
+    Its bytes are in the blob store under `blob_key` once `status` is `stored`: written by
+    the webhook before the event is published (email parts), or fetched from the provider
+    after the message is stored (`pending` media). No status: metadata only, as given.
+    """
 
     filename: Annotated[str | None, Field(max_length=255)] = None
     content_type: Annotated[str, Field(max_length=255)] = "application/octet-stream"
     size: Annotated[int | None, Field(ge=0)] = None
     url: Annotated[str | None, Field(max_length=2048)] = None
+    status: AttachmentStatus | None = None
+    reason: Annotated[str | None, Field(max_length=500)] = Field(
+        default=None, description="Why the bytes were refused or could not be fetched"
+    )
+    blob_key: Annotated[str | None, Field(max_length=128)] = None
+    sha256: Annotated[str | None, Field(pattern="^[0-9a-f]{64}$")] = None
+    sniffed_type: Annotated[str | None, Field(max_length=255)] = Field(
+        default=None, description="The type the content's first bytes show"
+    )
+    media_id: Annotated[str | None, Field(max_length=255)] = Field(
+        default=None, description="The provider's id of hosted media (WhatsApp media id)"
+    )
 
 
 class InboundMessage(_Frozen):

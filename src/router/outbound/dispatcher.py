@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.attachments.outgoing import ReplyFiles
 from router.channels import Channel
 from router.conversations.history import Journal
 from router.db import transaction
@@ -32,9 +33,14 @@ from router.outbound.email_thread import (
     outbound_message_id,
 )
 from router.outbound.failures import ReplyFailure, masked, record_failures
-from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
+from router.outbound.ports import DeliveryError, OutboundFile, OutboundReply, SenderDirectory
 
 log = logging.getLogger(__name__)
+
+
+class MissingFile(LookupError):
+    """A reply's file has no bytes to send: the reply fails rather than going without it."""
+
 
 # Longer than every attempt with its back-off together, so a live sender never loses its claim:
 # at most 10 attempts (settings) with 9 waits of at most RETRY_WAIT_MAX, each call bounded by
@@ -58,11 +64,13 @@ class OutboundDispatcher:
         retry_policy: RetryPolicy | None = None,
         events_topic: str | None = None,
         secrets: tuple[str, ...] = (),
+        files: ReplyFiles | None = None,
     ) -> None:
         self._sessions = sessions
         # Where `reply_failed` events are published (None: history only, no outbox).
         self._events_topic = events_topic
         self._secrets = secrets
+        self._files = files
         self._directory = directory
         self._attempts = attempts
         self._retry = retry_policy or RetryPolicy(
@@ -112,6 +120,9 @@ class OutboundDispatcher:
         """Send one reply with retries and record `sent` or `failed` on it."""
         try:
             reply, via = await self._claim(message_id)
+        except MissingFile as missing:
+            await self._record(message_id, failed=str(missing))
+            return
         except LookupError:
             return  # already sent, failed, or being sent by another process
         sender = self._directory.sender_for(reply.channel, via)
@@ -185,6 +196,7 @@ class OutboundDispatcher:
                     author_name = await session.scalar(
                         select(Agent.display_name).where(Agent.id == author)
                     )
+            files = await self._load_files(session, message_id)
         details = details or {}
         email_id = None
         if channel == Channel.EMAIL.value:
@@ -206,8 +218,19 @@ class OutboundDispatcher:
             session_id=details.get("session_id"),
             reply_url=reply_url,
             author_name=author_name,
+            files=files,
         )
         return reply, str(details.get("via") or "")
+
+    async def _load_files(
+        self, session: AsyncSession, message_id: uuid.UUID
+    ) -> tuple[OutboundFile, ...]:
+        if self._files is None:
+            return ()
+        try:
+            return await self._files.load(session, message_id)
+        except KeyError:
+            raise MissingFile("a file of the reply is missing from the blob store") from None
 
     async def _record(
         self,

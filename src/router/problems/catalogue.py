@@ -157,6 +157,19 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "The paging cursor was not made by this listing, or was altered.",
         "Start again from the first page and follow the cursors the answers give.",
     ),
+    "file-refused": ProblemType(
+        422,
+        "The file is not accepted",
+        "The uploaded file's type is not allowed (ROUTER_ATTACHMENT_ALLOWED_TYPES), or its bytes "
+        "are not what its declared type says (a PDF sent as image/png).",
+        "Send a file of an allowed type, declared as what it is; nothing was stored.",
+    ),
+    "channel-takes-no-files": ProblemType(
+        422,
+        "This channel cannot carry files",
+        "The reply lists files, but its conversation's channel (voice) has no way to send them.",
+        "Send the reply without `attachment_ids`; nothing was sent.",
+    ),
     "rate-limited": ProblemType(
         429,
         "Too many requests from this caller",

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from router.attachments.rows import insert_inbound_attachments
 from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
 from router.customers.intake import customers_of
@@ -214,6 +215,11 @@ class _Intake:
             await rows.update_conversations(connection, list(touched.values()))
         await rows.upsert_threads(connection, thread_rows)
         await rows.insert_messages(connection, message_rows)
+        await insert_inbound_attachments(
+            connection,
+            [(m.provider, m.provider_message_id) for m in messages if m.attachments],
+            self.now,
+        )
         # Everything but the offers goes in before the slots are claimed: from the claim to
         # the commit, the batch holds the slots' locks only while the offers' rows go in.
         await self.journal.flush(self.session, hold=Change.OFFERED)

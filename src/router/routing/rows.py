@@ -239,7 +239,11 @@ async def upsert_threads(connection: Any, threads: dict[str, uuid.UUID]) -> None
 
 def message_row(message: InboundMessage, conversation_id: uuid.UUID) -> list[Any]:
     """The message's row for `insert_messages`, in `_INSERT_MESSAGES`'s column order."""
-    attachments = [attachment.model_dump(mode="json") for attachment in message.attachments]
+    # Each file gets its id here: the console downloads it by this id, the fetcher fills it in.
+    attachments = [
+        {"id": str(uuid.uuid4()), **attachment.model_dump(mode="json")}
+        for attachment in message.attachments
+    ]
     return [
         conversation_id,
         message.event_id,

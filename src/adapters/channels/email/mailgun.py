@@ -38,6 +38,7 @@ from adapters.channels.email.parsing import (
     parse_date,
     recipient_address,
 )
+from adapters.channels.email.parts import keep_email_parts
 from adapters.channels.webhook import (
     check_fresh,
     hmac_hex,
@@ -80,7 +81,8 @@ async def mailgun_inbound(request: Request) -> Response:
     verify_equal(hmac_hex(key, (timestamp + token).encode()), form.text("signature"), "signature")
     signed_at = check_fresh(timestamp, settings.replay_window_seconds)
     # A `body-mime` post holds a whole message, slow to parse when big.
-    message = inbound_message("mailgun", await parse_big_off_loop(mailgun_email, form, len(body)))
+    email = await parse_big_off_loop(mailgun_email, form, len(body))
+    message = inbound_message("mailgun", email)
     now = datetime.now(UTC)
     claim = await claim_token(
         router_state(request).engine,
@@ -94,6 +96,8 @@ async def mailgun_inbound(request: Request) -> Response:
     )
     if claim is TokenClaim.REPLAY:
         raise StaleRequest("this token was already used within the replay window for another post")
+    if await keep_email_parts(request, email):
+        message = message.model_copy(update={"attachments": tuple(email.attachments)})
     await publish(request, [message])
     return Response(status_code=200)
 
@@ -139,6 +143,7 @@ def mailgun_email(form: FormData) -> ParsedEmail:
             *(attachment(f.filename, f.content_type, f.size) for f in form.files),
             *_stored_attachments(form),
         ],
+        contents=[f.data for f in form.files],
         metadata={"mode": "store" if "message-url" in form.fields else "forward"},
     )
     return form_automation(email, form, lookup, envelope_sender)

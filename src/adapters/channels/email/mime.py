@@ -2,7 +2,7 @@
 
 A form body is parsed from the bytes the handler already read (within the email size limit)
 with python-multipart's streaming parser, so nothing re-reads or buffers the request again;
-file parts are only measured, never kept. A whole RFC 5322 message (SendGrid "raw" mode,
+file parts are kept as slices of those bytes. A whole RFC 5322 message (SendGrid "raw" mode,
 Mailgun `body-mime`) is parsed with the standard library's `email` package.
 """
 
@@ -44,7 +44,7 @@ from router.inbound.envelope import Attachment
 
 @dataclass(frozen=True)
 class FormFile:
-    """A file part of a form: its metadata and measured size; the bytes are not kept."""
+    """A file part of a form: its metadata, its size and its bytes."""
 
     field: str
     filename: str | None
@@ -52,6 +52,7 @@ class FormFile:
     size: int
     # Kept only for the small parts of a bounce that say what it returns and why.
     content: bytes | None = None
+    data: bytes = b""
 
 
 @dataclass
@@ -171,7 +172,7 @@ def _multipart(body: bytes, content_type: str) -> FormData:
         part.keep = not part.is_file or kind.decode("latin-1") in REPORT_PART_TYPES
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        if part.keep and (not part.is_file or part.size < _MAX_REPORT_PART):
+        if part.is_file or part.keep:
             part.chunks.append(data[start:end])
         part.size += end - start
 
@@ -180,14 +181,15 @@ def _multipart(body: bytes, content_type: str) -> FormData:
             return
         if part.is_file:
             kind = part.headers.get(b"content-type")
-            content = b"".join(part.chunks)[:_MAX_REPORT_PART] if part.keep else None
+            data = b"".join(part.chunks)
             form.files.append(
                 FormFile(
                     part.name,
                     part.filename,
                     kind.decode("latin-1") if kind else None,
                     part.size,
-                    content,
+                    data[:_MAX_REPORT_PART] if part.keep else None,
+                    data,
                 )
             )
         else:
@@ -268,6 +270,7 @@ def email_from_message(
         return header(message, name)
 
     leaves = list(_leaves(message))
+    files = _attachments(leaves, skip={id(part) for part in (plain, html) if part})
     email = ParsedEmail(
         sender=sender_of(lookup, envelope_sender=envelope_sender),
         sender_text=described_sender(lookup("From")),
@@ -276,7 +279,8 @@ def email_from_message(
         text=_text(plain),
         html=_text(html),
         date=parse_date(lookup("Date")),
-        attachments=_attachments(leaves, skip={id(part) for part in (plain, html) if part}),
+        attachments=[found for found, _ in files],
+        contents=[content for _, content in files],
         thread=Threading.from_headers(lookup),
     )
     parts = [(part.get_content_type(), part) for part in leaves]
@@ -341,8 +345,11 @@ def _leaves(message: EmailMessage) -> Iterator[EmailMessage]:
             yield part
 
 
-def _attachments(leaves: list[EmailMessage], skip: set[int]) -> list[Attachment]:
-    found: list[Attachment] = []
+def _attachments(
+    leaves: list[EmailMessage], skip: set[int]
+) -> list[tuple[Attachment, bytes | None]]:
+    """The file parts, each with its decoded bytes (None for an attached message)."""
+    found: list[tuple[Attachment, bytes | None]] = []
     for part in leaves:
         if id(part) in skip:
             continue
@@ -358,9 +365,10 @@ def _attachments(leaves: list[EmailMessage], skip: set[int]) -> list[Attachment]
             and (disposition != "attachment")
         ):
             continue  # an alternative or extra body part, not a file
-        size: int | None = None
+        content: bytes | None = None
         if part.get_content_maintype() != "message":
             payload = part.get_payload(decode=True)
-            size = len(payload) if isinstance(payload, bytes) else None
-        found.append(attachment(filename, content_type, size))
+            content = payload if isinstance(payload, bytes) else None
+        size = len(content) if content is not None else None
+        found.append((attachment(filename, content_type, size), content))
     return found

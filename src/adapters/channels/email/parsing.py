@@ -231,6 +231,8 @@ class ParsedEmail:
     thread: Threading = field(default_factory=Threading)
     date: datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    # The bytes of attachment i, where the provider posted them (else None or absent).
+    contents: list[bytes | None] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     sender_text: str | None = None
     automated: Automated | None = None
@@ -249,7 +251,7 @@ def recipient_address(candidates: Iterable[str | None], field_name: str) -> str:
 def attachment(
     filename: str | None, content_type: str | None, size: int | None, url: str | None = None
 ) -> Attachment:
-    """Attachment metadata; the content itself is never kept or forwarded."""
+    """Attachment metadata as the provider describes it (its bytes are kept apart)."""
     return Attachment(
         filename=(filename or "").strip()[:255] or None,
         content_type=(content_type or "").strip()[:255] or "application/octet-stream",

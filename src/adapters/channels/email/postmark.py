@@ -3,8 +3,8 @@
 Postmark does not sign its webhooks; the URL configured in Postmark carries Basic auth
 credentials whose password is ROUTER_POSTMARK_INBOUND_TOKEN. The threading headers live in
 `Headers` (a list of Name/Value pairs); `MessageID` is Postmark's own id of the email, the
-de-duplication key. Attachment content arrives base64-encoded and is never modelled, only
-its name, type and length.
+de-duplication key. Attachment content arrives base64-encoded; it is decoded and written to
+the blob store before the event is published.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from adapters.channels.email.parsing import (
     parse_date,
     recipient_address,
 )
+from adapters.channels.email.parts import keep_email_parts
 from adapters.channels.webhook import (
     json_body,
     problem_responses,
@@ -66,7 +67,7 @@ class PostmarkAttachment(_Model):
     Name: str | None = None
     ContentType: str | None = None
     ContentLength: int | None = None
-    # Base64; decoded only for a bounce's report parts (the returned headers, the status).
+    # Base64: the file's bytes (and, for a bounce, its report parts).
     Content: str | None = None
 
 
@@ -110,9 +111,9 @@ async def postmark_inbound(request: Request) -> Response:
     require_media_type(request, "application/json")
     body = await read_body(request, settings.email_max_body_bytes)
     payload = json_body(PostmarkInbound, body)
-    message = inbound_message(
-        "postmark", postmark_email(payload), provider_message_id=payload.MessageID.lower()
-    )
+    email = postmark_email(payload)
+    await keep_email_parts(request, email)
+    message = inbound_message("postmark", email, provider_message_id=payload.MessageID.lower())
     await publish(request, [message])
     return Response(status_code=200)
 
@@ -147,12 +148,23 @@ def postmark_email(payload: PostmarkInbound) -> ParsedEmail:
             attachment(item.Name, item.ContentType, item.ContentLength)
             for item in payload.Attachments or ()
         ],
+        contents=[_file(item) for item in payload.Attachments or ()],
         metadata=metadata,
     )
     files = [(media_type(item.ContentType), item) for item in payload.Attachments or ()]
     return mark_automated(
         email, lookup, lookup("Return-Path"), files, _content, email.text or email.html
     )
+
+
+def _file(item: PostmarkAttachment) -> bytes | None:
+    """The attachment's bytes; None when Postmark sent none (or nothing decodable)."""
+    if not item.Content:
+        return None
+    try:
+        return base64.b64decode(item.Content)
+    except ValueError:
+        return None
 
 
 def _content(item: PostmarkAttachment) -> str:

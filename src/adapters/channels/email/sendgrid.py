@@ -29,6 +29,7 @@ from adapters.channels.email.parsing import (
     parse_date,
     recipient_address,
 )
+from adapters.channels.email.parts import keep_email_parts
 from adapters.channels.webhook import (
     parse_big_off_loop,
     problem_responses,
@@ -65,6 +66,7 @@ async def sendgrid_inbound(request: Request) -> Response:
     form = parse_form(body, request.headers.get("content-type", ""))
     # The standard library needs about a second for a whole 25 MiB MIME message (raw mode).
     email = await parse_big_off_loop(sendgrid_email, form, len(body))
+    await keep_email_parts(request, email)
     await publish(request, [inbound_message("sendgrid", email)])
     return Response(status_code=200)
 
@@ -111,6 +113,7 @@ def sendgrid_email(form: FormData) -> ParsedEmail:
             thread=Threading.from_headers(lookup),
             date=parse_date(lookup("Date")),
             attachments=_attachments(form),
+            contents=[file.data for file in form.files],
             metadata={"mode": "parsed"},
         )
         form_automation(email, form, lookup, envelope_sender)

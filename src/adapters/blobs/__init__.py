@@ -1,0 +1,1 @@
+"""Blob stores: where attachment bytes are kept."""

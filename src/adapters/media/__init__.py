@@ -1,0 +1,1 @@
+"""Fetching media the providers host: Meta's Graph API media, Twilio's message media."""
