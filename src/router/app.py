@@ -13,9 +13,9 @@ from adapters.channels import webhook_routers
 from adapters.outbound.webchat import reply_webhooks
 from router import __version__, api_docs, exception_handlers
 from router.admin.endpoints import router as admin_router
-from router.audit.endpoints import router as audit_router
 from router.attachments.endpoints import UPLOAD_OVERHEAD_BYTES, UPLOAD_PATH, files_router
 from router.attachments.endpoints import router as attachments_router
+from router.audit.endpoints import router as audit_router
 from router.bootstrap import running_router
 from router.chat_sites.endpoints import router as chat_sites_router
 from router.configuration import load_settings

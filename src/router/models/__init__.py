@@ -1,7 +1,7 @@
 """Database models: the router's state in PostgreSQL."""
 
-from router.models.audit import AdminAudit
 from router.models.attachments import StoredAttachment
+from router.models.audit import AdminAudit
 from router.models.auth import ApiKey
 from router.models.base import Base
 from router.models.chat_sites import ChatSite
