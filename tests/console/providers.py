@@ -131,7 +131,7 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
                 "sid": f"SM{uuid.uuid4().hex}",
                 "status": "queued",
                 "to": form["To"],
-                "body": form["Body"],
+                "body": form.get("Body"),
             },
             201,
         )

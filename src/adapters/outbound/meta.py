@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from adapters.outbound.http import post, required_id
-from router.outbound.ports import OutboundReply, Sent
+from router.outbound.ports import OutboundReply, OutboundTemplate, Sent
 
 
 class WhatsAppSender:
@@ -19,7 +21,12 @@ class WhatsAppSender:
         self._token = token
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send a text message; the `wamid` Meta returns becomes the provider id."""
+        """Send a text or template message; the `wamid` Meta returns becomes the provider id."""
+        content: dict[str, Any]
+        if reply.template is not None:
+            content = {"type": "template", "template": whatsapp_template(reply.template)}
+        else:
+            content = {"type": "text", "text": {"preview_url": False, "body": reply.text}}
         body = await post(
             self._client,
             self.provider,
@@ -29,12 +36,24 @@ class WhatsAppSender:
                 "recipient_type": "individual",
                 # The router keeps numbers in E.164; the Cloud API wants the bare wa_id digits.
                 "to": reply.to.removeprefix("+"),
-                "type": "text",
-                "text": {"preview_url": False, "body": reply.text},
+                **content,
             },
             headers={"Authorization": f"Bearer {self._token}"},
         )
         return Sent(required_id(body, self.provider, "messages", 0, "id"))
+
+
+def whatsapp_template(template: OutboundTemplate) -> dict[str, Any]:
+    """The Cloud API's `template` object: name, language, the body's text parameters."""
+    document: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if template.parameters:
+        document["components"] = [
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": value} for value in template.parameters],
+            }
+        ]
+    return document
 
 
 class MessengerSender:

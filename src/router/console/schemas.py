@@ -84,6 +84,10 @@ class MessageOut(_Response):
     call_duration_seconds: int | None = Field(
         default=None, description="Calls: how long it lasted, once the provider said"
     )
+    template: dict[str, Any] | None = Field(
+        default=None,
+        description="A WhatsApp template sent: its `name`, `language` and `parameters`",
+    )
     created_at: datetime
 
 
@@ -147,11 +151,51 @@ class NoteRequest(_Request):
     text: Annotated[Text, Field(min_length=1, max_length=20_000)]
 
 
+class TemplateRequest(_Request):
+    """An approved WhatsApp template, by the name and language it was approved under."""
+
+    name: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")]
+    language: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,4})?$",
+            description="The template's language code, as approved: `en`, `en_US`, `pt_BR`",
+        ),
+    ]
+    parameters: list[Annotated[Text, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The body's variables {{1}}, {{2}} ... in order",
+    )
+
+    def readable(self) -> str:
+        """How the message reads in the conversation's history."""
+        shown = f"[template {self.name} ({self.language})]"
+        return shown + (" " + " | ".join(self.parameters) if self.parameters else "")
+
+    def stored(self) -> dict[str, Any]:
+        """What the message row keeps (`details.template`) and the sender sends from."""
+        return {"name": self.name, "language": self.language, "parameters": self.parameters}
+
+
 class ReplyRequest(_Request):
-    text: Annotated[Text, Field(min_length=1, max_length=20_000)]
+    """Exactly one of `text` and `template` (WhatsApp only)."""
+
+    text: Annotated[Text | None, Field(min_length=1, max_length=20_000)] = None
+    template: TemplateRequest | None = Field(
+        default=None,
+        description="WhatsApp: an approved template, the only message allowed more than 24 h"
+        " after the customer's last message",
+    )
     subject: Annotated[Text | None, Field(max_length=998)] = Field(
         default=None, description="Email only; default: Re: the conversation's subject"
     )
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> ReplyRequest:
+        if (self.text is None) == (self.template is None):
+            raise ValueError("give exactly one of text and template")
+        return self
 
 
 class PresenceRequest(_Request):

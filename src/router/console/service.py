@@ -21,9 +21,10 @@ from router.channels import Channel
 from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
+from router.console.windows import last_customer_message_at, require_open_window
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
-from router.errors import Conflict, ProblemError
+from router.errors import Conflict, InvalidPayload, ProblemError
 from router.inbound.envelope import DeliveryStatus
 from router.models import Conversation, ConversationStatus, Message, OfferState
 from router.outbound.ports import SenderDirectory
@@ -235,39 +236,50 @@ async def add_reply(
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
     _require_owner(principal, conversation, "replies")
-    inbound = await session.scalar(
-        select(Message)
-        .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    if inbound is None:
-        raise Conflict("the customer has written nothing to reply to")
     channel = Channel(conversation.channel)
-    sender = senders.sender_for(channel, inbound.provider)
+    if request.template is not None and channel is not Channel.WHATSAPP:
+        raise InvalidPayload("template: templates are sent on WhatsApp only", field="template")
+    if channel is Channel.WHATSAPP and request.template is None:
+        require_open_window(await last_customer_message_at(session, conversation.id), now)
+    inbound = await _latest(session, conversation.id, "inbound")
+    # A conversation the router started has no customer message yet: it goes on from its
+    # first outbound message, between the same two addresses.
+    opening = inbound or await _latest(session, conversation.id, "outbound")
+    if opening is None:
+        raise Conflict("the customer has written nothing to reply to")
+    if inbound is not None:
+        ours, theirs, via = inbound.recipient, inbound.sender, inbound.provider
+    else:
+        ours, theirs = opening.sender, opening.recipient
+        via = str(opening.details.get("via") or opening.provider)
+    sender = senders.sender_for(channel, via)
     if sender is None:
         raise ReplyChannelNotConfigured(f"no outbound sender is configured for {channel.value}")
-    details: dict[str, object] = {"via": inbound.provider}
+    details: dict[str, object] = {"via": via}
     subject = None
     if channel is Channel.EMAIL:
-        message_id = str(inbound.details.get("message_id") or "")
+        message_id = str(inbound.details.get("message_id") or "") if inbound else ""
         if message_id:
             details["in_reply_to"] = message_id if message_id.startswith("<") else f"<{message_id}>"
-        details["references"] = list(inbound.details.get("references") or [])
-        subject = request.subject or conversation.subject or inbound.subject
+        details["references"] = list(inbound.details.get("references") or []) if inbound else []
+        subject = request.subject or conversation.subject or opening.subject
+    text = request.text or ""
+    if request.template is not None:
+        details["template"] = request.template.stored()
+        text = request.template.readable()
     reply = Message(
         id=uuid.uuid4(),
         conversation_id=conversation.id,
         direction="outbound",
-        kind="text",
+        kind="template" if request.template is not None else "text",
         channel=conversation.channel,
         provider=sender.provider,
-        sender=inbound.recipient,
-        recipient=inbound.sender,
+        sender=ours,
+        recipient=theirs,
         author_agent_id=principal.agent_id,
         subject=subject,
-        text=request.text,
-        stripped_text=request.text,
+        text=text,
+        stripped_text=text,
         attachments=[],
         details=details,
         delivery_status=DeliveryStatus.QUEUED.value,
@@ -277,3 +289,13 @@ async def add_reply(
     session.add(reply)
     await session.flush()
     return reply
+
+
+async def _latest(session: AsyncSession, cid: uuid.UUID, direction: str) -> Message | None:
+    found: Message | None = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == cid, Message.direction == direction)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return found

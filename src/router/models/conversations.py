@@ -160,6 +160,12 @@ class Message(Timestamped, Base):
         seconds = self.details.get("call_duration_seconds") if self.kind == "call" else None
         return int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
 
+    @property
+    def template(self) -> dict[str, Any] | None:
+        """The WhatsApp template an outbound message was sent as (name, language, parameters)."""
+        template = self.details.get("template") if self.direction == "outbound" else None
+        return template if isinstance(template, dict) else None
+
 
 class ConversationEvent(Base):
     """One appended change of a conversation, with who did it, when and why."""

@@ -24,7 +24,12 @@ from router.db import transaction
 from router.inbound.envelope import DeliveryStatus, utcnow
 from router.models import Message
 from router.outbound.backoff import RetryPolicy
-from router.outbound.ports import DeliveryError, OutboundReply, SenderDirectory
+from router.outbound.ports import (
+    DeliveryError,
+    OutboundReply,
+    OutboundTemplate,
+    SenderDirectory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +167,7 @@ class OutboundDispatcher:
             in_reply_to=details.get("in_reply_to"),
             references=tuple(details.get("references") or ()),
             auto_submitted=details.get("auto_submitted"),
+            template=_template(details.get("template")),
         )
         return reply, str(details.get("via") or "")
 
@@ -195,3 +201,14 @@ class OutboundDispatcher:
                 )
         except Exception:
             log.exception("could not record the delivery of reply %s", message_id)
+
+
+def _template(stored: Any) -> OutboundTemplate | None:
+    """The template a reply was stored with (`details.template`), if it is one."""
+    if not isinstance(stored, dict):
+        return None
+    return OutboundTemplate(
+        name=str(stored["name"]),
+        language=str(stored["language"]),
+        parameters=tuple(str(value) for value in stored.get("parameters") or ()),
+    )

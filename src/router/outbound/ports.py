@@ -24,6 +24,15 @@ class OutboundFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboundTemplate:
+    """An approved WhatsApp message template: the only message allowed outside the window."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutboundReply:
     """An agent's reply as a provider needs it: who gets it, from which of our addresses."""
 
@@ -39,6 +48,8 @@ class OutboundReply:
     # None on an agent's reply, which a person wrote.
     auto_submitted: str | None = None
     files: tuple[OutboundFile, ...] = ()
+    # WhatsApp: sent as this template instead of free text (`text` is its readable form).
+    template: OutboundTemplate | None = None
 
 
 @dataclass(frozen=True)
