@@ -41,7 +41,7 @@ class PostmarkSender:
             json={
                 "From": reply.sender,
                 "To": reply.to,
-                "Subject": _subject(reply.subject),
+                "Subject": _subject(reply.subject, replying=reply.in_reply_to is not None),
                 "TextBody": reply.text,
                 "Headers": headers,
                 "MessageStream": self._stream,
@@ -57,7 +57,9 @@ def outbound_message_id(reply: OutboundReply) -> str:
     return f"<{reply.message_id}@{domain}>"
 
 
-def _subject(subject: str | None) -> str:
+def _subject(subject: str | None, *, replying: bool) -> str:
     if not subject:
         return "Re: your message"
+    if not replying:  # a conversation we start keeps the subject the agent wrote
+        return subject
     return subject if subject[:3].lower() == "re:" else f"Re: {subject}"

@@ -6,6 +6,7 @@ those change only through the actions that own them (accept, transfer, resolve .
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -222,3 +223,99 @@ class MeOut(BaseModel):
     agent: AgentOut | None = Field(description="The agent this key or token acts as, if any")
     load: list[ChannelLoad]
     queue_ids: list[uuid.UUID] = Field(description="Queues the agent serves")
+
+
+OUTREACH_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+class IdentityRequest(_Request):
+    """How to reach the customer; the customer is found by it, or created."""
+
+    kind: Annotated[str, Field(pattern="^(email|phone|whatsapp)$")]
+    value: Annotated[
+        Text,
+        Field(
+            min_length=3,
+            max_length=320,
+            description="An email address, or an E.164 number (`+14155550199`)",
+        ),
+    ]
+    display_name: Annotated[Text | None, Field(max_length=200)] = None
+
+
+class CustomerRequest(_Request):
+    """Exactly one: a known customer's `id`, or an `identity` to find or create them by."""
+
+    id: uuid.UUID | None = None
+    identity: IdentityRequest | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CustomerRequest:
+        if (self.id is None) == (self.identity is None):
+            raise ValueError("give exactly one of id and identity")
+        return self
+
+
+class FirstMessageRequest(_Request):
+    """Email: `subject` and `text`; SMS: `text`; WhatsApp: an approved `template`."""
+
+    text: Annotated[Text | None, Field(min_length=1, max_length=20_000)] = None
+    subject: Annotated[Text | None, Field(min_length=1, max_length=998)] = None
+    template: TemplateRequest | None = None
+
+
+class OutreachRequest(_Request):
+    """A conversation the company starts; its first message goes out at once."""
+
+    channel: Channel = Field(description="`email`, `sms` or `whatsapp`")
+    customer: CustomerRequest
+    sender: Annotated[
+        Text,
+        Field(
+            min_length=1,
+            max_length=320,
+            description="Our side: the email address, the SMS number (E.164), or the WhatsApp"
+            " line (the Cloud API's phone number id; the E.164 number through Twilio)",
+        ),
+    ]
+    provider: Annotated[str | None, Field(pattern="^(meta|twilio)$")] = Field(
+        default=None, description="WhatsApp only: `meta` (the Cloud API, default) or `twilio`"
+    )
+    message: FirstMessageRequest
+    agent_id: uuid.UUID | None = Field(
+        default=None, description="Supervisors: the agent who owns it (an agent: themselves)"
+    )
+    queue_id: uuid.UUID | None = Field(
+        default=None,
+        description="Its queue; alone (supervisors), it waits there and is routed like an"
+        " arrival. Default for an agent: the first queue they serve",
+    )
+
+    @model_validator(mode="after")
+    def _fits_the_channel(self) -> OutreachRequest:
+        message, channel = self.message, self.channel
+        if channel not in OUTREACH_CHANNELS:
+            raise ValueError("channel: conversations are started on email, sms or whatsapp")
+        if channel is not Channel.WHATSAPP and (message.template or self.provider):
+            raise ValueError("message: templates and a provider are for WhatsApp only")
+        if channel is Channel.EMAIL and (message.subject is None or message.text is None):
+            raise ValueError("message: an email needs a subject and a text")
+        if channel is Channel.SMS and message.text is None:
+            raise ValueError("message: an SMS needs a text")
+        if channel is Channel.WHATSAPP and message.template is None:
+            raise ValueError(
+                "message: WhatsApp opens a conversation only with an approved template"
+            )
+        if channel is not Channel.EMAIL and message.subject is not None:
+            raise ValueError("message: a subject is for email only")
+        if channel is Channel.WHATSAPP and message.text is not None:
+            raise ValueError("message: on WhatsApp the template is the message; drop text")
+        if channel is Channel.SMS and not re.fullmatch(E164, self.sender):
+            raise ValueError("sender: an SMS line is an E.164 number")
+        return self
+
+
+class OutreachOut(BaseModel):
+    conversation: ConversationSummary
+    message: MessageOut
