@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -88,6 +88,10 @@ class MessageOut(_Response):
     template: dict[str, Any] | None = Field(
         default=None,
         description="A WhatsApp template sent: its `name`, `language` and `parameters`",
+    )
+    visibility: str | None = Field(
+        default=None,
+        description="A reply to a comment or mention: `public` (under it) or `private`",
     )
     created_at: datetime
 
@@ -190,6 +194,11 @@ class ReplyRequest(_Request):
     )
     subject: Annotated[Text | None, Field(max_length=998)] = Field(
         default=None, description="Email only; default: Re: the conversation's subject"
+    )
+    visibility: Literal["public", "private"] | None = Field(
+        default=None,
+        description="Comments and mentions: `public` (default), under the comment, or"
+        " `private`, a message to its author (once per comment, within 7 days)",
     )
 
     @model_validator(mode="after")

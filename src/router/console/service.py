@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.errors import Forbidden
 from router.auth.service import Principal
 from router.channels import Channel
+from router.console.comments import comment_reply
 from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
@@ -263,6 +264,7 @@ async def add_reply(
             details["in_reply_to"] = message_id if message_id.startswith("<") else f"<{message_id}>"
         details["references"] = list(inbound.details.get("references") or []) if inbound else []
         subject = request.subject or conversation.subject or opening.subject
+    details.update(await comment_reply(session, inbound, request.visibility, now))
     text = request.text or ""
     if request.template is not None:
         details["template"] = request.template.stored()

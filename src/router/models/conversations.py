@@ -166,6 +166,12 @@ class Message(Timestamped, Base):
         template = self.details.get("template") if self.direction == "outbound" else None
         return template if isinstance(template, dict) else None
 
+    @property
+    def visibility(self) -> str | None:
+        """How a reply to a comment or mention went: `public` or `private`."""
+        visibility = self.details.get("visibility") if self.direction == "outbound" else None
+        return visibility if isinstance(visibility, str) else None
+
 
 class ConversationEvent(Base):
     """One appended change of a conversation, with who did it, when and why."""

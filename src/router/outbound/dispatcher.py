@@ -25,6 +25,7 @@ from router.inbound.envelope import DeliveryStatus, utcnow
 from router.models import Message
 from router.outbound.backoff import RetryPolicy
 from router.outbound.ports import (
+    CommentReply,
     DeliveryError,
     OutboundReply,
     OutboundTemplate,
@@ -168,6 +169,7 @@ class OutboundDispatcher:
             references=tuple(details.get("references") or ()),
             auto_submitted=details.get("auto_submitted"),
             template=_template(details.get("template")),
+            comment=_comment(details.get("comment"), details.get("visibility")),
         )
         return reply, str(details.get("via") or "")
 
@@ -211,4 +213,16 @@ def _template(stored: Any) -> OutboundTemplate | None:
         name=str(stored["name"]),
         language=str(stored["language"]),
         parameters=tuple(str(value) for value in stored.get("parameters") or ()),
+    )
+
+
+def _comment(stored: Any, visibility: Any) -> CommentReply | None:
+    """The comment a reply answers (`details.comment`), and how (`details.visibility`)."""
+    if not isinstance(stored, dict) or visibility not in ("public", "private"):
+        return None
+    media = stored.get("mention_media_id")
+    return CommentReply(
+        visibility=str(visibility),
+        comment_id=str(stored["comment_id"]),
+        mention_media_id=str(media) if media else None,
     )

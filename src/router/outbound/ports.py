@@ -33,6 +33,18 @@ class OutboundTemplate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommentReply:
+    """A reply to a public comment or mention: under it for all to see, or privately.
+
+    `comment_id` is the comment answered; a mention also names the media it is on.
+    """
+
+    visibility: str  # "public" or "private"
+    comment_id: str
+    mention_media_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutboundReply:
     """An agent's reply as a provider needs it: who gets it, from which of our addresses."""
 
@@ -50,6 +62,8 @@ class OutboundReply:
     files: tuple[OutboundFile, ...] = ()
     # WhatsApp: sent as this template instead of free text (`text` is its readable form).
     template: OutboundTemplate | None = None
+    # Messenger and Instagram: the reply answers this comment or mention.
+    comment: CommentReply | None = None
 
 
 @dataclass(frozen=True)
