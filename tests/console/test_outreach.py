@@ -327,6 +327,7 @@ async def test_a_supervisor_names_the_owner_or_leaves_it_to_the_queue(
         ({"channel": "email", "message": {"text": "no subject"}, "sender": "a@b.c"}, "subject"),
         ({"channel": "sms", "message": {"template": TEMPLATE}, "sender": LINE}, "WhatsApp"),
         ({"channel": "voice", "message": {"text": "x"}, "sender": LINE}, "channel"),
+        ({"channel": "whatsapp", "message": {"template": TEMPLATE}, "sender": LINE}, "sender"),
     ],
 )
 async def test_bad_requests_are_refused_naming_what_is_wrong(

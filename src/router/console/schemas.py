@@ -322,6 +322,11 @@ class OutreachRequest(_Request):
             raise ValueError("message: on WhatsApp the template is the message; drop text")
         if channel is Channel.SMS and not re.fullmatch(E164, self.sender):
             raise ValueError("sender: an SMS line is an E.164 number")
+        if channel is Channel.WHATSAPP:
+            if self.provider == "twilio" and not re.fullmatch(E164, self.sender):
+                raise ValueError("sender: a WhatsApp line on Twilio is an E.164 number")
+            if self.provider != "twilio" and not self.sender.isdigit():
+                raise ValueError("sender: a WhatsApp line on the Cloud API is its phone number id")
         return self
 
 
