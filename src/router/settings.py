@@ -305,6 +305,11 @@ class Settings(AttachmentSettings, BaseSettings):
     outbound_twilio_account_sid: str | None = Field(
         default=None, description="Twilio account SID (with ROUTER_TWILIO_AUTH_TOKEN) for SMS"
     )
+    outbound_twilio_content_sids: dict[str, str] = Field(
+        default_factory=dict,
+        description="WhatsApp templates sent through Twilio: a JSON object from"
+        " `name:language` (or `name` for every language) to the Content template's ContentSid",
+    )
     outbound_attempts: int = Field(
         default=4, ge=1, le=10, description="Attempts to hand a reply to its provider"
     )

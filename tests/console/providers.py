@@ -130,10 +130,19 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
             return JSONResponse(
                 {"error": {"message": "Invalid OAuth access token", "code": 190}}, 401
             )
-        document = json.loads(body)
+        recipient = json.loads(body)["recipient"]
         return JSONResponse(
-            {"recipient_id": document["recipient"]["id"], "message_id": f"m_{uuid.uuid4().hex}"}
+            {"recipient_id": recipient.get("id", "psid"), "message_id": f"m_{uuid.uuid4().hex}"}
         )
+    if path.endswith(("/replies", "/comments", "/mentions")):
+        # Public replies under comments and mentions: Meta answers with the new comment's id.
+        if headers.get("authorization") != f"Bearer {PAGE_TOKEN}":
+            return JSONResponse(
+                {"error": {"message": "Invalid OAuth access token", "code": 190}}, 401
+            )
+        if not json.loads(body).get("message"):
+            return JSONResponse({"error": {"message": "message is required", "code": 100}}, 400)
+        return JSONResponse({"id": f"{uuid.uuid4().int % 10**17}"})
     if path.endswith("/messages"):
         if headers.get("authorization") != f"Bearer {WHATSAPP_TOKEN}":
             return JSONResponse(
@@ -165,7 +174,7 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
                 "sid": f"SM{uuid.uuid4().hex}",
                 "status": "queued",
                 "to": form["To"],
-                "body": form["Body"],
+                "body": form.get("Body"),
             },
             201,
         )

@@ -57,6 +57,7 @@ class ProviderDirectory:
                 settings.outbound_twilio_account_sid,
                 settings.twilio_auth_token.get_secret_value(),
                 _twilio_status_callback(settings.public_base_url),
+                settings.outbound_twilio_content_sids,
             )
 
     def sender_for(self, channel: Channel, inbound_provider: str) -> OutboundSender | None:

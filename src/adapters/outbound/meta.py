@@ -11,7 +11,14 @@ from typing import Any
 import httpx
 
 from adapters.outbound.http import media_link, post, required_id
-from router.outbound.ports import OutboundFile, OutboundReply, Sent
+from router.channels import Channel
+from router.outbound.ports import (
+    CommentReply,
+    OutboundFile,
+    OutboundReply,
+    OutboundTemplate,
+    Sent,
+)
 
 # The media types the Cloud API plays as such; any other file goes as a document.
 _WHATSAPP_MEDIA = {
@@ -51,9 +58,13 @@ class WhatsAppSender:
         self._token = token
 
     async def send(self, reply: OutboundReply) -> Sent:
-        """Send a text message (then each file); the `wamid` Meta returns is the provider id."""
+        """Send a text or template message (then each file); the `wamid` Meta returns is the
+        provider id."""
         links = [media_link(file, self.provider) for file in reply.files]
-        sent = await self._message(reply, "text", {"preview_url": False, "body": reply.text})
+        if reply.template is not None:
+            sent = await self._message(reply, "template", whatsapp_template(reply.template))
+        else:
+            sent = await self._message(reply, "text", {"preview_url": False, "body": reply.text})
         for file, link in zip(reply.files, links, strict=True):
             await self._message(reply, *_whatsapp_media(file, link))
         return sent
@@ -76,19 +87,40 @@ class WhatsAppSender:
         return Sent(required_id(body, self.provider, "messages", 0, "id"))
 
 
+def whatsapp_template(template: OutboundTemplate) -> dict[str, Any]:
+    """The Cloud API's `template` object: name, language, the body's text parameters."""
+    document: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if template.parameters:
+        document["components"] = [
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": value} for value in template.parameters],
+            }
+        ]
+    return document
+
+
 class MessengerSender:
-    """`POST /me/messages` with the page's token; Instagram messaging uses the same API."""
+    """`POST /me/messages` with the page's token; Instagram messaging uses the same API.
+
+    A reply to a comment goes as a private reply (the Send API addressed to the comment) or
+    in public: under an Instagram comment (`/{comment-id}/replies`), a Page post's comment
+    (`/{comment-id}/comments`), or an Instagram mention (`/{account}/mentions`).
+    """
 
     provider = "meta"
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, token: str) -> None:
         self._client = client
-        self._url = base_url.rstrip("/") + "/me/messages"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/me/messages"
         self._token = token
 
     async def send(self, reply: OutboundReply) -> Sent:
         """Send a text message as a response to the customer (inside the 24 h window),
-        then each file as an attachment by URL."""
+        then each file as an attachment by URL; a reply to a comment as its visibility says."""
+        if reply.comment is not None:
+            return await self._answer_comment(reply, reply.comment)
         links = [media_link(file, self.provider) for file in reply.files]
         sent = await self._message(reply, {"text": reply.text})
         for file, link in zip(reply.files, links, strict=True):
@@ -109,3 +141,28 @@ class MessengerSender:
             headers={"Authorization": f"Bearer {self._token}"},
         )
         return Sent(required_id(body, self.provider, "message_id"))
+
+    async def _answer_comment(self, reply: OutboundReply, comment: CommentReply) -> Sent:
+        auth = {"Authorization": f"Bearer {self._token}"}
+        if comment.visibility == "private":
+            body = await post(
+                self._client,
+                self.provider,
+                self._url,
+                json={
+                    "recipient": {"comment_id": comment.comment_id},
+                    "message": {"text": reply.text},
+                },
+                headers=auth,
+            )
+            return Sent(required_id(body, self.provider, "message_id"))
+        document: dict[str, Any] = {"message": reply.text}
+        if comment.mention_media_id is not None:
+            url = f"{self._base}/{reply.sender}/mentions"
+            document.update(comment_id=comment.comment_id, media_id=comment.mention_media_id)
+        elif reply.channel is Channel.INSTAGRAM:
+            url = f"{self._base}/{comment.comment_id}/replies"
+        else:
+            url = f"{self._base}/{comment.comment_id}/comments"
+        body = await post(self._client, self.provider, url, json=document, headers=auth)
+        return Sent(required_id(body, self.provider, "id"))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.dependencies import CurrentPrincipal
 from router.auth.errors import Forbidden
 from router.channels import Channel
-from router.console import queries, service
+from router.console import outreach, queries, service
 from router.console.feed import EVERYONE
 from router.console.runtime import ConsoleRuntime, console_runtime, router_state
 from router.console.schemas import (
@@ -25,6 +25,8 @@ from router.console.schemas import (
     MeOut,
     MessageOut,
     NoteRequest,
+    OutreachOut,
+    OutreachRequest,
     PresenceRequest,
     ReopenRequest,
     ReplyRequest,
@@ -123,6 +125,40 @@ async def list_conversations(
         if remaining <= 0:
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         await runtime.feed.wait(changed, min(remaining, state.settings.console_recheck_seconds))
+
+
+@router.post(
+    "/conversations",
+    operation_id="conversations_start",
+    summary="Start a conversation: its first message goes out on email, SMS or WhatsApp",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OutreachOut,
+    responses=problems(401, 403, 409, 422, 429, 503),
+)
+async def start_conversation(
+    body: OutreachRequest,
+    principal: CurrentPrincipal,
+    state: State,
+    background: BackgroundTasks,
+    runtime: Runtime,
+) -> OutreachOut:
+    """An agent starts it as its owner; a supervisor names the owner, or only a queue, where
+    it waits and is offered like an arrival. The customer's answer joins it.
+    """
+    runtime.replies.take(principal.caller_id)
+    conversation, message = await _run(
+        state,
+        lambda s: outreach.start_conversation(
+            s, state.settings, principal, utcnow(), body, runtime.senders
+        ),
+    )
+    runtime.outbound.submit(message.id)
+    if conversation.agent_id is None:
+        background.add_task(runtime.drains.after_commit)
+    return OutreachOut(
+        conversation=ConversationSummary.model_validate(conversation),
+        message=MessageOut.model_validate(message),
+    )
 
 
 @router.get(

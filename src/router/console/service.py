@@ -20,12 +20,14 @@ from router.auth.errors import Forbidden
 from router.auth.service import Principal
 from router.channels import Channel
 from router.chat_sites.service import reply_url_for
+from router.console.comments import comment_reply
 from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
+from router.console.windows import last_customer_message_at, require_open_window
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
-from router.errors import Conflict, NotFound, ProblemError
+from router.errors import Conflict, InvalidPayload, NotFound, ProblemError
 from router.inbound.envelope import DeliveryStatus
 from router.models import (
     Conversation,
@@ -254,45 +256,59 @@ async def add_reply(
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
     _require_owner(principal, conversation, "replies")
-    inbound = await session.scalar(
-        select(Message)
-        .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
-    if inbound is None:
-        raise Conflict("the customer has written nothing to reply to")
     channel = Channel(conversation.channel)
+    if request.template is not None and channel is not Channel.WHATSAPP:
+        raise InvalidPayload("template: templates are sent on WhatsApp only", field="template")
+    if channel is Channel.WHATSAPP and request.template is None:
+        require_open_window(await last_customer_message_at(session, conversation.id), now)
+    inbound = await _latest(session, conversation.id, "inbound")
+    # A conversation the router started has no customer message yet: it goes on from its
+    # first outbound message, between the same two addresses.
+    opening = inbound or await _latest(session, conversation.id, "outbound")
+    if opening is None:
+        raise Conflict("the customer has written nothing to reply to")
+    if inbound is not None:
+        ours, theirs, via = inbound.recipient, inbound.sender, inbound.provider
+    else:
+        ours, theirs = opening.sender, opening.recipient
+        via = str(opening.details.get("via") or opening.provider)
     files = await outgoing.files_for_reply(session, conversation, request.attachment_ids)
-    sender = await _sender_for(session, senders, channel, inbound.provider, inbound.recipient)
-    details: dict[str, object] = {"via": inbound.provider}
+    sender = await _sender_for(session, senders, channel, via, ours)
+    details: dict[str, object] = {"via": via}
     reply_id = uuid.uuid4()
     if channel is Channel.CHAT:
-        details["session_id"] = inbound.details.get("session_id")
+        details["session_id"] = opening.details.get("session_id")
     subject = None
     if channel is Channel.EMAIL:
-        thread = reply_thread(
-            inbound.details.get("message_id"), inbound.details.get("references") or ()
-        )
-        own_id = outbound_message_id(reply_id, inbound.recipient or "", message_id_domain)
-        details.update(
-            message_id=own_id, in_reply_to=thread.in_reply_to, references=list(thread.references)
-        )
-        subject = reply_subject(request.subject or inbound.subject or conversation.subject)
+        if inbound is not None:
+            thread = reply_thread(
+                inbound.details.get("message_id"), inbound.details.get("references") or ()
+            )
+            details.update(in_reply_to=thread.in_reply_to, references=list(thread.references))
+            subject = reply_subject(request.subject or inbound.subject or conversation.subject)
+        else:  # a conversation we started keeps the subject the agent wrote
+            subject = request.subject or conversation.subject or opening.subject
+        own_id = outbound_message_id(reply_id, ours or "", message_id_domain)
+        details["message_id"] = own_id
         session.add(ConversationThread(thread_key=f"email:{own_id}", conversation_id=cid))
+    details.update(await comment_reply(session, inbound, request.visibility, now))
+    text = request.text or ""
+    if request.template is not None:
+        details["template"] = request.template.stored()
+        text = request.template.readable()
     reply = Message(
         id=reply_id,
         conversation_id=conversation.id,
         direction="outbound",
-        kind="text",
+        kind="template" if request.template is not None else "text",
         channel=conversation.channel,
         provider=sender.provider,
-        sender=inbound.recipient,
-        recipient=inbound.sender,
+        sender=ours,
+        recipient=theirs,
         author_agent_id=principal.agent_id,
         subject=subject,
-        text=request.text,
-        stripped_text=request.text,
+        text=text,
+        stripped_text=text,
         attachments=outgoing.metadata(files),
         details=details,
         delivery_status=DeliveryStatus.QUEUED.value,
@@ -371,3 +387,13 @@ async def retry_reply(
     await journal.flush(session)
     await session.flush()
     return reply
+
+
+async def _latest(session: AsyncSession, cid: uuid.UUID, direction: str) -> Message | None:
+    found: Message | None = await session.scalar(
+        select(Message)
+        .where(Message.conversation_id == cid, Message.direction == direction)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return found

@@ -187,6 +187,18 @@ class Message(Timestamped, Base):
         found = {key: self.details[key] for key in _CALL_PROGRESS if key in self.details}
         return found or None
 
+    @property
+    def template(self) -> dict[str, Any] | None:
+        """The WhatsApp template an outbound message was sent as (name, language, parameters)."""
+        template = self.details.get("template") if self.direction == "outbound" else None
+        return template if isinstance(template, dict) else None
+
+    @property
+    def visibility(self) -> str | None:
+        """How a reply to a comment or mention went: `public` or `private`."""
+        visibility = self.details.get("visibility") if self.direction == "outbound" else None
+        return visibility if isinstance(visibility, str) else None
+
 
 # What `router.voice.progress` keeps on a call message.
 _CALL_PROGRESS = (

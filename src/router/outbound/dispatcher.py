@@ -33,7 +33,14 @@ from router.outbound.email_thread import (
     outbound_message_id,
 )
 from router.outbound.failures import ReplyFailure, masked, record_failures
-from router.outbound.ports import DeliveryError, OutboundFile, OutboundReply, SenderDirectory
+from router.outbound.ports import (
+    CommentReply,
+    DeliveryError,
+    OutboundFile,
+    OutboundReply,
+    OutboundTemplate,
+    SenderDirectory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +226,8 @@ class OutboundDispatcher:
             reply_url=reply_url,
             author_name=author_name,
             files=files,
+            template=_template(details.get("template")),
+            comment=_comment(details.get("comment"), details.get("visibility")),
         )
         return reply, str(details.get("via") or "")
 
@@ -273,3 +282,26 @@ class OutboundDispatcher:
                     await journal.flush(session)
         except Exception:
             log.exception("could not record the delivery of reply %s", message_id)
+
+
+def _template(stored: Any) -> OutboundTemplate | None:
+    """The template a reply was stored with (`details.template`), if it is one."""
+    if not isinstance(stored, dict):
+        return None
+    return OutboundTemplate(
+        name=str(stored["name"]),
+        language=str(stored["language"]),
+        parameters=tuple(str(value) for value in stored.get("parameters") or ()),
+    )
+
+
+def _comment(stored: Any, visibility: Any) -> CommentReply | None:
+    """The comment a reply answers (`details.comment`), and how (`details.visibility`)."""
+    if not isinstance(stored, dict) or visibility not in ("public", "private"):
+        return None
+    media = stored.get("mention_media_id")
+    return CommentReply(
+        visibility=str(visibility),
+        comment_id=str(stored["comment_id"]),
+        mention_media_id=str(media) if media else None,
+    )

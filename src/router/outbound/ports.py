@@ -24,6 +24,27 @@ class OutboundFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboundTemplate:
+    """An approved WhatsApp message template: the only message allowed outside the window."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommentReply:
+    """A reply to a public comment or mention: under it for all to see, or privately.
+
+    `comment_id` is the comment answered; a mention also names the media it is on.
+    """
+
+    visibility: str  # "public" or "private"
+    comment_id: str
+    mention_media_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutboundReply:
     """An agent's reply as a provider needs it: who gets it, from which of our addresses."""
 
@@ -48,6 +69,10 @@ class OutboundReply:
     reply_url: str | None = None
     # The replying agent's display name, for channels that show who answered.
     author_name: str | None = None
+    # WhatsApp: sent as this template instead of free text (`text` is its readable form).
+    template: OutboundTemplate | None = None
+    # Messenger and Instagram: the reply answers this comment or mention.
+    comment: CommentReply | None = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,14 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "The router has no provider credentials to send on the conversation's channel.",
         "Configure the channel's outbound provider; the reply was not sent.",
     ),
+    "whatsapp-window-closed": ProblemType(
+        409,
+        "WhatsApp's 24-hour customer-service window is closed",
+        "More than 24 hours have passed since the customer's last WhatsApp message (or they "
+        "have not written yet), so WhatsApp accepts no free-form message; "
+        "`window_closed_at` says when it closed.",
+        "Send an approved template (`template` instead of `text`); nothing was stored.",
+    ),
     "unauthorized": ProblemType(
         401,
         "A valid API key or identity token is required",
