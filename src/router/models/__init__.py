@@ -20,6 +20,7 @@ from router.models.customers import (
     CustomerMerge,
     CustomerNumber,
 )
+from router.models.feedback import Feedback, FeedbackSettingsVersion, FeedbackSurvey
 from router.models.presence import PresenceChange
 from router.models.webhooks import SignedToken
 
@@ -38,6 +39,9 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerNumber",
+    "Feedback",
+    "FeedbackSettingsVersion",
+    "FeedbackSurvey",
     "Message",
     "OfferState",
     "OutboxEvent",
