@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.db import transaction
 from router.feedback import surveys
-from router.models import Conversation
+from router.models import Conversation, OutboxEvent
+from router.routing.engine import RoutingEngine
 from router.settings import Settings
+from tests import factories
 from tests.adapters.twilio_requests import CUSTOMER, LINE
 from tests.console.conftest import Team, bearer
 from tests.console.feedback_steps import (
@@ -200,3 +204,39 @@ async def test_a_delayed_survey_is_sent_by_the_sweep(
         [survey] = await surveys_of(sessions, cid)
         assert survey.sent_at is not None
         assert survey.message_id is not None
+
+
+async def test_the_engine_on_kafka_keeps_the_first_answer_and_publishes_it(
+    console_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    team: Team,
+    fake_providers: FakeProviders,
+) -> None:
+    settings = console_settings.model_copy(update={"feedback_sweep_seconds": 0.1})
+    engine = RoutingEngine(sessions, settings)
+    async with app_client(settings) as (_, client):
+        await survey_settings(client, team, {"enabled": True})
+        await engine.process([factories.sms("Where is my order?")])
+        cid = await accept_and_resolve(client, team)
+        await provider_requests(fake_providers, 1)
+
+        # Two answers in one batch: the first is the answer, the second a message like any.
+        await engine.process([factories.sms("2 late again"), factories.sms("3")])
+        [answer] = await feedback_of(sessions, cid)
+        assert (answer.score, answer.comment) == (2, "late again")
+        assert await status_of(sessions, cid) == "open"
+
+        async with sessions() as session:
+            values = (await session.scalars(select(OutboxEvent.value))).all()
+        [event] = [
+            json.loads(value)
+            for value in values
+            if json.loads(value)["type"] == "router.feedback.received"
+        ]
+        assert event["subject"] == cid
+        assert (event["data"]["score"], event["data"]["channel"]) == (2, "sms")
+        # The engine queued the thank-you; the API process's sweep sends it.
+        await provider_requests(fake_providers, 2)
+        assert [text["Body"] for text in _texts(fake_providers)][1] == (
+            "Thank you for your feedback!"
+        )

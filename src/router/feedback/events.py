@@ -75,7 +75,8 @@ FROM stored WHERE feedback_surveys.id = stored.survey_id
 RETURNING stored.id
 """
 _INSERT_OUTBOX = """
-INSERT INTO outbox (topic, key, value) SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[])
+INSERT INTO outbox (topic, key, value)
+SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) AS u(k, v)
 """
 
 
