@@ -264,7 +264,7 @@ def document() -> dict[str, Any]:
             "publishEvents": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/events"},
-                "summary": "Each change of a conversation or presence, each feedback, after commit.",
+                "summary": "Conversation and presence changes and survey answers, after commit.",
             },
             "publishDeadLetters": {
                 "action": "send",

@@ -72,6 +72,7 @@ async def test_the_email_survey_links_to_a_page_that_takes_one_answer(
         assert mail["Subject"] == "How did we do?"
         headers = {item["Name"]: item["Value"] for item in mail["Headers"]}  # type: ignore[attr-defined]
         assert headers["Auto-Submitted"] == "auto-generated"
+        assert headers["Message-ID"].endswith("@shop.example>")
 
         page = await client.get(path)
         assert page.status_code == 200
@@ -164,6 +165,7 @@ async def test_survey_settings_are_versioned_and_checked(
             ({"kind": "stars"}, "body.kind"),
             ({"delay_seconds": "60"}, "body.delay_seconds"),
             ({"enabled": "yes"}, "body.enabled"),
+            ({"question": "Did we\u0000 help?"}, "body.question"),
             ({"channels": {"fax": {}}}, "body.channels.fax.[key]"),
         ]:
             refused = await client.put("/v1/feedback/settings", headers=admin, json=odd)

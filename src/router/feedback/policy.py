@@ -12,9 +12,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from router.channels import Channel
+from router.inbound.storable import unstorable
 
 
 class SurveyKind(StrEnum):
@@ -50,7 +59,20 @@ ANSWERED_BY_MESSAGE = frozenset(
 )
 ANSWERED_BY_LINK = frozenset({Channel.EMAIL, Channel.CHAT})
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+def _storable(value: str) -> str:
+    # PostgreSQL holds neither NUL nor a lone surrogate: refuse them here, naming the field.
+    problem = unstorable(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    AfterValidator(_storable),
+]
 DELAY_MAX_SECONDS = 7 * 24 * 3600
 
 

@@ -26,11 +26,13 @@ from router.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
+    ConversationThread,
     Feedback,
     FeedbackSurvey,
     Message,
 )
 from router.outbound.automatic import automatic_details, may_answer_automatically
+from router.outbound.email_thread import outbound_message_id
 from router.outbound.ports import SenderDirectory
 from router.settings import Settings
 
@@ -139,6 +141,15 @@ def _send(
     message = automatic_message(survey, text, now, answering=False)
     if survey.channel == Channel.EMAIL.value:
         message.subject = SURVEY_SUBJECT
+        # Our Message-ID names the conversation's thread, as an agent's reply's does: the
+        # customer answering the mail writes on this conversation.
+        own_id = outbound_message_id(
+            message.id, survey.sender or "", settings.email_message_id_domain
+        )
+        message.details = {**message.details, "message_id": own_id}
+        session.add(
+            ConversationThread(thread_key=f"email:{own_id}", conversation_id=survey.conversation_id)
+        )
     survey.message_id = message.id
     session.add(message)
     return message.id
