@@ -25,6 +25,9 @@ from router.console.runtime import ConsoleRuntime, running_console
 from router.customers.endpoints import router as customers_router
 from router.errors import problem_base
 from router.fastpath import WebhookFastPath, fast_routes
+from router.feedback.endpoints import router as feedback_router
+from router.feedback.page import router as feedback_page_router
+from router.feedback.runtime import sending_surveys
 from router.health.endpoints import router as health_router
 from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     state, ProviderDirectory(settings), signing_keys(settings)
                 ) as console,
                 serving_metrics_port(settings, state.sessions) as metrics_port,
+                sending_surveys(state, console.outbound),
             ):
                 app.state.metrics_port = metrics_port
                 app.state.router = state
@@ -101,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(chat_sites_router)
     app.include_router(presence_router)
+    app.include_router(feedback_router)
+    app.include_router(feedback_page_router)
     app.include_router(problems_router)
     # What the router posts to others (web-chat replies), documented as OpenAPI webhooks.
     app.webhooks.include_router(reply_webhooks)

@@ -119,6 +119,59 @@ _PRESENCE_EVENT: dict[str, Any] = {
 }
 
 
+_FEEDBACK_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "CloudEvents 1.0 structured JSON: a customer answered the survey sent after a resolve "
+        "(kept in the `feedback` table, written in the same transaction)."
+    ),
+    "required": ["specversion", "id", "source", "type", "time", "subject", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {"type": "string"},
+        "source": {"const": "/router"},
+        "type": {"const": "router.feedback.received"},
+        "time": {"type": "string", "format": "date-time"},
+        "subject": {"type": "string", "description": "the conversation id"},
+        "datacontenttype": {"const": "application/json"},
+        "data": {
+            "type": "object",
+            "required": [
+                "feedback_id",
+                "survey_id",
+                "conversation_id",
+                "resolution",
+                "channel",
+                "kind",
+                "score",
+                "received_at",
+            ],
+            "properties": {
+                "feedback_id": {"type": "string", "format": "uuid"},
+                "survey_id": {"type": "string", "format": "uuid"},
+                "conversation_id": {"type": "string", "format": "uuid"},
+                "resolution": {
+                    "type": "integer",
+                    "description": "which resolve of the conversation it rates (1: the first)",
+                },
+                "agent_id": {"type": ["string", "null"], "format": "uuid"},
+                "queue_id": {"type": ["string", "null"], "format": "uuid"},
+                "channel": {"type": "string"},
+                "kind": {"enum": ["csat", "ces", "nps"]},
+                "score": {
+                    "type": "integer",
+                    "description": "csat 1-5, ces 1-7, nps 0-10",
+                    "minimum": 0,
+                    "maximum": 10,
+                },
+                "comment": {"type": ["string", "null"]},
+                "received_at": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}
+
+
 STRUCTURED_MODE = "application/cloudevents+json"
 
 # The CloudEvents Kafka protocol binding, structured content mode: the value is the whole
@@ -158,6 +211,7 @@ def document() -> dict[str, Any]:
     schemas = {name: _asyncapi_schema(schema) for name, schema in schemas.items()}
     schemas["ConversationCloudEvent"] = _CONVERSATION_EVENT
     schemas["PresenceCloudEvent"] = _PRESENCE_EVENT
+    schemas["FeedbackCloudEvent"] = _FEEDBACK_EVENT
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -178,12 +232,13 @@ def document() -> dict[str, Any]:
             "events": {
                 "address": settings.topic_events,
                 "description": (
-                    "Key: the conversation id (conversation changes) or the agent id "
-                    "(presence changes)."
+                    "Key: the conversation id (conversation changes, feedback) or the agent "
+                    "id (presence changes)."
                 ),
                 "messages": {
                     "change": {"$ref": "#/components/messages/ConversationChange"},
                     "presence": {"$ref": "#/components/messages/PresenceChange"},
+                    "feedback": {"$ref": "#/components/messages/FeedbackReceived"},
                 },
             },
             "deadLetters": {
@@ -211,7 +266,7 @@ def document() -> dict[str, Any]:
             "publishEvents": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/events"},
-                "summary": "Each change of a conversation or an agent's presence, after commit.",
+                "summary": "Conversation and presence changes and survey answers, after commit.",
             },
             "publishDeadLetters": {
                 "action": "send",
@@ -228,6 +283,9 @@ def document() -> dict[str, Any]:
                     "ConversationCloudEvent", "the conversation id"
                 ),
                 "PresenceChange": _cloud_event_message("PresenceCloudEvent", "the agent id"),
+                "FeedbackReceived": _cloud_event_message(
+                    "FeedbackCloudEvent", "the conversation id"
+                ),
                 "DeadLetter": {
                     "contentType": "application/octet-stream",
                     "payload": {"type": "string", "description": "the original record value"},

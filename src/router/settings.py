@@ -175,6 +175,16 @@ class Settings(AttachmentSettings, BaseSettings):
     webchat_secret: SecretStr | None = Field(
         default=None, description="HMAC secret shared with the web-chat widget backend"
     )
+    feedback_link_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HMAC secret of the links to the survey page sent on email and web chat; unset:"
+            " no survey there"
+        ),
+    )
+    feedback_sweep_seconds: float = Field(
+        default=2.0, gt=0, description="How often delayed surveys and thank-you messages are sent"
+    )
     meta_app_secret: SecretStr | None = Field(
         default=None, description="Meta app secret (X-Hub-Signature-256)"
     )

@@ -244,10 +244,15 @@ async def resolve(
     body: ResolveRequest | None = None,
 ) -> ConversationSummary:
     reason = body.reason if body else None
-    conversation = await _run(
+    senders = runtime.senders if body is None or body.survey else None
+    conversation, survey = await _run(
         state,
-        lambda s: service.resolve(s, state.settings, principal, conversation_id, utcnow(), reason),
+        lambda s: service.resolve(
+            s, state.settings, principal, conversation_id, utcnow(), reason, senders
+        ),
     )
+    if survey is not None:
+        runtime.outbound.submit(survey)
     background.add_task(runtime.drains.after_commit)
     return ConversationSummary.model_validate(conversation)
 

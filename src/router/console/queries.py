@@ -38,6 +38,7 @@ from router.console.schemas import (
 )
 from router.conversations.service import lock_conversation
 from router.errors import NotFound
+from router.feedback.schemas import FeedbackOut
 from router.models import (
     Agent,
     AgentCapacity,
@@ -45,6 +46,7 @@ from router.models import (
     ConversationEvent,
     ConversationStatus,
     Customer,
+    Feedback,
     Message,
     QueueAgent,
 )
@@ -220,7 +222,15 @@ async def conversation_detail(
     if len(events) > events_limit:
         next_events = cursor.encode(events[events_limit - 1].id)
 
+    feedback = (
+        await session.scalars(
+            select(Feedback)
+            .where(Feedback.conversation_id == conversation.id)
+            .order_by(Feedback.received_at, Feedback.id)
+        )
+    ).all()
     return ConversationDetail(
+        feedback=[FeedbackOut.model_validate(row) for row in feedback],
         conversation=ConversationSummary.model_validate(conversation),
         customer=CustomerOut.model_validate(customer),
         messages=MessagePage(

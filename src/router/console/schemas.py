@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from router.channels import Channel, Presence
+from router.feedback.schemas import FeedbackOut
 from router.inbound.storable import unstorable
 
 
@@ -140,10 +141,18 @@ class ConversationDetail(BaseModel):
     customer: CustomerOut
     messages: MessagePage
     events: EventPage
+    feedback: list[FeedbackOut] = Field(
+        default_factory=list, description="the customer's answers to its surveys, oldest first"
+    )
 
 
 class ResolveRequest(_Request):
     reason: Reason | None = None
+    survey: bool = Field(
+        default=True,
+        strict=True,
+        description="false: no feedback survey for this resolve, whatever the settings say",
+    )
 
 
 class ReopenRequest(_Request):

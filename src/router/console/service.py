@@ -28,6 +28,7 @@ from router.console.windows import last_customer_message_at, require_open_window
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
 from router.errors import Conflict, InvalidPayload, NotFound, ProblemError
+from router.feedback import surveys
 from router.inbound.envelope import DeliveryStatus
 from router.models import (
     Conversation,
@@ -107,13 +108,19 @@ async def resolve(
     cid: uuid.UUID,
     now: datetime,
     reason: str | None,
-) -> Conversation:
-    """The owner (or a supervisor) closes the conversation, freeing the owner's slot."""
+    survey_senders: SenderDirectory | None = None,
+) -> tuple[Conversation, uuid.UUID | None]:
+    """The owner (or a supervisor) closes the conversation, freeing the owner's slot.
+
+    With `survey_senders` the customer gets the survey its queue and channel call for: the
+    id of its message is returned when it is due at once, to be sent after commit.
+    """
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
     _require_owner(principal, conversation, "resolves it")
     actor, actor_id = actor_of(principal)
-    return await conversations.resolve(
+    owner = conversation.agent_id if conversation.offer_state == OfferState.ACCEPTED else None
+    resolved = await conversations.resolve(
         session,
         settings,
         cid,
@@ -122,6 +129,12 @@ async def resolve(
         actor=actor,
         reason=reason or "resolved",
     )
+    if survey_senders is None:
+        return resolved, None
+    survey = await surveys.survey_after_resolve(
+        session, settings, survey_senders, resolved, owner, now
+    )
+    return resolved, survey
 
 
 async def reopen(

@@ -22,6 +22,7 @@ from router.models.customers import (
     CustomerMerge,
     CustomerNumber,
 )
+from router.models.feedback import Feedback, FeedbackSettingsVersion, FeedbackSurvey
 from router.models.presence import PresenceChange
 from router.models.webhooks import SignedToken
 
@@ -41,6 +42,9 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerNumber",
+    "Feedback",
+    "FeedbackSettingsVersion",
+    "FeedbackSurvey",
     "Message",
     "OfferState",
     "OutboxEvent",

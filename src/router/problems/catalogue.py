@@ -159,6 +159,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "not exist); `errors` lists every problem.",
         "Correct every listed problem and send the policy again; the active one is unchanged.",
     ),
+    "invalid-survey-settings": ProblemType(
+        422,
+        "The survey settings are not valid",
+        "The survey settings name a queue that does not exist.",
+        "Correct the settings as the detail says and send them again; the ones in force are "
+        "unchanged.",
+    ),
     "invalid-cursor": ProblemType(
         422,
         "The cursor is not valid",

@@ -22,6 +22,7 @@ from router.channels import Channel
 from router.conversations.history import Actor, Change, Journal
 from router.customers.intake import customers_of
 from router.db import driver_connection, in_transaction
+from router.feedback.intake import key_of, record_answers, survey_answers
 from router.inbound.envelope import (
     CallUpdate,
     DeliveryUpdate,
@@ -150,6 +151,8 @@ class _Intake:
             await rows.lock_open(connection, set(customers.values()), known)
         )
         owners = await self._last_owners(connection, messages, customers, by_thread)
+        # Survey answers are kept on their conversation but never wake it.
+        answers = await survey_answers(connection, messages, by_thread, self.now)
 
         new_conversations: list[ConversationRecord] = []
         touched: dict[uuid.UUID, ConversationRecord] = {}
@@ -168,6 +171,11 @@ class _Intake:
             wakes = message.kind.wakes_agent and message.automated is None
             public = message.kind.is_public
             conversation = by_thread.get(message.conversation_key)
+            if answers and key_of(message) in answers:
+                if conversation is not None and conversation.status == ConversationStatus.RESOLVED:
+                    wakes = False
+                else:  # reopened by an earlier message of this batch: a message like any
+                    del answers[key_of(message)]
             if (
                 wakes
                 and conversation is not None
@@ -220,6 +228,7 @@ class _Intake:
             [(m.provider, m.provider_message_id) for m in messages if m.attachments],
             self.now,
         )
+        await record_answers(connection, answers, self.now, self.journal.events_topic)
         # Everything but the offers goes in before the slots are claimed: from the claim to
         # the commit, the batch holds the slots' locks only while the offers' rows go in.
         await self.journal.flush(self.session, hold=Change.OFFERED)
