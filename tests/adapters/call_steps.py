@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.auth.roles import Role
 from router.models import AgentCapacity, Conversation, ConversationEvent, Message
 from tests.adapters.channel_requests import PUBLIC
+from tests.adapters.conftest import SECRETS
 from tests.adapters.twilio_requests import CUSTOMER, LINE, call_params, post_signed
 from tests.adapters.twiml_checker import Verb, check_twiml
 from tests.console.conftest import bearer, make_key
@@ -62,10 +63,12 @@ def params(**extra: str) -> list[tuple[str, str]]:
     return call_params(**{"CallSid": CALL_SID, "CallStatus": "in-progress", **extra})
 
 
-async def ring_or_voicemail(client: httpx.AsyncClient, url: str) -> tuple[str, list[Verb]]:
+async def ring_or_voicemail(
+    client: httpx.AsyncClient, url: str, *, token: str = SECRETS["twilio_auth_token"]
+) -> tuple[str, list[Verb]]:
     """Follow the caller's holds until the wait answers with something else."""
     for _ in range(60):
-        response = await post_signed(client, url, params())
+        response = await post_signed(client, url, params(), token=token)
         verbs = twiml_of(response)
         if [verb.tag for verb in verbs] != ["Pause", "Redirect"]:
             return url, verbs
@@ -75,9 +78,12 @@ async def ring_or_voicemail(client: httpx.AsyncClient, url: str) -> tuple[str, l
     raise AssertionError("the engine never decided")
 
 
-async def call_comes_in(client: httpx.AsyncClient) -> str:
+async def call_comes_in(
+    client: httpx.AsyncClient, *, token: str = SECRETS["twilio_auth_token"]
+) -> str:
     """The first ring: the caller hears they are being connected; the wait URL."""
-    verbs = twiml_of(await post_signed(client, VOICE, params(CallStatus="ringing")))
+    ringing = params(CallStatus="ringing")
+    verbs = twiml_of(await post_signed(client, VOICE, ringing, token=token))
     assert [verb.tag for verb in verbs] == ["Say", "Redirect"]
     assert "connect" in verbs[0].text
     wait = verbs[1].text

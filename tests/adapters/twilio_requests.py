@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from tests.adapters.channel_requests import twilio_signed
+from tests.adapters.conftest import SECRETS
 from tests.adapters.payloads import payload
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -104,10 +105,14 @@ def call_status_params(status: str, **overrides: str) -> list[tuple[str, str]]:
 
 
 async def post_signed(
-    client: httpx.AsyncClient, url: str, params: list[tuple[str, str]]
+    client: httpx.AsyncClient,
+    url: str,
+    params: list[tuple[str, str]],
+    *,
+    token: str = SECRETS["twilio_auth_token"],
 ) -> httpx.Response:
     """POST to a path or to one of our public callback URLs, signed as Twilio would."""
     parts = urlsplit(url)
-    body, headers = twilio_signed(parts.path, params, query=parts.query)
+    body, headers = twilio_signed(parts.path, params, query=parts.query, token=token)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     return await client.post(target, content=body, headers=headers)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from tests.console.providers import TWILIO_SID, TWILIO_TOKEN, WHATSAPP_TOKEN
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(40))
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"1 0 obj\n" * 8
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(60))
 # media id (WhatsApp) or media sid (Twilio) -> (content type, bytes)
 MEDIA: dict[str, tuple[str, bytes]] = {

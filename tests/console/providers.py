@@ -134,6 +134,15 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
         return JSONResponse(
             {"recipient_id": recipient.get("id", "psid"), "message_id": f"m_{uuid.uuid4().hex}"}
         )
+    # Before the comment paths: the widget backend's path also ends in `/replies`.
+    if path == CHAT_PATH:
+        timestamp = headers.get("x-router-timestamp", "")
+        digest = hmac.new(
+            WEBCHAT_SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+        ).hexdigest()
+        if headers.get("x-router-signature") != f"v1={digest}":
+            return JSONResponse({"error": "bad signature"}, 401)
+        return JSONResponse({"received": json.loads(body)["event_id"]}, 202)
     if path.endswith(("/replies", "/comments", "/mentions")):
         # Public replies under comments and mentions: Meta answers with the new comment's id.
         if headers.get("authorization") != f"Bearer {PAGE_TOKEN}":
@@ -156,14 +165,6 @@ def _answer(path: str, request: Request, body: bytes) -> JSONResponse:
                 "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}],
             }
         )
-    if path == CHAT_PATH:
-        timestamp = headers.get("x-router-timestamp", "")
-        digest = hmac.new(
-            WEBCHAT_SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-        ).hexdigest()
-        if headers.get("x-router-signature") != f"v1={digest}":
-            return JSONResponse({"error": "bad signature"}, 401)
-        return JSONResponse({"received": json.loads(body)["event_id"]}, 202)
     if path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json":
         expected = base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
         if headers.get("authorization") != f"Basic {expected}":

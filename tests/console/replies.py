@@ -43,3 +43,16 @@ async def settled(app: FastAPI, sessions: async_sessionmaker[AsyncSession], mid:
         message = await session.scalar(select(Message).where(Message.id == uuid.UUID(mid)))
     assert message is not None
     return message
+
+
+async def uploaded(
+    client: httpx.AsyncClient, key: str, cid: str, name: str, kind: str, content: bytes
+) -> str:
+    """Upload a file to the conversation as the agent holding `key`; the upload's id."""
+    response = await client.post(
+        f"/v1/conversations/{cid}/attachments",
+        headers=bearer(key),
+        files={"file": (name, content, kind)},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

@@ -19,13 +19,12 @@ from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import factories, seed
 from tests.console.conftest import Team, bearer, make_key
-from tests.console.media_hosts import JPEG, PNG
+from tests.console.media_hosts import JPEG, PDF, PNG
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled
+from tests.console.replies import settled, uploaded
 from tests.console.test_outbound import whatsapp
 from tests.support import app_client
 
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"1 0 obj\n" * 8
 PUBLIC = "http://router.test"
 
 
@@ -44,18 +43,6 @@ async def accepted(
     response = await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(key))
     assert response.status_code == 200, response.text
     return str(item["id"])
-
-
-async def uploaded(
-    client: httpx.AsyncClient, key: str, cid: str, name: str, kind: str, content: bytes
-) -> str:
-    response = await client.post(
-        f"/v1/conversations/{cid}/attachments",
-        headers=bearer(key),
-        files={"file": (name, content, kind)},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 async def reply(client: httpx.AsyncClient, key: str, cid: str, ids: list[str]) -> httpx.Response:

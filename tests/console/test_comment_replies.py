@@ -13,9 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel, IdentityKind
-from router.db import transaction
 from router.inbound.envelope import CustomerIdentity, InboundMessage, MessageKind
-from router.models import AgentCapacity, Message
+from router.models import Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import factories
@@ -58,12 +57,6 @@ def comment(
     )
 
 
-@pytest.fixture
-async def instagram_slots(sessions: async_sessionmaker[AsyncSession], team: Team) -> None:
-    async with transaction(sessions) as session:
-        session.add(AgentCapacity(agent_id=team.ada, channel="instagram", capacity=2, active=0))
-
-
 async def reply_to(
     client: httpx.AsyncClient,
     engine: RoutingEngine,
@@ -81,7 +74,6 @@ async def reply_to(
     return str(item["id"]), response
 
 
-@pytest.mark.usefixtures("instagram_slots")
 @pytest.mark.parametrize(
     ("channel", "parent", "path"),
     [
@@ -118,7 +110,6 @@ async def test_a_reply_to_a_comment_goes_under_it_in_public_by_default(
     assert shown["visibility"] == "public"
 
 
-@pytest.mark.usefixtures("instagram_slots")
 async def test_a_private_reply_goes_once_to_the_comments_author(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
@@ -156,7 +147,6 @@ async def test_a_private_reply_goes_once_to_the_comments_author(
     assert public.status_code == 202, public.text
 
 
-@pytest.mark.usefixtures("instagram_slots")
 async def test_a_private_reply_after_seven_days_is_refused(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
@@ -177,7 +167,6 @@ async def test_a_private_reply_after_seven_days_is_refused(
     assert fake_providers.requests == []
 
 
-@pytest.mark.usefixtures("instagram_slots")
 async def test_a_mention_is_answered_under_the_mentioning_comment(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
@@ -206,7 +195,6 @@ async def test_a_mention_is_answered_under_the_mentioning_comment(
     assert private.status_code == 409
 
 
-@pytest.mark.usefixtures("instagram_slots")
 async def test_a_mention_in_a_caption_has_no_comment_to_reply_under(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,

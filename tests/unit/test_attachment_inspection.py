@@ -74,9 +74,24 @@ def test_a_generic_claim_takes_the_type_the_bytes_show() -> None:
 
 
 @pytest.mark.parametrize(
+    ("content", "declared", "shown"),
+    [(PNG, "image/*", "image/png"), (JPEG, "image/*", "image/jpeg"), (OGG, "audio/*", "audio/ogg")],
+)
+def test_a_family_claim_takes_the_type_the_bytes_show(
+    content: bytes, declared: str, shown: str
+) -> None:
+    # Messenger and Instagram name a photo `image`, nothing more.
+    verdict = inspect(content, declared, RULES)
+    assert (verdict.refused, verdict.content_type) == (None, shown)
+
+
+@pytest.mark.parametrize(
     ("content", "declared", "reason"),
     [
         (PDF, "image/png", "declared image/png, but the content is application/pdf"),
+        (PDF, "image/*", "declared image/*, but the content is application/pdf"),
+        (bytes(40), "image/*", "declared image/*, but the content is of no type we know"),
+        (EXE, "video/*", "declared video/*, but the content is application/x-executable"),
         (b"just words", "image/jpeg", "declared image/jpeg, but the content is text/plain"),
         (bytes(40), "application/pdf", "declared application/pdf, but the content is not"),
         (bytes(40), "text/plain", "declared text/plain, but the content is not text/plain"),

@@ -188,11 +188,15 @@ def inspect(content: bytes, declared: str | None, rules: AttachmentRules) -> Ver
     """Check size, type and the agreement of bytes and claim; pure, no I/O."""
     claimed = media_type(declared)
     sniffed = sniff(content)
-    # A generic claim says nothing: the bytes name the type.
-    kind = sniffed if claimed == OCTET_STREAM and sniffed is not None else claimed
+    # A generic claim says nothing, and a family's (`image/*`: Meta's "a photo") says only
+    # the family: the bytes name the type.
+    kind = sniffed if sniffed is not None and _claim_covers(claimed, sniffed) else claimed
     if len(content) > rules.max_bytes:
         reason = f"too large: {len(content)} bytes; the limit is {rules.max_bytes}"
         return Verdict(sniffed, kind, reason)
+    if claimed.endswith("/*") and kind == claimed:
+        shown = sniffed or "of no type we know"
+        return Verdict(sniffed, kind, f"declared {claimed}, but the content is {shown}")
     if not (rules.allows(kind) or rules.allows(_FAMILIES.get(kind, kind))):
         return Verdict(sniffed, kind, f"type not allowed: {kind}")
     # Bytes of another kind than claimed (an executable named a picture) answer for themselves.
@@ -200,6 +204,13 @@ def inspect(content: bytes, declared: str | None, rules: AttachmentRules) -> Ver
         return Verdict(sniffed, kind, f"type not allowed: {sniffed}")
     mismatch = _mismatch(kind, sniffed)
     return Verdict(sniffed, kind, mismatch)
+
+
+def _claim_covers(claimed: str, sniffed: str) -> bool:
+    """Whether a claim leaves the type to the bytes: octet-stream, or their family's `x/*`."""
+    if claimed == OCTET_STREAM:
+        return True
+    return claimed.endswith("/*") and sniffed.startswith(claimed[:-1])
 
 
 def _mismatch(kind: str, sniffed: str | None) -> str | None:
