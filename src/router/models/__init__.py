@@ -21,6 +21,7 @@ from router.models.customers import (
     CustomerNumber,
 )
 from router.models.presence import PresenceChange
+from router.models.service_levels import ConversationSla, SlaPolicyVersion
 from router.models.webhooks import SignedToken
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationEvent",
+    "ConversationSla",
     "ConversationStatus",
     "ConversationThread",
     "Customer",
@@ -46,4 +48,5 @@ __all__ = [
     "QueueAgent",
     "RoutingPolicy",
     "SignedToken",
+    "SlaPolicyVersion",
 ]

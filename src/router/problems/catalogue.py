@@ -143,6 +143,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "not exist); `errors` lists every problem.",
         "Correct every listed problem and send the policy again; the active one is unchanged.",
     ),
+    "invalid-sla-policy": ProblemType(
+        422,
+        "The SLA policy is not valid",
+        "The SLA policy breaks a rule of policies (a name used twice, a match naming a queue "
+        "that does not exist); `errors` lists every problem, each naming its field.",
+        "Correct every listed problem and send the policy again; the active one is unchanged.",
+    ),
     "invalid-cursor": ProblemType(
         422,
         "The cursor is not valid",
