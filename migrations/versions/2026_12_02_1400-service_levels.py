@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("met_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("at_risk_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("at_risk_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("paused_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("paused_seconds", sa.Integer(), server_default="0", nullable=False),
@@ -76,9 +77,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_conversation_slas_running",
         "conversation_slas",
-        ["due_at"],
+        ["at_risk_from"],
         unique=False,
-        postgresql_where=sa.text("met_at IS NULL AND breached_at IS NULL AND due_at IS NOT NULL"),
+        postgresql_where=sa.text("met_at IS NULL AND breached_at IS NULL"),
     )
     op.add_column(
         "queues",

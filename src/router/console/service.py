@@ -34,6 +34,7 @@ from router.models import (
 )
 from router.outbound.email_thread import outbound_message_id, reply_subject, reply_thread
 from router.outbound.ports import SenderDirectory
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 
 CONSOLE_PROVIDER = "console"
@@ -103,7 +104,7 @@ async def resolve(
     _require_open(conversation)
     _require_owner(principal, conversation, "resolves it")
     actor, actor_id = actor_of(principal)
-    return await conversations.resolve(
+    resolved = await conversations.resolve(
         session,
         settings,
         cid,
@@ -112,6 +113,8 @@ async def resolve(
         actor=actor,
         reason=reason or "resolved",
     )
+    await follow_slas(session, [cid], settings, now)
+    return resolved
 
 
 async def reopen(
@@ -168,6 +171,7 @@ async def reopen(
             queue_id=conversation.queue_id,
         )
     await journal.flush(session)
+    await follow_slas(session, [conversation.id], settings, now)
     return conversation
 
 
@@ -198,6 +202,8 @@ async def transfer(
         reason=request.reason
         or ("transferred to a queue" if request.queue_id else "transferred to an agent"),
     )
+    # Another queue may mean another SLA policy, or other business hours.
+    await follow_slas(session, [conversation.id], settings, now)
     return conversation
 
 
@@ -235,6 +241,7 @@ async def add_reply(
     senders: SenderDirectory,
     *,
     message_id_domain: str | None = None,
+    settings: Settings,
 ) -> Message:
     """Store the owner's reply as a queued outbound message; it is sent after commit.
 
@@ -242,6 +249,7 @@ async def add_reply(
     address they wrote from, threaded under it on email (see `email_thread`): our own
     Message-ID (its domain `message_id_domain`, else the sending address's) also names the
     conversation's thread, so an answer that cites only it still finds the conversation.
+    The reply meets the conversation's running response clocks (`router.service_levels`).
     """
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
@@ -294,4 +302,5 @@ async def add_reply(
     # The customer is answered: the reply clock (the queue's reply time) stops.
     conversation.awaiting_reply_since = None
     await session.flush()
+    await follow_slas(session, [conversation.id], settings, now)
     return reply

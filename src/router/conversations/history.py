@@ -46,6 +46,9 @@ class Change(StrEnum):
     # Its customer absorbed into another, or given back by undoing that merge.
     CUSTOMER_MERGED = "customer_merged"
     CUSTOMER_UNMERGED = "customer_unmerged"
+    # An SLA clock (router.service_levels) is about to run out, or ran out, unmet.
+    SLA_AT_RISK = "sla.at_risk"
+    SLA_BREACHED = "sla.breached"
 
 
 class Actor(StrEnum):

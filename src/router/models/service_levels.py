@@ -47,8 +47,8 @@ class ConversationSla(Base):
         # The sweep's search for clocks about to run out or run out.
         Index(
             "ix_conversation_slas_running",
-            "due_at",
-            postgresql_where=sql("met_at IS NULL AND breached_at IS NULL AND due_at IS NOT NULL"),
+            "at_risk_from",
+            postgresql_where=sql("met_at IS NULL AND breached_at IS NULL"),
         ),
     )
 
@@ -64,6 +64,9 @@ class ConversationSla(Base):
     due_at: Mapped[datetime | None] = mapped_column()
     met_at: Mapped[datetime | None] = mapped_column()
     breached_at: Mapped[datetime | None] = mapped_column()
+    # From when the clock counts as at risk (the due time less the lead); `at_risk_at`:
+    # when `sla.at_risk` was published for it.
+    at_risk_from: Mapped[datetime | None] = mapped_column()
     at_risk_at: Mapped[datetime | None] = mapped_column()
     paused_since: Mapped[datetime | None] = mapped_column()
     paused_seconds: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -46,6 +46,7 @@ from router.routing.explanation import (
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 from router.voice.endings import settle_ended_calls
 
@@ -209,6 +210,12 @@ class _Intake:
             await rows.update_conversations(connection, list(touched.values()))
         await rows.upsert_threads(connection, thread_rows)
         await rows.insert_messages(connection, message_rows)
+        await follow_slas(
+            self.session,
+            [c.id for c in new_conversations] + list(touched),
+            self.settings,
+            self.now,
+        )
         # Everything but the offers goes in before the slots are claimed: from the claim to
         # the commit, the batch holds the slots' locks only while the offers' rows go in.
         await self.journal.flush(self.session, hold=Change.OFFERED)
