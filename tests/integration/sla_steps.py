@@ -120,6 +120,12 @@ async def clocks(
         return {row.target: row for row in rows.all()}
 
 
-async def set_tier(sessions: async_sessionmaker[AsyncSession], tier: str) -> None:
+async def set_tier(
+    sessions: async_sessionmaker[AsyncSession], tier: str, customer: uuid.UUID | None = None
+) -> None:
+    """Give the customer (every customer when None) a tier."""
+    change = update(Customer).values(attributes={"tier": tier})
+    if customer is not None:
+        change = change.where(Customer.id == customer)
     async with sessions() as session, session.begin():
-        await session.execute(update(Customer).values(attributes={"tier": tier}))
+        await session.execute(change)

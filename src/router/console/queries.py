@@ -49,6 +49,7 @@ from router.models import (
     QueueAgent,
 )
 from router.models.conversations import TOOK_OWNERSHIP
+from router.service_levels.queries import clocks_of
 
 
 class Ownership(StrEnum):
@@ -157,7 +158,11 @@ async def list_conversations(
             .limit(limit + 1)
         )
     ).all()
-    items = [ConversationSummary.model_validate(row) for row in rows[:limit]]
+    clocks = await clocks_of(session, [row.id for row in rows[:limit]])
+    items = [
+        ConversationSummary.model_validate(row).model_copy(update={"slas": clocks[row.id]})
+        for row in rows[:limit]
+    ]
     following = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -220,8 +225,11 @@ async def conversation_detail(
     if len(events) > events_limit:
         next_events = cursor.encode(events[events_limit - 1].id)
 
+    clocks = await clocks_of(session, [conversation.id])
     return ConversationDetail(
-        conversation=ConversationSummary.model_validate(conversation),
+        conversation=ConversationSummary.model_validate(conversation).model_copy(
+            update={"slas": clocks[conversation.id]}
+        ),
         customer=CustomerOut.model_validate(customer),
         messages=MessagePage(
             items=[MessageOut.model_validate(row) for row in messages[:messages_limit]],

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from router.channels import Channel, Presence
 from router.inbound.storable import unstorable
+from router.service_levels.schemas import SlaClockOut
 
 
 def _storable(value: str) -> str:
@@ -55,6 +56,10 @@ class ConversationSummary(_Response):
     last_message_at: datetime
     resolved_at: datetime | None
     created_at: datetime
+    slas: list[SlaClockOut] | None = Field(
+        default=None,
+        description="Its SLA clocks (in lists and the detail); null in the answers of actions",
+    )
 
 
 class ConversationPage(BaseModel):
