@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,7 +12,7 @@ from router.models import SlaPolicyVersion
 from tests import seed
 from tests.console.conftest import Team, bearer
 
-VIP_FIRST = {
+VIP_FIRST: dict[str, Any] = {
     "policies": [
         {
             "name": "vip",
@@ -59,7 +61,7 @@ async def test_bad_documents_name_the_field_and_change_nothing(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], team: Team
 ) -> None:
     admin = bearer(team.admin_key)
-    everyone = VIP_FIRST["policies"][1]
+    everyone: dict[str, Any] = VIP_FIRST["policies"][1]
     bad = [
         ({"policies": [{"name": "x", "targets": {}}]}, "targets"),
         ({"policies": [{"name": "x", "targets": {"first_response": -5}}]}, "first_response"),

@@ -202,8 +202,6 @@ async def transfer(
         reason=request.reason
         or ("transferred to a queue" if request.queue_id else "transferred to an agent"),
     )
-    # Another queue may mean another SLA policy, or other business hours.
-    await follow_slas(session, [conversation.id], settings, now)
     return conversation
 
 
