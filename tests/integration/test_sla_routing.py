@@ -16,7 +16,7 @@ from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting
 from tests import factories, seed
 from tests.integration.sla_steps import clocks, publish, set_tier, sla_settings
-from tests.integration.time_rules import Clock, go, set_rules
+from tests.integration.time_rules import Clock, go, set_rules, sweep
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 ALICE, BRUNO = "+14155550111", "+14155550122"
@@ -66,8 +66,30 @@ async def test_the_drain_offers_the_conversation_about_to_breach_first(
 
 
 async def _conversations_by_sender(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], *senders: str
 ) -> dict[str, Conversation]:
+    """The conversations, oldest first, by the senders who opened them in that order."""
     async with sessions() as session:
         rows = (await session.scalars(select(Conversation).order_by(Conversation.created_at))).all()
-    return dict(zip((ALICE, BRUNO), rows, strict=True))
+    return dict(zip(senders or (ALICE, BRUNO), rows, strict=True))
+
+
+async def test_an_overflow_to_another_queue_retargets_the_clock(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = sla_settings(database_url)
+    default = await seed.queue_id(sessions, "default")
+    vip = await seed.add_queue(sessions, "vip")
+    await set_rules(sessions, default, max_wait_seconds=60, overflow_queue_id=vip)
+    await publish(
+        sessions,
+        {"name": "vip desk", "match": {"queues": ["vip"]}, "targets": {"first_response": 300}},
+        {"name": "everyone", "targets": {"first_response": 3600}},
+    )
+    await RoutingEngine(sessions, settings, clock=Clock(NOW)).process([factories.sms()])
+    [conversation] = (await _conversations_by_sender(sessions, ALICE)).values()
+    assert (await clocks(sessions, conversation.id))["first_response"].due_at == at(3600)
+
+    assert await sweep(sessions, settings, at(60)) == 1
+    moved = (await clocks(sessions, conversation.id))["first_response"]
+    assert (moved.policy_name, moved.started_at, moved.due_at) == ("vip desk", NOW, at(300))
