@@ -50,6 +50,8 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                     "customer_unmerged",
                     "reply_failed",
                     "reply_retried",
+                    "sla.at_risk",
+                    "sla.breached",
                 )
             ]
         },
@@ -74,7 +76,11 @@ _CONVERSATION_EVENT: dict[str, Any] = {
                 "reason": {"type": "string"},
                 "details": {
                     "type": "object",
-                    "description": "for offers: the rule matched and every candidate considered",
+                    "description": (
+                        "for offers: the rule matched and every candidate considered; for"
+                        " sla.at_risk and sla.breached: target, policy, policy_version,"
+                        " started_at and due_at"
+                    ),
                 },
                 "occurred_at": {"type": "string", "format": "date-time"},
             },

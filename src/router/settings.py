@@ -134,6 +134,15 @@ class Settings(AttachmentSettings, BaseSettings):
     sweep_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often lapsed offers and waiting queues are swept"
     )
+    sla_at_risk_seconds: int = Field(
+        default=900,
+        ge=0,
+        le=30 * 24 * 3600,
+        description=(
+            "How long before an SLA clock falls due `sla.at_risk` is published, unless its"
+            " policy sets at_risk_seconds"
+        ),
+    )
 
     # HTTP.
     http_host: str = Field(default="127.0.0.1", description="Address `router serve` binds")

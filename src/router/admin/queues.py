@@ -124,6 +124,7 @@ async def create_queue(session: AsyncSession, request: QueueCreate, *, actor: st
         else None,
         overflow_queue_id=request.overflow_queue_id,
         **{rule: getattr(request, rule) for rule in _TIME_RULES},
+        order_waiting=request.order_waiting.value,
         voice=request.voice.model_dump(mode="json", exclude_none=True),
     )
     _check_time_rules(queue)
@@ -170,6 +171,8 @@ async def update_queue(
     if request.on_owner_away == "keep" and "owner_away_grace_seconds" not in present:
         queue.owner_away_grace_seconds = None  # a grace period means nothing to `keep`
     _check_time_rules(queue)
+    if "order_waiting" in present and request.order_waiting is not None:
+        queue.order_waiting = request.order_waiting.value
     if "voice" in present and request.voice is not None:
         queue.voice = request.voice.model_dump(mode="json", exclude_none=True)
     await session.flush()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from router.channels import Channel, Presence
 from router.console.schemas import ChannelLoad, Text
 from router.inbound.storable import unstorable
+from router.routing.decision import WaitingOrder
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy, RoutingRule
 from router.voice.schemas import AgentVoice, QueueVoice
@@ -50,6 +51,10 @@ _REPLY_TIME = (
 _ON_NO_REPLY = (
     "After the flag: `flag` only, `requeue` (back to the queue) or `next_agent` (offered to"
     " the next eligible agent); the silent owner is left out of its offers for a while"
+)
+_ORDER_WAITING = (
+    "Within one priority, offer waiting conversations by `arrival` (oldest first) or by"
+    " `sla_due` (the nearest SLA due time first; those without an SLA clock after them)"
 )
 _MAX_WAIT = (
     "A conversation waiting longer than this moves to overflow_queue_id (keeping its arrival"
@@ -135,6 +140,7 @@ class QueueCreate(_Request):
     reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
     on_no_reply: OnNoReply = Field(default="flag", description=_ON_NO_REPLY)
     max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
+    order_waiting: WaitingOrder = Field(default=WaitingOrder.ARRIVAL, description=_ORDER_WAITING)
     voice: QueueVoice = Field(
         default_factory=QueueVoice, description="What callers hear; what agents on calls get"
     )
@@ -143,7 +149,7 @@ class QueueCreate(_Request):
 class QueueUpdate(_Request):
     """Only the fields present change; send null to clear hours, language, overflow or a limit.
 
-    `on_owner_away` and `on_no_reply` always have a value (null is refused).
+    `on_owner_away`, `on_no_reply` and `order_waiting` always have a value (null is refused).
     """
 
     name: QueueName | None = None
@@ -157,11 +163,12 @@ class QueueUpdate(_Request):
     reply_time_seconds: Seconds | None = Field(default=None, description=_REPLY_TIME)
     on_no_reply: OnNoReply | None = Field(default=None, description=_ON_NO_REPLY)
     max_wait_seconds: Seconds | None = Field(default=None, description=_MAX_WAIT)
+    order_waiting: WaitingOrder | None = Field(default=None, description=_ORDER_WAITING)
     voice: QueueVoice | None = None
 
     @model_validator(mode="after")
     def _rules_have_values(self) -> QueueUpdate:
-        for name in ("on_owner_away", "on_no_reply"):
+        for name in ("on_owner_away", "on_no_reply", "order_waiting"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name}: give a value; it cannot be cleared")
         return self
@@ -182,6 +189,7 @@ class QueueOut(BaseModel):
     reply_time_seconds: int | None
     on_no_reply: OnNoReply
     max_wait_seconds: int | None
+    order_waiting: WaitingOrder
     voice: QueueVoice
     created_at: datetime
 

@@ -28,6 +28,7 @@ class Subject(enum.StrEnum):
     QUEUE = "queue"
     API_KEY = "api_key"
     ROUTING_POLICY = "routing_policy"
+    SLA_POLICY = "sla_policy"
 
 
 async def record(

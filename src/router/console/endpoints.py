@@ -348,6 +348,7 @@ async def reply(
             body,
             runtime.senders,
             message_id_domain=state.settings.email_message_id_domain,
+            settings=state.settings,
         ),
     )
     runtime.outbound.submit(message.id)

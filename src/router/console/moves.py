@@ -31,6 +31,7 @@ from router.routing.explanation import (
     read_placements,
 )
 from router.routing.offers import release_slot
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 
 
@@ -269,3 +270,5 @@ async def redirect(
             reason=reason,
         )
     await journal.flush(session)
+    # Another queue may mean another SLA policy, or other business hours.
+    await follow_slas(session, [conversation.id], settings, now)

@@ -51,6 +51,7 @@ from router.models import (
     QueueAgent,
 )
 from router.models.conversations import TOOK_OWNERSHIP
+from router.service_levels.queries import clocks_of
 
 
 class Ownership(StrEnum):
@@ -159,7 +160,11 @@ async def list_conversations(
             .limit(limit + 1)
         )
     ).all()
-    items = [ConversationSummary.model_validate(row) for row in rows[:limit]]
+    clocks = await clocks_of(session, [row.id for row in rows[:limit]])
+    items = [
+        ConversationSummary.model_validate(row).model_copy(update={"slas": clocks[row.id]})
+        for row in rows[:limit]
+    ]
     following = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -222,6 +227,7 @@ async def conversation_detail(
     if len(events) > events_limit:
         next_events = cursor.encode(events[events_limit - 1].id)
 
+    clocks = await clocks_of(session, [conversation.id])
     feedback = (
         await session.scalars(
             select(Feedback)
@@ -231,7 +237,9 @@ async def conversation_detail(
     ).all()
     return ConversationDetail(
         feedback=[FeedbackOut.model_validate(row) for row in feedback],
-        conversation=ConversationSummary.model_validate(conversation),
+        conversation=ConversationSummary.model_validate(conversation).model_copy(
+            update={"slas": clocks[conversation.id]}
+        ),
         customer=CustomerOut.model_validate(customer),
         messages=MessagePage(
             items=[MessageOut.model_validate(row) for row in messages[:messages_limit]],

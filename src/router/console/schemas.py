@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from router.channels import Channel, Presence
 from router.feedback.schemas import FeedbackOut
 from router.inbound.storable import unstorable
+from router.service_levels.schemas import SlaClockOut
 
 
 def _storable(value: str) -> str:
@@ -61,6 +62,10 @@ class ConversationSummary(_Response):
         " events; `POST …/replies/{message_id}/retry`)"
     )
     created_at: datetime
+    slas: list[SlaClockOut] | None = Field(
+        default=None,
+        description="Its SLA clocks (in lists and the detail); null in the answers of actions",
+    )
 
 
 class ConversationPage(BaseModel):

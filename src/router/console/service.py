@@ -39,6 +39,7 @@ from router.models import (
 )
 from router.outbound.email_thread import outbound_message_id, reply_subject, reply_thread
 from router.outbound.ports import OutboundSender, SenderDirectory
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 
 CONSOLE_PROVIDER = "console"
@@ -129,6 +130,7 @@ async def resolve(
         actor=actor,
         reason=reason or "resolved",
     )
+    await follow_slas(session, [cid], settings, now)
     if survey_senders is None:
         return resolved, None
     survey = await surveys.survey_after_resolve(
@@ -191,6 +193,7 @@ async def reopen(
             queue_id=conversation.queue_id,
         )
     await journal.flush(session)
+    await follow_slas(session, [conversation.id], settings, now)
     return conversation
 
 
@@ -258,6 +261,7 @@ async def add_reply(
     senders: SenderDirectory,
     *,
     message_id_domain: str | None = None,
+    settings: Settings,
 ) -> Message:
     """Store the owner's reply as a queued outbound message; it is sent after commit.
 
@@ -265,6 +269,7 @@ async def add_reply(
     address they wrote from, threaded under it on email (see `email_thread`): our own
     Message-ID (its domain `message_id_domain`, else the sending address's) also names the
     conversation's thread, so an answer that cites only it still finds the conversation.
+    The reply meets the conversation's running response clocks (`router.service_levels`).
     """
     conversation = await load_visible(session, principal, cid, lock=True)
     _require_open(conversation)
@@ -333,6 +338,7 @@ async def add_reply(
     conversation.awaiting_reply_since = None
     await session.flush()
     await outgoing.attach(session, reply.id, files)
+    await follow_slas(session, [conversation.id], settings, now)
     return reply
 
 

@@ -48,6 +48,9 @@ class Change(StrEnum):
     CUSTOMER_UNMERGED = "customer_unmerged"
     REPLY_FAILED = "reply_failed"
     REPLY_RETRIED = "reply_retried"
+    # An SLA clock (router.service_levels) is about to run out, or ran out, unmet.
+    SLA_AT_RISK = "sla.at_risk"
+    SLA_BREACHED = "sla.breached"
 
 
 class Actor(StrEnum):

@@ -24,6 +24,7 @@ from router.models.customers import (
 )
 from router.models.feedback import Feedback, FeedbackSettingsVersion, FeedbackSurvey
 from router.models.presence import PresenceChange
+from router.models.service_levels import ConversationSla, SlaPolicyVersion
 from router.models.webhooks import SignedToken
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ChatSite",
     "Conversation",
     "ConversationEvent",
+    "ConversationSla",
     "ConversationStatus",
     "ConversationThread",
     "Customer",
@@ -53,5 +55,6 @@ __all__ = [
     "QueueAgent",
     "RoutingPolicy",
     "SignedToken",
+    "SlaPolicyVersion",
     "StoredAttachment",
 ]

@@ -109,6 +109,7 @@ class Queue(Timestamped, Base):
         CheckConstraint(
             "max_wait_seconds IS NULL OR max_wait_seconds > 0", name="max_wait_positive"
         ),
+        CheckConstraint("order_waiting IN ('arrival', 'sla_due')", name="order_waiting"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -134,6 +135,9 @@ class Queue(Timestamped, Base):
     # A `QueueVoice` document: what a waiting caller hears, and what an agent on a call may
     # still be offered.
     voice: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # Within one priority, waiting conversations are offered by arrival, or by the SLA due
+    # time nearest first (`sla_due`, see router.service_levels).
+    order_waiting: Mapped[str] = mapped_column(String(16), server_default="arrival")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

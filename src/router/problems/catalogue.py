@@ -166,6 +166,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "Correct the settings as the detail says and send them again; the ones in force are "
         "unchanged.",
     ),
+    "invalid-sla-policy": ProblemType(
+        422,
+        "The SLA policy is not valid",
+        "The SLA policy breaks a rule of policies (a name used twice, a match naming a queue "
+        "that does not exist); `errors` lists every problem, each naming its field.",
+        "Correct every listed problem and send the policy again; the active one is unchanged.",
+    ),
     "invalid-cursor": ProblemType(
         422,
         "The cursor is not valid",

@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.channels import Channel, Presence
 from router.db import driver_connection
-from router.routing.decision import AgentSnapshot, Judgements, QueueSnapshot
+from router.routing.decision import AgentSnapshot, Judgements, QueueSnapshot, WaitingOrder
 from router.routing.hours import BusinessHours
 from router.routing.policy import RoutingPolicy as Policy
 from router.voice.schemas import WhileOnCall
@@ -245,7 +245,7 @@ async def active_policy(session: AsyncSession) -> Policy:
 _QUEUES = """
 SELECT q.id, q.name, q.required_skills::text, q.language, q.business_hours::text,
        q.overflow_queue_id, array_remove(array_agg(m.agent_id), NULL),
-       q.voice->>'while_on_call'
+       q.voice->>'while_on_call', q.order_waiting
 FROM queues AS q LEFT JOIN queue_agents AS m ON m.queue_id = q.id
 GROUP BY q.id
 """
@@ -292,8 +292,9 @@ async def load_board(
             hours=_hours(hours),
             overflow_queue=names.get(overflow) if overflow else None,
             while_on_call=WhileOnCall(on_call) if on_call else WhileOnCall.ALLOW,
+            order_waiting=WaitingOrder(order),
         )
-        for _, name, skills, language, hours, overflow, members, on_call in queue_rows
+        for _, name, skills, language, hours, overflow, members, on_call, order in queue_rows
     }
     agent_rows = await connection.fetch(_ONLINE_AGENTS)
     candidates = [row[0] for row in agent_rows]

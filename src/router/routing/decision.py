@@ -38,6 +38,14 @@ class Outcome(StrEnum):
     WAIT = "wait"
 
 
+class WaitingOrder(StrEnum):
+    """How a queue orders its waiting conversations within one priority."""
+
+    ARRIVAL = "arrival"
+    # The nearest SLA due time first (router.service_levels); those with none after them.
+    SLA_DUE = "sla_due"
+
+
 class DecisionReason(StrEnum):
     """Why the decision came out as it did; stored verbatim in the audit trail."""
 
@@ -63,6 +71,7 @@ class QueueSnapshot:
     hours: BusinessHours | None = None
     overflow_queue: str | None = None
     while_on_call: WhileOnCall = WhileOnCall.ALLOW
+    order_waiting: WaitingOrder = WaitingOrder.ARRIVAL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,14 +114,20 @@ class ConversationToRoute:
 
 @dataclass(frozen=True, kw_only=True)
 class WaitingConversation(ConversationToRoute):
-    """A conversation waiting in a queue for an agent, with its priority (higher = sooner)."""
+    """A conversation waiting in a queue for an agent, with its priority (higher = sooner).
+
+    `sla_due_at` is the nearest due time of its unmet SLA clocks, if it has any.
+    """
 
     queue: str
     priority: int
     waiting_since: datetime
+    sla_due_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_aware("waiting_since", self.waiting_since)
+        if self.sla_due_at is not None:
+            _require_aware("sla_due_at", self.sla_due_at)
 
 
 class CandidateVerdict(NamedTuple):
@@ -407,12 +422,25 @@ def resolve_queue_for_hours(
     return current
 
 
-def order_waiting(waiting: Iterable[WaitingConversation]) -> list[WaitingConversation]:
-    """Order waiting conversations for draining: priority high first, then oldest, then id."""
-    return sorted(
-        waiting,
-        key=lambda item: (-item.priority, item.waiting_since, item.conversation_id),
-    )
+def order_waiting(
+    waiting: Iterable[WaitingConversation], queues: Mapping[str, QueueSnapshot] | None = None
+) -> list[WaitingConversation]:
+    """Order waiting conversations for draining: priority high first, then oldest, then id.
+
+    In a queue ordered by `sla_due`, within one priority the conversation due soonest comes
+    first (one about to breach, or breached, before one that merely waited longer); those
+    with no SLA clock follow, oldest first.
+    """
+
+    def key(item: WaitingConversation) -> tuple[int, int, datetime, datetime, str]:
+        queue = queues.get(item.queue) if queues is not None else None
+        by_due = queue is not None and queue.order_waiting is WaitingOrder.SLA_DUE
+        if by_due and item.sla_due_at is not None:
+            return (-item.priority, 0, item.sla_due_at, item.waiting_since, item.conversation_id)
+        rank = 1 if by_due else 0
+        return (-item.priority, rank, item.waiting_since, item.waiting_since, item.conversation_id)
+
+    return sorted(waiting, key=key)
 
 
 def plan_assignments(
@@ -448,7 +476,7 @@ def plan_offers(
     """
     _require_aware("now", now)
     board = _index_agents(agents)
-    ordered = order_waiting(waiting)
+    ordered = order_waiting(waiting, queues)
     if len({item.conversation_id for item in ordered}) != len(ordered):
         raise ValueError("a conversation is listed twice among the waiting")
     for item in ordered:

@@ -49,6 +49,7 @@ from router.routing.explanation import (
 from router.routing.notices import quiet_conversation
 from router.routing.policy import RoutingFacts
 from router.routing.records import ConversationRecord
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 from router.voice.endings import settle_ended_calls
 
@@ -229,6 +230,12 @@ class _Intake:
             self.now,
         )
         await record_answers(connection, answers, self.now, self.journal.events_topic)
+        await follow_slas(
+            self.session,
+            [c.id for c in new_conversations] + list(touched),
+            self.settings,
+            self.now,
+        )
         # Everything but the offers goes in before the slots are claimed: from the claim to
         # the commit, the batch holds the slots' locks only while the offers' rows go in.
         await self.journal.flush(self.session, hold=Change.OFFERED)

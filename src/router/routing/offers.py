@@ -35,6 +35,7 @@ from router.routing.explanation import (
     explain_offer,
     read_placements,
 )
+from router.service_levels.ordering import nearest_due
 from router.settings import Settings
 
 SWEEP_LIMIT = 500
@@ -130,6 +131,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
                 Conversation.queue_id,
                 Conversation.priority,
                 Conversation.waiting_since,
+                nearest_due(Conversation.id),
             )
             .where(
                 Conversation.status == ConversationStatus.OPEN.value,
@@ -163,6 +165,7 @@ async def drain_waiting(session: AsyncSession, settings: Settings, now: datetime
                 queue=board.queue_name(row.queue_id),
                 priority=row.priority,
                 waiting_since=row.waiting_since,
+                sla_due_at=row.sla_due_at,
             )
             for row in waiting
         ],

@@ -39,6 +39,7 @@ from router.routing.assignment import exclusion, offer, take_back
 from router.routing.board import Board, load_board
 from router.routing.departures import Departure, requeue_from_owner
 from router.routing.explanation import UNKNOWN_PLACEMENT, OfferPath, Placement, read_placements
+from router.service_levels.tracking import follow as follow_slas
 from router.settings import Settings
 
 SWEEP_LIMIT = 500
@@ -124,7 +125,7 @@ async def move_overdue(session: AsyncSession, settings: Settings, now: datetime)
         ).all()
         if row[0].id not in taken
     ]
-    moved = await _overflow(session, journal, now)
+    moved = await _overflow(session, settings, journal, now)
     if gone or silent:
         holders = {row[0].agent_id for row in gone} | {row[0].agent_id for row in silent}
         board = await load_board(
@@ -221,7 +222,9 @@ def _no_reply(
         )
 
 
-async def _overflow(session: AsyncSession, journal: Journal, now: datetime) -> int:
+async def _overflow(
+    session: AsyncSession, settings: Settings, journal: Journal, now: datetime
+) -> int:
     """Move conversations waiting past their queue's limit to its overflow queue."""
     overflow = aliased(Queue)
     # After an overflow the next queue's limit counts from the move, not from arrival.
@@ -259,4 +262,6 @@ async def _overflow(session: AsyncSession, journal: Journal, now: datetime) -> i
                 "waiting_since": conversation.waiting_since.isoformat(),
             },
         )
+    # Another queue may mean another SLA policy, or other business hours.
+    await follow_slas(session, [row[0].id for row in found], settings, now)
     return len(found)

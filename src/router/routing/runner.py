@@ -21,6 +21,7 @@ from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
 from router.routing.offers import drain_waiting, expire_offers
 from router.routing.overdue import move_overdue
+from router.service_levels.sweep import publish_due
 from router.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ async def sweep_forever(
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
     """Every interval: move lapsed offers on, apply the queues' time rules (an owner gone, a
-    reply overdue, a wait past the limit), then offer waiting conversations to free agents.
+    reply overdue, a wait past the limit), then offer waiting conversations to free agents,
+    and publish the SLA clocks that came at risk or ran out.
 
     It also forgets the signed webhook tokens whose replay window has passed.
     """
@@ -45,6 +47,7 @@ async def sweep_forever(
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
             await in_transaction(sessions, lambda s: move_overdue(s, settings, clock()))
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
+            await in_transaction(sessions, lambda s: publish_due(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
         except Exception as error:
             if is_unreachable(error):  # the world's fault: no traceback to read
