@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from pydantic import SecretStr
+from pydantic_settings import NoDecode
 
 from router.settings import Settings
 
@@ -24,10 +26,20 @@ def router_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[f"ROUTER_{name.upper()}"] = (
-            str(value).lower() if isinstance(value, bool) else str(value)
-        )
+        env[f"ROUTER_{name.upper()}"] = _text(name, value)
     return env
+
+
+def _text(name: str, value: object) -> str:
+    """A setting's value written as its environment variable is read."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        # A setting that parses its own text takes `key=value` pairs; any other, JSON.
+        if NoDecode in Settings.model_fields[name].metadata:
+            return ",".join(f"{key}={item}" for key, item in value.items())
+        return json.dumps(value)
+    return str(value)
 
 
 class RouterProcess:
