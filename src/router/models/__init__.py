@@ -21,6 +21,12 @@ from router.models.customers import (
     CustomerNumber,
 )
 from router.models.presence import PresenceChange
+from router.models.reports import (
+    ConversationMetrics,
+    ConversationResolution,
+    ConversationResponse,
+    MeasureObservation,
+)
 from router.models.webhooks import SignedToken
 
 __all__ = [
@@ -31,6 +37,9 @@ __all__ = [
     "Base",
     "Conversation",
     "ConversationEvent",
+    "ConversationMetrics",
+    "ConversationResolution",
+    "ConversationResponse",
     "ConversationStatus",
     "ConversationThread",
     "Customer",
@@ -38,6 +47,7 @@ __all__ = [
     "CustomerIdentity",
     "CustomerMerge",
     "CustomerNumber",
+    "MeasureObservation",
     "Message",
     "OfferState",
     "OutboxEvent",
