@@ -156,7 +156,8 @@ def downgrade() -> None:
 
 
 # Channels on which a customer waits live in writing: a conversation resolved with no agent
-# reply in its cycle was left by its customer (email is not live, calls end on their own).
+# having taken it or replied in its cycle was left by its customer (email is not live; a call
+# is abandoned when it ends before an agent took it).
 _LIVE_WRITING = "('chat', 'whatsapp', 'messenger', 'instagram', 'sms')"
 
 # Rows of one statement are cut into segments by the resolutions among them: segment 0
@@ -211,7 +212,8 @@ BEGIN
            coalesce(r.agent_id, c.last_agent_id), m.created_at, h.handled_from, r.occurred_at,
            extract(epoch FROM r.occurred_at - m.created_at),
            extract(epoch FROM r.occurred_at - h.handled_from),
-           m.channel IN {_LIVE_WRITING} AND NOT (r.seg = 0 AND m.replied_in_cycle)
+           m.channel IN {_LIVE_WRITING} AND h.handled_from IS NULL
+               AND NOT (r.seg = 0 AND m.replied_in_cycle)
     FROM measured_events r
     JOIN conversation_metrics m USING (conversation_id)
     JOIN conversations c ON c.id = r.conversation_id
@@ -248,6 +250,7 @@ BEGIN
                (SELECT min(r.occurred_at) FROM measured_events r
                 WHERE r.conversation_id = p.conversation_id AND r.kind = 'resolved'
                   AND m.channel IN {_LIVE_WRITING}
+                  AND (r.seg > 0 OR m.holding_since IS NULL) AND r.seg_took_at IS NULL
                   AND NOT (r.seg = 0 AND m.replied_in_cycle)) AS chat_left_at,
                (SELECT min(x.occurred_at) FROM measured_events x
                 WHERE x.conversation_id = p.conversation_id AND x.kind = 'call_ended'
@@ -308,7 +311,7 @@ BEGIN
     ORDER BY conversation_id FOR UPDATE;
 
     WITH msg AS (
-        SELECT a.id, a.conversation_id, a.created_at AS at, a.direction = 'outbound' AS reply,
+        SELECT a.id, a.conversation_id, a.received_at AS at, a.direction = 'outbound' AS reply,
                a.author_agent_id AS agent_id
         FROM arrived a
         WHERE a.direction = 'inbound'
