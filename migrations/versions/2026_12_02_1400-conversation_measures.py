@@ -350,9 +350,7 @@ BEGIN
         RETURNING conversation_id, channel, queue_id, seconds, first, responded_at
     ), observed AS (
         INSERT INTO measure_observations (measure, queue_id, channel, seconds)
-        SELECT CASE WHEN first THEN 'first_response' ELSE 'response' END, queue_id, channel,
-               seconds
-        FROM stored
+        SELECT 'first_response', queue_id, channel, seconds FROM stored WHERE first
     ), per AS (
         SELECT x.conversation_id,
                min(x.at) FILTER (WHERE NOT x.reply) AS customer_at,

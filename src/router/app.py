@@ -26,6 +26,7 @@ from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
 from router.presence.endpoints import router as presence_router
 from router.problems.endpoints import router as problems_router
+from router.reports.endpoints import router as reports_router
 from router.settings import Settings
 from router.state import RouterState
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(presence_router)
+    app.include_router(reports_router)
     app.include_router(problems_router)
 
     def openapi() -> dict[str, Any]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Presence
 from router.models import ConversationResolution, ConversationResponse, MeasureObservation
 from tests import seed
-from tests.reports.desk import Clock, Desk, desk_settings
+from tests.reports.desk import Desk
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ALICE = "+14155550101"
@@ -19,13 +18,6 @@ ALICE = "+14155550101"
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-async def desk(database_url: str, sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
-    opened = Desk(sessions, desk_settings(database_url), Clock(T0))
-    yield opened
-    await opened.close()
 
 
 async def _responses(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[float, bool]]:
@@ -55,6 +47,7 @@ async def _resolutions(
 async def test_waits_responses_handle_and_resolution_times_of_one_conversation(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
+    desk.clock.at(T0)
     ann, ben = await seed.two_sms_agents(sessions, "ann", "ben")
     await desk.goes(ann, Presence.OFFLINE)
     await desk.goes(ben, Presence.OFFLINE)
@@ -92,7 +85,8 @@ async def test_waits_responses_handle_and_resolution_times_of_one_conversation(
     assert await desk.writes(ALICE, "one more thing") == cid  # reopened
     desk.clock.at(at(1010))
     agent, state = await desk.owner(cid)
-    assert agent is not None and state == "offered"
+    assert agent is not None
+    assert state == "offered"
     await desk.accepts(agent, cid)
     desk.clock.at(at(1100))
     await desk.replies(agent, cid)  # a response of 100 s
@@ -125,8 +119,6 @@ async def test_waits_responses_handle_and_resolution_times_of_one_conversation(
         ("wait_offer", 20.0),
         ("wait_accept", 35.0),
         ("first_response", 100.0),
-        ("response", 70.0),
-        ("response", 100.0),
     ]
 
 
@@ -134,6 +126,7 @@ async def test_a_chat_closed_before_any_agent_took_it_is_abandoned(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     # Nobody is online: the customer waits in the queue and a supervisor closes it.
+    desk.clock.at(T0)
     cid = await desk.writes(ALICE, "anyone there?")
     desk.clock.at(at(600))
     await desk.resolves(None, cid)
@@ -148,6 +141,7 @@ async def test_a_chat_closed_before_any_agent_took_it_is_abandoned(
 async def test_a_chat_taken_but_not_answered_before_closing_is_not_abandoned(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
+    desk.clock.at(T0)
     ann, _ = await seed.two_sms_agents(sessions, "ann", "ben")
     cid = await desk.writes(ALICE, "quick question")
     desk.clock.at(at(5))
