@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.channels.twilio_voice import call_status, incoming_call
 from router.channels import Presence
-from router.models import ConversationResolution, ConversationResponse, MeasureObservation
+from router.db import in_transaction
+from router.models import (
+    Conversation,
+    ConversationResolution,
+    ConversationResponse,
+    MeasureObservation,
+)
+from router.reports.feed import feed_histograms
 from tests import seed
 from tests.reports.desk import Desk
 
@@ -18,6 +28,11 @@ ALICE = "+14155550101"
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+async def _conversation_ids(sessions: async_sessionmaker[AsyncSession]) -> list[uuid.UUID]:
+    async with sessions() as session:
+        return list((await session.scalars(select(Conversation.id))).all())
 
 
 async def _responses(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[float, bool]]:
@@ -153,3 +168,89 @@ async def test_a_chat_taken_but_not_answered_before_closing_is_not_abandoned(
     assert metrics.abandoned_at is None
     assert metrics.handle_seconds == 60
     assert await _resolutions(sessions) == [(65.0, 60.0, False)]
+
+
+def _call(status: str) -> dict[str, str]:
+    return {
+        "AccountSid": "ACa1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "CallSid": "CA00000000000000000000000000000001",
+        "From": "+447911123456",
+        "To": "+14155550100",
+        "Direction": "inbound",
+        "CallStatus": status,
+    }
+
+
+async def test_a_call_that_ends_before_an_agent_answers_is_abandoned(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    desk.clock.at(T0)
+    ann = await seed.add_agent(
+        sessions, "ann", capacity={"voice": 1}, queues=[await seed.queue_id(sessions, "default")]
+    )
+    await desk.engine.process([incoming_call(_call("ringing"))])
+    [cid] = await _conversation_ids(sessions)
+    assert await desk.owner(cid) == (ann, "offered")  # her phone rings
+    desk.clock.at(at(25))
+    ended = call_status(_call("no-answer"))
+    assert ended is not None
+    await desk.engine.process([ended])  # the caller hung up first
+
+    metrics = await desk.metrics(cid)
+    assert metrics.abandoned_at == at(25)
+    assert metrics.first_accepted_at is None
+
+
+async def test_an_answered_call_is_not_abandoned(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    desk.clock.at(T0)
+    ann = await seed.add_agent(
+        sessions, "ann", capacity={"voice": 1}, queues=[await seed.queue_id(sessions, "default")]
+    )
+    await desk.engine.process([incoming_call(_call("ringing"))])
+    [cid] = await _conversation_ids(sessions)
+    desk.clock.at(at(8))
+    await desk.accepts(ann, cid)
+    desk.clock.at(at(200))
+    ended = call_status(_call("completed"))
+    assert ended is not None
+    await desk.engine.process([ended])
+
+    metrics = await desk.metrics(cid)
+    assert metrics.abandoned_at is None
+    assert metrics.first_accepted_at == at(8)
+
+
+async def test_the_sweeps_feed_each_wait_and_first_response_to_the_histograms_once(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    desk.clock.at(T0)
+    ann, _ = await seed.two_sms_agents(sessions, "ann", "ben")
+    cid = await desk.writes(ALICE)
+    desk.clock.at(at(12))
+    await desk.accepts(ann, cid)
+    desk.clock.at(at(42))
+    await desk.replies(ann, cid)
+
+    def sample(name: str, **labels: str) -> float:
+        value = REGISTRY.get_sample_value(name, {"queue": "default", "channel": "sms", **labels})
+        return value or 0.0
+
+    before = (
+        sample("router_first_response_seconds_count"),
+        sample("router_first_response_seconds_sum"),
+        sample("router_wait_seconds_sum", until="offer"),
+        sample("router_wait_seconds_sum", until="accept"),
+        sample("router_wait_seconds_bucket", until="accept", le="15.0"),
+    )
+    assert await in_transaction(sessions, feed_histograms) == 3
+    assert await in_transaction(sessions, feed_histograms) == 0  # each observed once
+    after = (
+        sample("router_first_response_seconds_count"),
+        sample("router_first_response_seconds_sum"),
+        sample("router_wait_seconds_sum", until="offer"),
+        sample("router_wait_seconds_sum", until="accept"),
+        sample("router_wait_seconds_bucket", until="accept", le="15.0"),
+    )
+    assert [round(b - a, 6) for a, b in zip(before, after, strict=True)] == [1, 42, 0, 12, 1]
