@@ -1,12 +1,13 @@
-"""The SQL behind the conversation report: one pass over each measure table in the window.
+"""The SQL behind the conversation report: one aggregate per measure table in the window.
 
-Every measure becomes a fact (bucket, group, measure, value); one GROUP BY then counts,
-sums and takes the percentiles of each. Each table is read through its time index.
+Each table is read once through its time index and grouped by (bucket, group); both
+percentiles of a duration come from one sort (`percentile_cont` over an array of fractions).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,16 +21,15 @@ from router.reports.window import Grouping, ReportWindow
 
 @dataclass(frozen=True)
 class Aggregate:
-    """One measure of one group in one bucket."""
+    """One measure of one group in one bucket: how many, their sum, their p50 and p90."""
 
-    bucket: datetime
-    key: str | None
-    measure: str
     count: int
-    total: float | None
-    p50: float | None
-    p90: float | None
+    total: float | None = None
+    p50: float | None = None
+    p90: float | None = None
 
+
+Cells = dict[tuple[datetime, str | None], dict[str, Aggregate]]
 
 # What a row is about, per table; all four tables carry the three columns.
 _GROUP_COLUMNS = {
@@ -38,69 +38,75 @@ _GROUP_COLUMNS = {
     Grouping.CHANNEL: "channel",
 }
 
-_FACTS = """
-SELECT date_trunc(:bucket, m.created_at, :tz) AS bucket, m.{group}::text AS key, f.measure,
-       f.value
-FROM conversation_metrics m
-CROSS JOIN LATERAL (VALUES
-    ('created', NULL::float8),
-    ('transfers', m.transfers::float8),
-    ('reopens', m.reopens::float8),
-    ('abandoned_of_created', CASE WHEN m.abandoned_at IS NOT NULL THEN 1.0 ELSE 0.0 END),
-    ('wait_until_offer', extract(epoch FROM m.first_offered_at - m.created_at)::float8),
-    ('wait_until_accept', extract(epoch FROM m.first_accepted_at - m.created_at)::float8)
-) AS f(measure, value)
-WHERE m.created_at >= :start AND m.created_at < :end
-  AND (f.value IS NOT NULL OR f.measure = 'created')
-UNION ALL
-SELECT date_trunc(:bucket, m.abandoned_at, :tz), m.{group}::text, 'abandoned', NULL
-FROM conversation_metrics m
-WHERE m.abandoned_at >= :start AND m.abandoned_at < :end
-UNION ALL
-SELECT date_trunc(:bucket, r.responded_at, :tz), r.{group}::text,
-       CASE WHEN r.first THEN 'first_response' ELSE 'next_response' END, r.seconds
-FROM conversation_responses r
-WHERE r.responded_at >= :start AND r.responded_at < :end
-UNION ALL
-SELECT date_trunc(:bucket, s.resolved_at, :tz), s.{group}::text, f.measure, f.value
-FROM conversation_resolutions s
-CROSS JOIN LATERAL (VALUES
-    ('resolution', s.resolution_seconds),
-    ('handle', s.handle_seconds)
-) AS f(measure, value)
-WHERE s.resolved_at >= :start AND s.resolved_at < :end
-  AND (f.value IS NOT NULL)
-"""
+_SPREAD = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {value})"
 
-_AGGREGATE = """
-WITH facts AS ({facts})
-SELECT bucket, key, measure, count(*) AS n, sum(value) AS total,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY value) AS p90
-FROM facts
-GROUP BY bucket, key, measure
-ORDER BY bucket, key NULLS LAST, measure
+_CREATED = f"""
+SELECT date_trunc(:bucket, created_at, :tz), {{group}}::text, count(*), sum(transfers),
+       sum(reopens), count(abandoned_at),
+       count(first_offered_at),
+       {_SPREAD.format(value="extract(epoch FROM first_offered_at - created_at)")},
+       count(first_accepted_at),
+       {_SPREAD.format(value="extract(epoch FROM first_accepted_at - created_at)")}
+FROM conversation_metrics
+WHERE created_at >= :start AND created_at < :end
+GROUP BY 1, 2
+"""
+_ABANDONED = """
+SELECT date_trunc(:bucket, abandoned_at, :tz), {group}::text, count(*)
+FROM conversation_metrics
+WHERE abandoned_at >= :start AND abandoned_at < :end
+GROUP BY 1, 2
+"""
+_RESPONSES = f"""
+SELECT date_trunc(:bucket, responded_at, :tz), {{group}}::text, first, count(*),
+       {_SPREAD.format(value="seconds")}
+FROM conversation_responses
+WHERE responded_at >= :start AND responded_at < :end
+GROUP BY 1, 2, 3
+"""
+_RESOLUTIONS = f"""
+SELECT date_trunc(:bucket, resolved_at, :tz), {{group}}::text, count(*),
+       {_SPREAD.format(value="resolution_seconds")},
+       count(handle_seconds), {_SPREAD.format(value="handle_seconds")}
+FROM conversation_resolutions
+WHERE resolved_at >= :start AND resolved_at < :end
+GROUP BY 1, 2
 """
 
 
-async def aggregates(
-    session: AsyncSession, window: ReportWindow, grouping: Grouping
-) -> list[Aggregate]:
-    """Every measure's count, sum and percentiles, per bucket and group, in the window."""
-    statement = _AGGREGATE.format(facts=_FACTS.format(group=_GROUP_COLUMNS[grouping]))
-    rows = await session.execute(text(statement), _parameters(window))
-    return [
-        Aggregate(
-            bucket=row[0],
-            key=row[1],
-            measure=row[2],
-            count=row[3],
-            total=row[4],
-            p50=row[5],
-            p90=row[6],
-        )
-        for row in rows
-    ]
+def _spread(count: int, percentiles: list[float] | None) -> Aggregate:
+    if not count or percentiles is None:
+        return Aggregate(count=0)
+    return Aggregate(count=count, p50=percentiles[0], p90=percentiles[1])
+
+
+async def aggregates(session: AsyncSession, window: ReportWindow, grouping: Grouping) -> Cells:
+    """Every measure's count, sum or percentiles, per (bucket, group), in the window."""
+    group = _GROUP_COLUMNS[grouping]
+    parameters = _parameters(window)
+    cells: Cells = defaultdict(dict)
+
+    async def rows(statement: str) -> Sequence[Any]:
+        return (await session.execute(text(statement.format(group=group)), parameters)).all()
+
+    for row in await rows(_CREATED):
+        cell = cells[(row[0], row[1])]
+        cell["created"] = Aggregate(count=row[2])
+        cell["transfers"] = Aggregate(count=row[2], total=row[3])
+        cell["reopens"] = Aggregate(count=row[2], total=row[4])
+        cell["abandoned_of_created"] = Aggregate(count=row[2], total=row[5])
+        cell["wait_until_offer"] = _spread(row[6], row[7])
+        cell["wait_until_accept"] = _spread(row[8], row[9])
+    for row in await rows(_ABANDONED):
+        cells[(row[0], row[1])]["abandoned"] = Aggregate(count=row[2])
+    for row in await rows(_RESPONSES):
+        measure = "first_response" if row[2] else "next_response"
+        cells[(row[0], row[1])][measure] = _spread(row[3], row[4])
+    for row in await rows(_RESOLUTIONS):
+        cell = cells[(row[0], row[1])]
+        cell["resolution"] = _spread(row[2], row[3])
+        cell["handle"] = _spread(row[4], row[5])
+    return cells
 
 
 def _parameters(window: ReportWindow) -> dict[str, Any]:

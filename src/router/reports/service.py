@@ -6,7 +6,6 @@ Reads only the measure tables the database keeps as things happen (see
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -37,10 +36,7 @@ async def conversation_report(
     session: AsyncSession, window: ReportWindow, grouping: Grouping
 ) -> ConversationReport:
     """Volumes, times and rates per bucket and queue, agent or channel, in the window."""
-    found = await queries.aggregates(session, window, grouping)
-    cells: dict[tuple[datetime, str | None], dict[str, Aggregate]] = defaultdict(dict)
-    for aggregate in found:
-        cells[(aggregate.bucket, aggregate.key)][aggregate.measure] = aggregate
+    cells = await queries.aggregates(session, window, grouping)
     labels = await queries.names(session, grouping, [key for _, key in cells])
     zone = ZoneInfo(window.tz)
     rows = [
@@ -86,7 +82,7 @@ def _row(
 
 
 def _spread(found: Aggregate | None) -> Spread:
-    if found is None:
+    if found is None or not found.count:
         return Spread(count=0, p50_seconds=None, p90_seconds=None)
     return Spread(
         count=found.count,
