@@ -78,8 +78,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_responses")),
     )
+    # Covering: a report reads responses and resolutions from the index alone.
     op.create_index(
-        "ix_conversation_responses_responded_at", "conversation_responses", ["responded_at"]
+        "ix_conversation_responses_responded_at",
+        "conversation_responses",
+        ["responded_at"],
+        postgresql_include=["queue_id", "agent_id", "channel", "first", "seconds"],
     )
     op.create_index(
         "ix_conversation_responses_conversation_id", "conversation_responses", ["conversation_id"]
@@ -106,7 +110,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_resolutions")),
     )
     op.create_index(
-        "ix_conversation_resolutions_resolved_at", "conversation_resolutions", ["resolved_at"]
+        "ix_conversation_resolutions_resolved_at",
+        "conversation_resolutions",
+        ["resolved_at"],
+        postgresql_include=[
+            "queue_id",
+            "agent_id",
+            "channel",
+            "resolution_seconds",
+            "handle_seconds",
+        ],
     )
     op.create_index(
         "ix_conversation_resolutions_conversation_id",

@@ -60,7 +60,12 @@ class ConversationResponse(Base):
 
     __tablename__ = "conversation_responses"
     __table_args__ = (
-        Index("ix_conversation_responses_responded_at", "responded_at"),
+        # Covering: a report reads responses from the index alone.
+        Index(
+            "ix_conversation_responses_responded_at",
+            "responded_at",
+            postgresql_include=["queue_id", "agent_id", "channel", "first", "seconds"],
+        ),
         Index("ix_conversation_responses_conversation_id", "conversation_id"),
     )
 
@@ -82,7 +87,17 @@ class ConversationResolution(Base):
 
     __tablename__ = "conversation_resolutions"
     __table_args__ = (
-        Index("ix_conversation_resolutions_resolved_at", "resolved_at"),
+        Index(
+            "ix_conversation_resolutions_resolved_at",
+            "resolved_at",
+            postgresql_include=[
+                "queue_id",
+                "agent_id",
+                "channel",
+                "resolution_seconds",
+                "handle_seconds",
+            ],
+        ),
         Index("ix_conversation_resolutions_conversation_id", "conversation_id"),
     )
 
