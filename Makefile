@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --quiet
 
-.PHONY: serve test lint typecheck unit bench chaos clean container-smoke locks
+.PHONY: serve test lint typecheck unit bench bench-reports chaos clean container-smoke locks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## The reports API's latency on a million generated conversations (not part of `make test`;
+## REPORTS_ARGS="--conversations 100000 --repeat 10" for a smaller run).
+bench-reports: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m devstack run -- $(BIN)/python -m bench.reports $(REPORTS_ARGS)
 
 ## The promises checked under faults: three brokers, PostgreSQL restarts, killed consumers
 ## (about 10 minutes; CHAOS_ARGS="--duration 120 --rate 80 --seed 7").

@@ -33,6 +33,7 @@ from router.observability.scrape import serving_metrics_port
 from router.openapi import build_openapi
 from router.presence.endpoints import router as presence_router
 from router.problems.endpoints import router as problems_router
+from router.reports.endpoints import router as reports_router
 from router.service_levels.endpoints import router as sla_router
 from router.settings import Settings
 from router.state import RouterState
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback_router)
     app.include_router(feedback_page_router)
     app.include_router(sla_router)
+    app.include_router(reports_router)
     app.include_router(problems_router)
     # What the router posts to others (web-chat replies), documented as OpenAPI webhooks.
     app.webhooks.include_router(reply_webhooks)

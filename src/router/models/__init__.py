@@ -24,6 +24,12 @@ from router.models.customers import (
 )
 from router.models.feedback import Feedback, FeedbackSettingsVersion, FeedbackSurvey
 from router.models.presence import PresenceChange
+from router.models.reports import (
+    ConversationMetrics,
+    ConversationResolution,
+    ConversationResponse,
+    MeasureObservation,
+)
 from router.models.service_levels import ConversationSla, SlaPolicyVersion
 from router.models.webhooks import SignedToken
 
@@ -36,6 +42,9 @@ __all__ = [
     "ChatSite",
     "Conversation",
     "ConversationEvent",
+    "ConversationMetrics",
+    "ConversationResolution",
+    "ConversationResponse",
     "ConversationSla",
     "ConversationStatus",
     "ConversationThread",
@@ -47,6 +56,7 @@ __all__ = [
     "Feedback",
     "FeedbackSettingsVersion",
     "FeedbackSurvey",
+    "MeasureObservation",
     "Message",
     "OfferState",
     "OutboxEvent",

@@ -73,6 +73,21 @@ AGENT_ACTIVE = Gauge(
 AGENT_CAPACITY = Gauge(
     "router_agent_capacity", "Conversations an agent may hold", ["agent", "channel"]
 )
+# Customers' waits, observed once each (by whichever process drains the measures the database
+# recorded; see router.reports.feed). Labels: queue names and channels, both bounded.
+_WAIT_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
+FIRST_RESPONSE_SECONDS = Histogram(
+    "router_first_response_seconds",
+    "From a customer's first message to an agent's first reply, by queue and channel",
+    ["queue", "channel"],
+    buckets=_WAIT_BUCKETS,
+)
+WAIT_SECONDS = Histogram(
+    "router_wait_seconds",
+    "From a conversation's creation until its first offer or first acceptance (`until`)",
+    ["queue", "channel", "until"],
+    buckets=_WAIT_BUCKETS,
+)
 
 _WEBHOOK_LABELS = {
     "/webhooks/chat": ("chat", "webchat"),

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.db import driver_connection, in_transaction, is_unreachable
 from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
+from router.reports.feed import feed_histograms
 from router.routing.offers import drain_waiting, expire_offers
 from router.routing.overdue import move_overdue
 from router.service_levels.sweep import publish_due
@@ -40,7 +41,8 @@ async def sweep_forever(
     reply overdue, a wait past the limit), then offer waiting conversations to free agents,
     and publish the SLA clocks that came at risk or ran out.
 
-    It also forgets the signed webhook tokens whose replay window has passed.
+    It also forgets the signed webhook tokens whose replay window has passed, and feeds the
+    wait and response histograms from the measures the database recorded.
     """
     while not stop.is_set():
         try:
@@ -49,6 +51,7 @@ async def sweep_forever(
             await in_transaction(sessions, lambda s: drain_waiting(s, settings, clock()))
             await in_transaction(sessions, lambda s: publish_due(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
+            await in_transaction(sessions, feed_histograms)
         except Exception as error:
             if is_unreachable(error):  # the world's fault: no traceback to read
                 log.warning(

@@ -1,0 +1,1 @@
+"""Reports for supervisors: measures per conversation read by queue, agent, channel and time."""

@@ -1,0 +1,138 @@
+"""The SQL behind the conversation report: one aggregate per measure table in the window.
+
+Each table is read once through its time index and grouped by (bucket, group); both
+percentiles of a duration come from one sort (`percentile_cont` over an array of fractions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router.reports.window import Grouping, ReportWindow
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One measure of one group in one bucket: how many, their sum, their p50 and p90."""
+
+    count: int
+    total: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+
+
+Cells = dict[tuple[datetime, str | None], dict[str, Aggregate]]
+
+# What a row is about, per table; all four tables carry the three columns.
+_GROUP_COLUMNS = {
+    Grouping.QUEUE: "queue_id",
+    Grouping.AGENT: "agent_id",
+    Grouping.CHANNEL: "channel",
+}
+
+_SPREAD = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {value})"
+
+_CREATED = f"""
+SELECT date_trunc(:bucket, created_at, :tz), {{group}}, count(*), sum(transfers),
+       sum(reopens), count(abandoned_at),
+       count(first_offered_at),
+       {_SPREAD.format(value="extract(epoch FROM first_offered_at - created_at)")},
+       count(first_accepted_at),
+       {_SPREAD.format(value="extract(epoch FROM first_accepted_at - created_at)")}
+FROM conversation_metrics
+WHERE created_at >= :start AND created_at < :end
+GROUP BY 1, 2
+"""
+_ABANDONED = """
+SELECT date_trunc(:bucket, abandoned_at, :tz), {group}, count(*)
+FROM conversation_metrics
+WHERE abandoned_at >= :start AND abandoned_at < :end
+GROUP BY 1, 2
+"""
+_RESPONSES = f"""
+SELECT date_trunc(:bucket, responded_at, :tz), {{group}}, first, count(*),
+       {_SPREAD.format(value="seconds")}
+FROM conversation_responses
+WHERE responded_at >= :start AND responded_at < :end
+GROUP BY 1, 2, 3
+"""
+_RESOLUTIONS = f"""
+SELECT date_trunc(:bucket, resolved_at, :tz), {{group}}, count(*),
+       {_SPREAD.format(value="resolution_seconds")},
+       count(handle_seconds), {_SPREAD.format(value="handle_seconds")}
+FROM conversation_resolutions
+WHERE resolved_at >= :start AND resolved_at < :end
+GROUP BY 1, 2
+"""
+
+
+def _spread(count: int, percentiles: list[float] | None) -> Aggregate:
+    if not count or percentiles is None:
+        return Aggregate(count=0)
+    return Aggregate(count=count, p50=percentiles[0], p90=percentiles[1])
+
+
+async def aggregates(session: AsyncSession, window: ReportWindow, grouping: Grouping) -> Cells:
+    """Every measure's count, sum or percentiles, per (bucket, group), in the window."""
+    group = _GROUP_COLUMNS[grouping]
+    parameters = _parameters(window)
+    cells: Cells = defaultdict(dict)
+
+    async def rows(statement: str) -> list[Any]:
+        found = await session.execute(text(statement.format(group=group)), parameters)
+        return [(row[0], None if row[1] is None else str(row[1]), *row[2:]) for row in found]
+
+    # Each group is sorted for its percentiles: in memory, not in temporary files.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+    for row in await rows(_CREATED):
+        cell = cells[(row[0], row[1])]
+        cell["created"] = Aggregate(count=row[2])
+        cell["transfers"] = Aggregate(count=row[2], total=row[3])
+        cell["reopens"] = Aggregate(count=row[2], total=row[4])
+        cell["abandoned_of_created"] = Aggregate(count=row[2], total=row[5])
+        cell["wait_until_offer"] = _spread(row[6], row[7])
+        cell["wait_until_accept"] = _spread(row[8], row[9])
+    for row in await rows(_ABANDONED):
+        cells[(row[0], row[1])]["abandoned"] = Aggregate(count=row[2])
+    for row in await rows(_RESPONSES):
+        measure = "first_response" if row[2] else "next_response"
+        cells[(row[0], row[1])][measure] = _spread(row[3], row[4])
+    for row in await rows(_RESOLUTIONS):
+        cell = cells[(row[0], row[1])]
+        cell["resolution"] = _spread(row[2], row[3])
+        cell["handle"] = _spread(row[4], row[5])
+    return cells
+
+
+def _parameters(window: ReportWindow) -> dict[str, Any]:
+    return {
+        "bucket": window.bucket.value,
+        "tz": window.tz,
+        "start": window.start,
+        "end": window.end,
+    }
+
+
+async def names(
+    session: AsyncSession, grouping: Grouping, keys: Sequence[str | None]
+) -> dict[str, str]:
+    """The queue names or agent handles of the groups; a channel is its own name."""
+    if grouping is Grouping.CHANNEL:
+        return {key: key for key in keys if key is not None}
+    ids = [uuid.UUID(key) for key in keys if key is not None]
+    if not ids:
+        return {}
+    table, column = ("queues", "name") if grouping is Grouping.QUEUE else ("agents", "handle")
+    rows = await session.execute(
+        text(f"SELECT id::text, {column} FROM {table} WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    return {row[0]: row[1] for row in rows}

@@ -1,0 +1,304 @@
+"""A day of seeded traffic through the real services, then the reports checked against figures
+worked out independently from the raw history (events and messages), not the measure tables.
+
+The day is 2026-10-25 in Europe/Berlin: 25 hours long, 02:00-03:00 happens twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router.auth.roles import Role
+from router.channels import Presence
+from router.errors import Conflict
+from router.models import Conversation
+from tests import seed
+from tests.reports.conftest import bearer
+from tests.reports.desk import Desk
+from tests.reports.history import Worked, day_of, percentile, work_out
+
+ZONE = "Europe/Berlin"
+# Local midnight starting the 25-hour day.
+DAY = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+
+
+class Day:
+    """Customers and agents acting on one time line, each action at its moment."""
+
+    def __init__(self, desk: Desk, agents: dict[str, uuid.UUID], seed_value: int) -> None:
+        self.desk = desk
+        self.agents = agents
+        self.random = random.Random(seed_value)
+        self.queue: list[tuple[datetime, int, Callable[[], Awaitable[None]]]] = []
+        self.order = itertools.count()
+        self.accepting: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self.epochs: dict[uuid.UUID, int] = defaultdict(int)
+        self.reopened: set[uuid.UUID] = set()
+        self.transferred: set[uuid.UUID] = set()
+        self.senders: dict[uuid.UUID, str] = {}
+
+    def at(self, moment: datetime, action: Callable[[], Awaitable[None]]) -> None:
+        heapq.heappush(self.queue, (moment, next(self.order), action))
+
+    def later(self, low: int, high: int, action: Callable[[], Awaitable[None]]) -> None:
+        self.at(self.desk.clock.now + timedelta(seconds=self.random.randint(low, high)), action)
+
+    async def run(self) -> None:
+        while self.queue:
+            moment, _, action = heapq.heappop(self.queue)
+            self.desk.clock.at(max(moment, self.desk.clock.now))
+            await action()
+            await self.desk.sweeps()
+            await self._answer_offers()
+
+    async def _open(self) -> list[Conversation]:
+        async with self.desk.sessions() as session:
+            found = await session.scalars(select(Conversation).where(Conversation.status == "open"))
+            return list(found.all())
+
+    async def _answer_offers(self) -> None:
+        for conversation in await self._open():
+            agent = conversation.agent_id
+            if agent is None or conversation.offer_state != "offered":
+                continue
+            if (conversation.id, agent) in self.accepting:
+                continue
+            self.accepting.add((conversation.id, agent))
+            self.later(5, 90, self._accept(conversation.id, agent))
+
+    def _accept(self, cid: uuid.UUID, agent: uuid.UUID) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            self.accepting.discard((cid, agent))
+            if await self.desk.owner(cid) != (agent, "offered"):
+                return
+            await self.desk.accepts(agent, cid)
+            self.epochs[cid] += 1
+            self._work(cid, agent, self.epochs[cid])
+
+        return act
+
+    def _still(self, cid: uuid.UUID, agent: uuid.UUID, epoch: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return self.epochs[cid] == epoch and await self.desk.owner(cid) == (agent, "accepted")
+
+        return check
+
+    def _work(self, cid: uuid.UUID, agent: uuid.UUID, epoch: int) -> None:
+        still = self._still(cid, agent, epoch)
+        sender = self.senders[cid]
+
+        async def customer_again() -> None:
+            if await still():
+                await self.desk.writes(sender, "anything new?")
+
+        async def reply() -> None:
+            if await still():
+                await self.desk.replies(agent, cid)
+
+        async def transfer() -> None:
+            if not await still():
+                return
+            others = [other for other in self.agents.values() if other != agent]
+            target = self.random.choice(others)
+            try:
+                await self.desk.transfers(agent, cid, target)
+            except Conflict:  # the target is offline or full: keep working it
+                self.later(30, 120, resolve)
+                return
+            self.transferred.add(cid)
+
+        async def resolve() -> None:
+            if not await still():
+                return
+            await self.desk.resolves(agent, cid)
+            if cid not in self.reopened and self.random.random() < 0.3:
+                self.reopened.add(cid)
+                self.later(600, 3600, self._writes(sender))
+
+        if self.random.random() < 0.4:
+            self.later(5, 120, customer_again)
+        self.later(20, 400, reply)
+        if self.random.random() < 0.3:
+            self.later(180, 300, reply)
+        if cid not in self.transferred and self.random.random() < 0.2:
+            self.later(420, 500, transfer)
+        else:
+            self.later(420, 900, resolve)
+
+    def _writes(self, sender: str) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            cid = await self.desk.writes(sender)
+            self.senders[cid] = sender
+
+        return act
+
+    def arrival(self, moment: datetime, sender: str, patience: int) -> None:
+        async def arrive() -> None:
+            cid = await self.desk.writes(sender, "hello, I need help")
+            self.senders[cid] = sender
+            self.later(patience, patience, give_up(cid))
+
+        def give_up(cid: uuid.UUID) -> Callable[[], Awaitable[None]]:
+            async def act() -> None:
+                _, state = await self.desk.owner(cid)
+                async with self.desk.sessions() as session:
+                    conversation = await session.get(Conversation, cid)
+                assert conversation is not None
+                if conversation.status == "open" and state != "accepted":
+                    await self.desk.resolves(None, cid)  # the customer left; closed
+
+            return act
+
+        self.at(moment, arrive)
+
+    def presence(self, moment: datetime, agent: str, presence: Presence) -> None:
+        async def act() -> None:
+            await self.desk.goes(self.agents[agent], presence)
+
+        self.at(moment, act)
+
+
+async def _traffic(desk: Desk, sessions: async_sessionmaker[AsyncSession]) -> None:
+    default = await seed.queue_id(sessions, "default")
+    agents = {
+        name: await seed.add_agent(
+            sessions, name, capacity={"sms": 2}, queues=[default], presence="offline"
+        )
+        for name in ("ann", "ben", "cat")
+    }
+    day = Day(desk, agents, seed_value=20261025)
+    rng = random.Random(7)
+    for name, (on, off) in {"ann": (7, 15), "ben": (9, 19), "cat": (12, 21)}.items():
+        day.presence(DAY + timedelta(hours=on, minutes=1), name, Presence.ONLINE)
+        day.presence(DAY + timedelta(hours=off, minutes=1), name, Presence.OFFLINE)
+    arrivals = [timedelta(hours=2, minutes=30), timedelta(hours=3, minutes=30)] + [
+        timedelta(seconds=rng.randint(0, 20 * 3600)) for _ in range(38)
+    ]
+    for number, offset in enumerate(sorted(arrivals)):
+        day.arrival(DAY + offset, f"+4915100{number:05d}", patience=rng.randint(600, 3 * 3600))
+    await day.run()
+
+
+def _expected_by_day(worked: list[Worked]) -> dict[str, dict[str, Any]]:
+    facts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for one in worked:
+        created = facts[day_of(one.created_at, ZONE)]
+        created["created"].append(1)
+        created["transfers"].append(one.transfers)
+        created["reopens"].append(one.reopens)
+        created["abandoned_of_created"].append(1 if one.abandoned_at else 0)
+        if one.offered_after is not None:
+            created["wait_until_offer"].append(one.offered_after)
+        if one.accepted_after is not None:
+            created["wait_until_accept"].append(one.accepted_after)
+        if one.abandoned_at is not None:
+            facts[day_of(one.abandoned_at, ZONE)]["abandoned"].append(1)
+        for moment, seconds, first, _ in one.responses:
+            facts[day_of(moment, ZONE)]["first_response" if first else "next_response"].append(
+                seconds
+            )
+        for moment, seconds, handle in one.resolutions:
+            facts[day_of(moment, ZONE)]["resolution"].append(seconds)
+            if handle is not None:
+                facts[day_of(moment, ZONE)]["handle"].append(handle)
+    rows: dict[str, dict[str, Any]] = {}
+    for bucket, measures in facts.items():
+        created = len(measures["created"])
+        row: dict[str, Any] = {
+            "created": created,
+            "resolved": len(measures["resolution"]),
+            "abandoned": len(measures["abandoned"]),
+            "abandonment_rate": sum(measures["abandoned_of_created"]) / created
+            if created
+            else None,
+            "transfers": int(sum(measures["transfers"])),
+            "reopens": int(sum(measures["reopens"])),
+        }
+        for name in (
+            "wait_until_offer",
+            "wait_until_accept",
+            "first_response",
+            "next_response",
+            "handle",
+            "resolution",
+        ):
+            values = measures[name]
+            row[name] = {
+                "count": len(values),
+                "p50_seconds": pytest.approx(percentile(values, 0.5), abs=0.001)
+                if values
+                else None,
+                "p90_seconds": pytest.approx(percentile(values, 0.9), abs=0.001)
+                if values
+                else None,
+            }
+        rows[bucket] = row
+    return rows
+
+
+async def test_reports_of_a_day_agree_with_the_raw_history(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    await _traffic(desk, sessions)
+    worked = await work_out(sessions)
+    # The day exercised what it should.
+    assert len(worked) >= 40
+    assert sum(one.transfers for one in worked) >= 2
+    assert sum(one.reopens for one in worked) >= 2
+    assert sum(1 for one in worked if one.abandoned_at) >= 2
+    assert sum(len(one.responses) for one in worked) >= 20
+
+    headers = await bearer(sessions, Role.SUPERVISOR)
+    window = {"from": "2026-10-25T00:00:00+02:00", "to": "2026-10-27T00:00:00+01:00", "tz": ZONE}
+    answer = await client.get("/v1/reports/conversations", params=window, headers=headers)
+    assert answer.status_code == 200, answer.text
+    reported = {
+        row["bucket_start"]: {
+            key: value for key, value in row.items() if key not in {"bucket_start", "group", "name"}
+        }
+        for row in answer.json()["rows"]
+    }
+    assert reported == _expected_by_day(worked)
+
+    # Hour buckets: the hour from 02:00 is there twice, once per offset.
+    hourly = await client.get(
+        "/v1/reports/conversations", params={**window, "bucket": "hour"}, headers=headers
+    )
+    created_per_hour: dict[str, int] = defaultdict(int)
+    for one in worked:
+        local = one.created_at.astimezone(ZoneInfo(ZONE))
+        created_per_hour[local.replace(minute=0, second=0, microsecond=0).isoformat()] += 1
+    assert {
+        row["bucket_start"]: row["created"] for row in hourly.json()["rows"] if row["created"]
+    } == dict(created_per_hour)
+    assert "2026-10-25T02:00:00+02:00" in created_per_hour
+    assert "2026-10-25T02:00:00+01:00" in created_per_hour
+
+    # By agent: who took each conversation first, and who answered.
+    by_agent = await client.get(
+        "/v1/reports/conversations", params={**window, "by": "agent"}, headers=headers
+    )
+    responses: dict[str, list[float]] = defaultdict(list)
+    for one in worked:
+        for _, seconds, _, agent in one.responses:
+            responses[agent].append(seconds)
+    reported_responses: dict[str, int] = defaultdict(int)
+    for row in by_agent.json()["rows"]:
+        if row["group"] is not None:
+            reported_responses[row["group"]] += (
+                row["first_response"]["count"] + row["next_response"]["count"]
+            )
+    assert dict(reported_responses) == {agent: len(values) for agent, values in responses.items()}
