@@ -176,3 +176,41 @@ async def test_survey_settings_are_versioned_and_checked(
         assert not_admin.status_code == 403
         after = await client.get("/v1/feedback/settings", headers=supervisor)
         assert after.json()["version"] == 1
+
+
+async def test_the_web_chat_survey_reaches_the_visitors_session_with_a_link_to_the_page(
+    signed_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    team: Team,
+    fake_providers: FakeProviders,
+) -> None:
+    from adapters.kafka.topics import ensure_topics
+    from tests.console import providers
+    from tests.console.receipts import Receipts
+    from tests.console.test_chat_replies import put_site, signed, visitor_message
+
+    settings = _link_settings(signed_settings)
+    await ensure_topics(settings)
+    async with app_client(settings) as (_, client):
+        receipts = Receipts(client, settings, RoutingEngine(sessions, settings))
+        site = await put_site(client, team, fake_providers.base_url + providers.CHAT_PATH)
+        assert site.is_success, site.text
+        await survey_settings(client, team, {"enabled": True})
+        body = visitor_message("s_77", "That solved it, thanks")
+        await receipts.post("/webhooks/chat", body, signed(body))
+        cid = await accept_and_resolve(client, team)
+
+        # The survey is an automatic message: it answers the visitor's latest session.
+        [request] = await provider_requests(fake_providers, 1)
+        assert request.path == providers.CHAT_PATH
+        document = request.json()
+        assert document["session_id"] == "s_77"
+        found = _LINK.search(str(document["text"]))
+        assert found is not None, document["text"]
+        page = await client.get(found.group(1))
+        assert page.status_code == 200, page.text
+        answered = await client.post(found.group(1), data={"score": "5"})
+        assert answered.status_code == 200, answered.text
+    [answer] = await feedback_of(sessions, cid)
+    assert (answer.channel, answer.kind, answer.score) == ("chat", "csat", 5)
+    assert await status_of(sessions, cid) == "resolved"

@@ -187,14 +187,26 @@ class OutboundDispatcher:
                         Message.subject,
                         Message.details,
                         Message.author_agent_id,
+                        Message.conversation_id,
                     )
                 )
             ).first()
             if row is None:
                 raise LookupError(message_id)
-            channel, recipient, sender, text, subject, details, author = row
+            channel, recipient, sender, text, subject, details, author, cid = row
+            details = details or {}
             author_name = reply_url = None
+            session_id = details.get("session_id")
             if channel == Channel.CHAT.value:
+                if not session_id:
+                    # A message the router sends by itself (a survey) answers the visitor's
+                    # latest session.
+                    session_id = await session.scalar(
+                        select(Message.details["session_id"].astext)
+                        .where(Message.conversation_id == cid, Message.direction == "inbound")
+                        .order_by(Message.created_at.desc(), Message.id.desc())
+                        .limit(1)
+                    )
                 # Read at sending time, so a site's changed URL applies to queued replies.
                 reply_url = await session.scalar(
                     select(ChatSite.reply_url).where(ChatSite.site == sender)
@@ -204,7 +216,6 @@ class OutboundDispatcher:
                         select(Agent.display_name).where(Agent.id == author)
                     )
             files = await self._load_files(session, message_id)
-        details = details or {}
         email_id = None
         if channel == Channel.EMAIL.value:
             # Replies stored before ids were canonical may hold them bracketed, or no own id.
@@ -222,7 +233,7 @@ class OutboundDispatcher:
             in_reply_to=canonical_message_id(details.get("in_reply_to")),
             references=tuple(canonical_message_ids(details.get("references") or ())),
             auto_submitted=details.get("auto_submitted"),
-            session_id=details.get("session_id"),
+            session_id=session_id,
             reply_url=reply_url,
             author_name=author_name,
             files=files,
