@@ -105,7 +105,7 @@ async def test_attachments_email_and_offsets_are_carried(
     assert isinstance(message, InboundMessage)
     assert message.kind is MessageKind.MEDIA
     assert message.text == ""
-    assert [a.model_dump() for a in message.attachments] == [photo]
+    assert [a.model_dump(exclude_none=True) for a in message.attachments] == [photo]
     assert message.customer.display_name is None
     assert message.metadata["visitor_email"] == "ada@example.com"
     assert message.provider_timestamp == datetime(2025, 6, 9, 12, 0, tzinfo=UTC)

@@ -109,6 +109,7 @@ async def test_an_sms_the_agent_starts_is_theirs_and_the_customers_answer_joins_
         "To": CUSTOMER,
         "From": LINE,
         "Body": "Your parcel is ready for collection.",
+        "StatusCallback": "https://router.example.test/webhooks/twilio/sms/status",
     }
     assert await active_sms(sessions, team.ada) == 1
     assert await history(sessions, cid) == [
@@ -201,7 +202,8 @@ async def test_an_email_conversation_is_threaded_so_the_customers_reply_joins_it
     assert sent["Subject"] == "Your invoice"
     assert sent["To"] == "sam@example.org"
     [message_id] = [h["Value"] for h in sent["Headers"] if h["Name"] == "Message-ID"]
-    assert message_id == f"<{mid}@Example.COM>"
+    # Our Message-IDs are kept in one form, lower case: the reply's References match it.
+    assert message_id == f"<{mid}@example.com>"
 
     answer = inbound_message(
         "postmark",

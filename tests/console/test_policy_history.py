@@ -156,12 +156,12 @@ async def test_a_dry_run_answers_rule_queue_and_agents_and_changes_nothing(
         "eligible (0/1 on sms)": [str(cleo)],
     }
 
-    # Nobody free: the answer is a wait, with every verdict.
-    on_chat = await client.post(
-        "/v1/routing-policy/dry-run", headers=supervisor, json={"channel": "chat"}
+    # Nobody free (nobody takes calls): the answer is a wait, with every verdict.
+    on_voice = await client.post(
+        "/v1/routing-policy/dry-run", headers=supervisor, json={"channel": "voice"}
     )
-    assert (on_chat.json()["outcome"], on_chat.json()["agent_id"]) == ("wait", None)
-    assert on_chat.json()["reason"] == "no eligible agent"
+    assert (on_voice.json()["outcome"], on_voice.json()["agent_id"]) == ("wait", None)
+    assert on_voice.json()["reason"] == "no eligible agent"
 
     for payload in (
         {"channel": "pigeon"},

@@ -117,7 +117,13 @@ class Desk:
         await in_transaction(
             self.sessions,
             lambda s: console.add_reply(
-                s, _principal(Role.AGENT, agent), cid, now, ReplyRequest(text=text), self.senders
+                s,
+                _principal(Role.AGENT, agent),
+                cid,
+                now,
+                ReplyRequest(text=text),
+                self.senders,
+                settings=self.settings,
             ),
         )
 
