@@ -177,6 +177,12 @@ def is_unreachable(error: BaseException) -> bool:
             return True
         if isinstance(found, asyncpg.InterfaceError) and "connection is closed" in str(found):
             return True
+        # A connection whose server went away in the middle of an operation is left in a
+        # state no further operation can use ("cannot switch to state …").
+        if isinstance(found, asyncpg.InternalClientError) and "cannot switch to state" in str(
+            found
+        ):
+            return True
     return False
 
 

@@ -28,6 +28,10 @@ def _wrapped(orig: BaseException, *, invalidated: bool = False) -> DBAPIError:
         asyncpg.TooManyConnectionsError("sorry, too many clients already"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed"),
+        # Seen on the driver's own connection when PostgreSQL restarts mid-statement.
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
         PoolTimeout("QueuePool limit of size 10 overflow 10 reached"),
         _wrapped(RuntimeError("the driver's message"), invalidated=True),
         _wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed")),
@@ -45,6 +49,7 @@ def test_out_of_reach(error: BaseException) -> None:
         TimeoutError(),  # alone it may be anyone's timeout, not the database's
         asyncpg.UniqueViolationError("duplicate key value"),
         asyncpg.InterfaceError("the server expects 2 arguments, 1 was passed"),
+        asyncpg.InternalClientError("unexpected codec"),
         _wrapped(asyncpg.UndefinedTableError('relation "x" does not exist')),
         _wrapped(asyncpg.DeadlockDetectedError("deadlock detected")),
     ],
