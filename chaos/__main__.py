@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.payloads import Secrets
 
+from chaos.checks import no_internal_errors
 from chaos.faults import FaultPlan, FaultRunner, plan_faults
 from chaos.history import consumer_lag, dead_letters, history_findings, stranded
 from chaos.report import answer_table, as_json, check_table, fault_table
@@ -159,6 +160,7 @@ async def run(options: argparse.Namespace) -> int:
         findings.append(await dead_letters(stack.cluster.bootstrap_servers, DLQ_TOPIC))
         (folder / "webhooks.json").write_text(json.dumps(load.record()))
         counts = load.status_counts()
+        findings.append(no_internal_errors(counts))
         lines = [
             *fault_table(faults),
             *answer_table(counts, len(load.sent), team.counts),

@@ -274,3 +274,14 @@ def stored_once(answers: Iterable[Answered], stored: Mapping[tuple[str, str], in
         if count > 1:
             finding.add(f"{provider} {message_id}: {count} message rows")
     return finding
+
+
+def no_internal_errors(counts: Mapping[str, int]) -> Finding:
+    """Check 7: no webhook was answered 500 (faults of the world answer 503 and are retried)."""
+    finding = Finding("7. no webhook answered 500")
+    errors = {status: n for status, n in counts.items() if status.isdigit() and status >= "500"}
+    errors.pop("503", None)
+    finding.violations = sum(errors.values())
+    finding.examples = [f"{n} answered {status}" for status, n in sorted(errors.items())]
+    finding.note = f"{sum(counts.values())} deliveries"
+    return finding

@@ -220,3 +220,15 @@ def test_the_fault_plan_has_every_fault_within_the_load_and_the_slow_ones_apart(
 def test_providers_retry_failures_but_not_refusals() -> None:
     assert [retried(status) for status in (0, 429, 500, 503)] == [True] * 4
     assert [retried(status) for status in (200, 202, 401, 413, 422)] == [False] * 5
+
+
+def test_a_webhook_answered_500_is_a_violation_and_503_is_not() -> None:
+    from collections import Counter
+
+    from chaos.checks import no_internal_errors
+
+    clean = no_internal_errors(Counter({"2xx": 90, "503": 10}))
+    assert (clean.violations, clean.note) == (0, "100 deliveries")
+    broken = no_internal_errors(Counter({"2xx": 90, "503": 8, "500": 1, "502": 1, "0": 3}))
+    assert broken.violations == 2
+    assert broken.examples == ["1 answered 500", "1 answered 502"]
