@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.auth.roles import Role
 from router.auth.service import issue_key
 from router.db import transaction
+from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import seed
 from tests.console import providers
@@ -53,6 +54,14 @@ def console_settings(settings: Settings, fake_providers: FakeProviders) -> Setti
             "outbound_retry_base_seconds": 0.05,
         }
     )
+
+
+@pytest.fixture
+def routing_engine(
+    sessions: async_sessionmaker[AsyncSession], console_settings: Settings
+) -> RoutingEngine:
+    """The routing engine on the console's settings: messages routed as the consumer routes them."""
+    return RoutingEngine(sessions, console_settings)
 
 
 async def make_key(

@@ -55,14 +55,13 @@ async def reply(client: httpx.AsyncClient, key: str, cid: str, ids: list[str]) -
 
 async def test_an_email_reply_carries_its_files_to_postmark(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.email("Send the invoice?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.email("Send the invoice?"))
     upload = await client.post(
         f"/v1/conversations/{cid}/attachments",
         headers=bearer(team.ada_key),
@@ -93,14 +92,13 @@ async def test_an_email_reply_carries_its_files_to_postmark(
 
 async def test_an_mms_reply_names_a_signed_link_the_router_serves(
     linked: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = linked
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.sms("A photo of it?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.sms("A photo of it?"))
     photo = await uploaded(client, team.ada_key, cid, "kettle.jpg", "image/jpeg", JPEG)
     response = await reply(client, team.ada_key, cid, [photo])
     assert response.status_code == 202
@@ -123,14 +121,13 @@ async def test_an_mms_reply_names_a_signed_link_the_router_serves(
 
 async def test_a_whatsapp_reply_sends_its_text_then_each_file_by_link(
     linked: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = linked
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, whatsapp("Manual and a photo?"))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp("Manual and a photo?"))
     photo = await uploaded(client, team.ada_key, cid, "red.png", "image/png", PNG)
     manual = await uploaded(client, team.ada_key, cid, "manual.pdf", "application/pdf", PDF)
     response = await reply(client, team.ada_key, cid, [photo, manual])
@@ -148,14 +145,13 @@ async def test_a_whatsapp_reply_sends_its_text_then_each_file_by_link(
 
 async def test_without_a_public_url_a_link_only_provider_fails_the_reply_clearly(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.sms("A photo?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.sms("A photo?"))
     photo = await uploaded(client, team.ada_key, cid, "kettle.jpg", "image/jpeg", JPEG)
     response = await reply(client, team.ada_key, cid, [photo])
     message = await settled(app, sessions, response.json()["id"])
@@ -167,12 +163,11 @@ async def test_without_a_public_url_a_link_only_provider_fails_the_reply_clearly
 async def test_uploads_are_checked_and_only_the_owner_may_upload(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.email("Hello"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.email("Hello"))
     url = f"/v1/conversations/{cid}/attachments"
     lying = await client.post(
         url, headers=bearer(team.ada_key), files={"file": ("a.png", PDF, "image/png")}
@@ -200,7 +195,7 @@ async def test_uploads_are_checked_and_only_the_owner_may_upload(
 
 async def test_a_voice_reply_with_files_is_refused_as_such(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -217,7 +212,7 @@ async def test_a_voice_reply_with_files_is_refused_as_such(
         kind=MessageKind.VOICEMAIL,
         text="(voicemail)",
     )
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), key, call)
+    cid = await accepted(client, routing_engine, key, call)
     photo = await uploaded(client, key, cid, "a.png", "image/png", PNG)
     response = await reply(client, key, cid, [photo])
     assert response.status_code == 422

@@ -167,7 +167,7 @@ async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
 
 async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -182,8 +182,7 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
         },
     )
     assert policy.status_code == 200, policy.text
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("first", sender="+14155550111")])
+    await routing_engine.process([factories.sms("first", sender="+14155550111")])
     customer = await _customer_of(sessions, "phone", "+14155550111")
     [conversation] = await _conversations(sessions)
     supervisor = bearer(team.supervisor_key)
@@ -200,7 +199,7 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     )
     assert resolved.status_code == 200, resolved.text
 
-    await engine.process([factories.sms("again", sender="+14155550111")])
+    await routing_engine.process([factories.sms("again", sender="+14155550111")])
     async with sessions() as session:
         again = await session.get_one(Conversation, conversation)
         queued = (
@@ -220,14 +219,12 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
 
 async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    await RoutingEngine(sessions, console_settings).process(
-        [factories.email(sender="zed@example.com")]
-    )
+    await routing_engine.process([factories.email(sender="zed@example.com")])
     customer = await _customer_of(sessions, "email", "zed@example.com")
     supervisor = bearer(team.supervisor_key)
     ok = await client.patch(
@@ -266,14 +263,13 @@ async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
 
 async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("by sms", sender="+14155550122")])
-    await engine.process([factories.email("by mail", sender="zoe@example.com")])
+    await routing_engine.process([factories.sms("by sms", sender="+14155550122")])
+    await routing_engine.process([factories.email("by mail", sender="zoe@example.com")])
     keeper = await _customer_of(sessions, "phone", "+14155550122")
     absorbed = await _customer_of(sessions, "email", "zoe@example.com")
     before = await _conversations(sessions)
@@ -351,16 +347,17 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
 
 async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("mine", sender="+14155550133")])  # offered to Ada
+    await routing_engine.process([factories.sms("mine", sender="+14155550133")])  # offered to Ada
     mine = await _customer_of(sessions, "phone", "+14155550133")
-    await engine.process([factories.email("also", sender="ida@example.com")])
-    await engine.process([factories.email("more", sender="ida2@example.com", subject="Other")])
+    await routing_engine.process([factories.email("also", sender="ida@example.com")])
+    await routing_engine.process(
+        [factories.email("more", sender="ida2@example.com", subject="Other")]
+    )
     other = await _customer_of(sessions, "email", "ida@example.com")
     ada, bob = bearer(team.ada_key), bearer(team.bob_key)
 
@@ -410,14 +407,13 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
 
 async def test_lookup_and_linking_answers(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms(sender="+14155550144")])
-    await engine.process([factories.email(sender="kim@example.com")])
+    await routing_engine.process([factories.sms(sender="+14155550144")])
+    await routing_engine.process([factories.email(sender="kim@example.com")])
     customer = await _customer_of(sessions, "phone", "+14155550144")
     other = await _customer_of(sessions, "email", "kim@example.com")
     supervisor = bearer(team.supervisor_key)
@@ -464,7 +460,7 @@ async def test_lookup_and_linking_answers(
     assert same.status_code == 201
     assert [i["value"] for i in same.json()["identities"]] == ["+14155550144"]
     # The WhatsApp number now belongs to the other customer: an SMS from it joins them.
-    await engine.process([factories.sms(sender="+14155550145")])
+    await routing_engine.process([factories.sms(sender="+14155550145")])
     async with sessions() as session:
         merged_count = await session.scalar(select(CustomerMerge.id))
     assert merged_count is None

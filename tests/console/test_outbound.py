@@ -51,15 +51,14 @@ def messenger(text: str) -> InboundMessage:
 
 async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
     mid = await accepted_reply(
-        client, engine, team, whatsapp("Does it come in red?"), "Yes, in red."
+        client, routing_engine, team, whatsapp("Does it come in red?"), "Yes, in red."
     )
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
@@ -80,14 +79,15 @@ async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
 
 async def test_messenger_reply_uses_the_send_api_as_a_response(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    mid = await accepted_reply(client, engine, team, messenger("Is the shop open?"), "Until 6 pm.")
+    mid = await accepted_reply(
+        client, routing_engine, team, messenger("Is the shop open?"), "Until 6 pm."
+    )
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/me/messages"
@@ -103,16 +103,15 @@ async def test_messenger_reply_uses_the_send_api_as_a_response(
 
 async def test_sms_reply_is_retried_through_twilio_after_server_errors(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
     fake_providers.failures.extend([503, 429])
-    engine = RoutingEngine(sessions, console_settings)
     mid = await accepted_reply(
-        client, engine, team, factories.sms("Where is my parcel?"), "On its way."
+        client, routing_engine, team, factories.sms("Where is my parcel?"), "On its way."
     )
     message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == 3
@@ -130,7 +129,7 @@ async def test_sms_reply_is_retried_through_twilio_after_server_errors(
 @pytest.mark.parametrize(("failures", "attempts"), [([400], 1), ([500, 500, 500, 500], 4)])
 async def test_a_refused_or_persistently_failing_reply_is_marked_failed(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -139,8 +138,7 @@ async def test_a_refused_or_persistently_failing_reply_is_marked_failed(
 ) -> None:
     app, client = api
     fake_providers.failures.extend(failures)
-    engine = RoutingEngine(sessions, console_settings)
-    mid = await accepted_reply(client, engine, team, factories.sms("hello"), "Hi!")
+    mid = await accepted_reply(client, routing_engine, team, factories.sms("hello"), "Hi!")
     message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == attempts
     assert message.delivery_status == "failed"

@@ -179,7 +179,7 @@ async def test_a_whatsapp_conversation_opens_with_a_template_and_the_answer_join
 
 async def test_an_email_conversation_is_threaded_so_the_customers_reply_joins_it(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -219,7 +219,7 @@ async def test_an_email_conversation_is_threaded_so_the_customers_reply_joins_it
             ),
         ),
     )
-    await RoutingEngine(sessions, console_settings).process([answer])
+    await routing_engine.process([answer])
     assert [m.direction for m in await messages(sessions, cid)] == ["outbound", "inbound"]
 
 

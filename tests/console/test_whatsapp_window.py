@@ -63,13 +63,13 @@ async def outbound(sessions: async_sessionmaker[AsyncSession]) -> list[Message]:
 
 async def test_free_text_after_the_window_is_refused_before_anything_is_stored(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(25))
+    cid = await accepted(client, routing_engine, team, whatsapp(25))
     response = await client.post(
         f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": "Hello"}
     )
@@ -87,13 +87,13 @@ async def test_free_text_after_the_window_is_refused_before_anything_is_stored(
 
 async def test_free_text_inside_the_window_is_sent(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(23.5))
+    cid = await accepted(client, routing_engine, team, whatsapp(23.5))
     response = await client.post(
         f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": "Hello"}
     )
@@ -105,13 +105,13 @@ async def test_free_text_inside_the_window_is_sent(
 
 async def test_a_template_goes_out_after_the_window_through_the_cloud_api(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(30))
+    cid = await accepted(client, routing_engine, team, whatsapp(30))
     response = await client.post(
         f"/v1/conversations/{cid}/replies",
         headers=bearer(team.ada_key),
@@ -184,14 +184,13 @@ async def test_a_template_through_twilio_is_its_content_template_with_variables(
 
 async def test_a_template_twilio_has_no_content_for_fails_naming_the_setting(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team, whatsapp(1, provider="twilio"))
+    cid = await accepted(client, routing_engine, team, whatsapp(1, provider="twilio"))
     response = await client.post(
         f"/v1/conversations/{cid}/replies",
         headers=bearer(team.ada_key),
@@ -206,13 +205,12 @@ async def test_a_template_twilio_has_no_content_for_fails_naming_the_setting(
 
 async def test_templates_are_refused_off_whatsapp_and_text_or_template_is_required(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team, factories.sms("hello"))
+    cid = await accepted(client, routing_engine, team, factories.sms("hello"))
     url = f"/v1/conversations/{cid}/replies"
     refused = await client.post(url, headers=bearer(team.ada_key), json={"template": ORDER_DELAYED})
     assert refused.status_code == 422
