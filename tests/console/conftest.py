@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -21,6 +22,9 @@ from tests import seed
 from tests.console import providers
 from tests.console.providers import FakeProviders, ProviderServer
 from tests.support import app_client
+
+if TYPE_CHECKING:
+    from tests.console.receipts import Receipts
 
 
 @pytest.fixture(scope="session")
@@ -151,3 +155,15 @@ async def signed_api(signed_settings: Settings) -> AsyncIterator[tuple[FastAPI, 
     await ensure_topics(signed_settings)
     async with app_client(signed_settings) as running:
         yield running
+
+
+@pytest.fixture
+def receipts(
+    signed_api: tuple[FastAPI, httpx.AsyncClient],
+    signed_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> Receipts:
+    """Signed status webhooks posted to `signed_api` and routed as the consumer routes them."""
+    from tests.console.receipts import Receipts
+
+    return Receipts(signed_api[1], signed_settings, RoutingEngine(sessions, signed_settings))

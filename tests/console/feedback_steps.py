@@ -18,6 +18,7 @@ from tests.adapters.twilio_requests import sms_params
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
+from tests.console.replies import accept_offer
 
 LINK_SECRET = "feedback-link-secret"
 
@@ -55,15 +56,12 @@ async def accept_and_resolve(
     client: httpx.AsyncClient, team: Team, body: dict[str, Any] | None = None
 ) -> str:
     """Ada accepts her offer and resolves it; the conversation's id."""
-    ada = bearer(team.ada_key)
-    [item] = (await client.get("/v1/conversations", headers=ada)).json()["items"]
-    accepted = await client.post(f"/v1/conversations/{item['id']}/accept", headers=ada)
-    assert accepted.status_code == 200, accepted.text
+    cid = await accept_offer(client, team.ada_key)
     resolved = await client.post(
-        f"/v1/conversations/{item['id']}/resolve", headers=ada, json=body or {}
+        f"/v1/conversations/{cid}/resolve", headers=bearer(team.ada_key), json=body or {}
     )
     assert resolved.status_code == 200, resolved.text
-    return str(item["id"])
+    return cid
 
 
 async def surveys_of(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[FeedbackSurvey]:

@@ -21,8 +21,8 @@ from tests import factories, seed
 from tests.console.conftest import Team, bearer, make_key
 from tests.console.media_hosts import JPEG, PDF, PNG
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled, uploaded
-from tests.console.test_outbound import whatsapp
+from tests.console.replies import accepted, settled, uploaded
+from tests.factories import whatsapp
 from tests.support import app_client
 
 PUBLIC = "http://router.test"
@@ -33,16 +33,6 @@ async def linked(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, htt
     """The app with a public base URL, so the files of replies get links."""
     async with app_client(console_settings.model_copy(update={"public_base_url": PUBLIC})) as api:
         yield api
-
-
-async def accepted(
-    client: httpx.AsyncClient, engine: RoutingEngine, key: str, message: InboundMessage
-) -> str:
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(key))).json()["items"]
-    response = await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(key))
-    assert response.status_code == 200, response.text
-    return str(item["id"])
 
 
 async def reply(client: httpx.AsyncClient, key: str, cid: str, ids: list[str]) -> httpx.Response:

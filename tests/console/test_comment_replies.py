@@ -20,7 +20,7 @@ from tests import factories
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled
+from tests.console.replies import accepted, settled
 
 ACCOUNT, MEDIA, PAGE, POST = "17841400000000001", "18025000000000001", "682498302938465", "682_1"
 
@@ -64,13 +64,11 @@ async def reply_to(
     **body: Any,
 ) -> tuple[str, httpx.Response]:
     """Route `message` to Ada, who accepts it and replies with `body`."""
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
+    cid = await accepted(client, engine, team.ada_key, message)
     response = await client.post(
-        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json=body
+        f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json=body
     )
-    return str(item["id"]), response
+    return cid, response
 
 
 @pytest.mark.parametrize(

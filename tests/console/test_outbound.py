@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 
 import httpx
 import pytest
@@ -11,8 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.channels import Channel, IdentityKind
-from router.inbound.envelope import CustomerIdentity, InboundMessage
 from router.models import Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
@@ -21,32 +18,7 @@ from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.replies import accepted_reply, settled
-
-
-def whatsapp(text: str) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.WHATSAPP,
-        provider="meta",
-        provider_message_id=f"wamid.{uuid.uuid4().hex}",
-        conversation_key="whatsapp:106540352242922|16505551234",
-        customer=CustomerIdentity(kind=IdentityKind.WHATSAPP, value="+16505551234"),
-        recipient="106540352242922",
-        text=text,
-        stripped_text=text,
-    )
-
-
-def messenger(text: str) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.MESSENGER,
-        provider="meta",
-        provider_message_id=f"m_{uuid.uuid4().hex}",
-        conversation_key="messenger:1234567890|6789012345",
-        customer=CustomerIdentity(kind=IdentityKind.MESSENGER, value="6789012345"),
-        recipient="1234567890",
-        text=text,
-        stripped_text=text,
-    )
+from tests.factories import messenger, whatsapp
 
 
 async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
