@@ -15,7 +15,6 @@ from router.models import (
     Conversation,
     ConversationEvent,
     Customer,
-    CustomerIdentity,
     CustomerMerge,
 )
 from router.routing.engine import RoutingEngine
@@ -27,7 +26,7 @@ from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, wh
 from tests.adapters.payloads import payload, send
 from tests.adapters.twilio_requests import call_params, post_signed
 from tests.console.conftest import Team, bearer
-from tests.support import app_client
+from tests.support import app_client, conversation_events, customer_of
 
 CALLER = "+12025550173"  # the stored Twilio call's caller
 EMAIL = "amara.okafor@example.com"  # the stored Postmark email's sender
@@ -39,19 +38,6 @@ def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]
     body: dict[str, Any] = response.json()
     assert body["type"].endswith(f"/{kind}"), body
     return body
-
-
-async def _customer_of(
-    sessions: async_sessionmaker[AsyncSession], kind: str, value: str
-) -> uuid.UUID:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value == value
-            )
-        )
-    assert found is not None, (kind, value)
-    return found
 
 
 async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> dict[uuid.UUID, uuid.UUID]:
@@ -85,9 +71,9 @@ async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
         assert mailed.status_code == 200, mailed.text
 
         # The call's number is the WhatsApp number: one customer, without anyone's say.
-        customer = await _customer_of(sessions, "whatsapp", CALLER)
-        assert await _customer_of(sessions, "phone", CALLER) == customer
-        assert await _customer_of(sessions, "email", EMAIL) != customer
+        customer = await customer_of(sessions, "whatsapp", CALLER)
+        assert await customer_of(sessions, "phone", CALLER) == customer
+        assert await customer_of(sessions, "email", EMAIL) != customer
         assert len(await _conversations(sessions)) == 3
 
         ada = bearer(team.ada_key)
@@ -183,7 +169,7 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     )
     assert policy.status_code == 200, policy.text
     await routing_engine.process([factories.sms("first", sender="+14155550111")])
-    customer = await _customer_of(sessions, "phone", "+14155550111")
+    customer = await customer_of(sessions, "phone", "+14155550111")
     [conversation] = await _conversations(sessions)
     supervisor = bearer(team.supervisor_key)
     async with sessions() as session:
@@ -202,16 +188,7 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     await routing_engine.process([factories.sms("again", sender="+14155550111")])
     async with sessions() as session:
         again = await session.get_one(Conversation, conversation)
-        queued = (
-            await session.scalars(
-                select(ConversationEvent)
-                .where(
-                    ConversationEvent.conversation_id == conversation,
-                    ConversationEvent.kind == "queued",
-                )
-                .order_by(ConversationEvent.id.desc())
-            )
-        ).first()
+    queued = (await conversation_events(sessions, conversation, "queued"))[-1]
     assert again.queue_id == vip
     assert queued is not None
     assert queued.queue_id == vip
@@ -225,7 +202,7 @@ async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
 ) -> None:
     _, client = api
     await routing_engine.process([factories.email(sender="zed@example.com")])
-    customer = await _customer_of(sessions, "email", "zed@example.com")
+    customer = await customer_of(sessions, "email", "zed@example.com")
     supervisor = bearer(team.supervisor_key)
     ok = await client.patch(
         f"/v1/customers/{customer}", headers=supervisor, json={"attributes": {"plan": "gold"}}
@@ -270,8 +247,8 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     _, client = api
     await routing_engine.process([factories.sms("by sms", sender="+14155550122")])
     await routing_engine.process([factories.email("by mail", sender="zoe@example.com")])
-    keeper = await _customer_of(sessions, "phone", "+14155550122")
-    absorbed = await _customer_of(sessions, "email", "zoe@example.com")
+    keeper = await customer_of(sessions, "phone", "+14155550122")
+    absorbed = await customer_of(sessions, "email", "zoe@example.com")
     before = await _conversations(sessions)
     supervisor = bearer(team.supervisor_key)
     await client.patch(f"/v1/customers/{keeper}", headers=supervisor, json={"crm_id": "C-9"})
@@ -319,7 +296,7 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     assert undone.status_code == 200, undone.text
     assert undone.json()["undo_reason"] == "two people after all"
     assert await _conversations(sessions) == before
-    assert await _customer_of(sessions, "email", "zoe@example.com") == absorbed
+    assert await customer_of(sessions, "email", "zoe@example.com") == absorbed
     keeper_now = (await client.get(f"/v1/customers/{keeper}", headers=supervisor)).json()
     absorbed_now = (await client.get(f"/v1/customers/{absorbed}", headers=supervisor)).json()
     assert keeper_now["attributes"] == {"crm_id": "C-9"}
@@ -328,14 +305,8 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     assert absorbed_now["attributes"] == {"crm_id": "C-1", "language": "de", "vip_since": 2019}
     assert [item["kind"] for item in absorbed_now["history"]][:2] == ["unmerged", "merged_into"]
     [moved] = [cid for cid, customer in before.items() if customer == absorbed]
+    kinds = [event.kind for event in await conversation_events(sessions, moved)]
     async with sessions() as session:
-        kinds = (
-            await session.scalars(
-                select(ConversationEvent.kind)
-                .where(ConversationEvent.conversation_id == moved)
-                .order_by(ConversationEvent.id)
-            )
-        ).all()
         stored = await session.get_one(CustomerMerge, uuid.UUID(record["id"]))
     assert kinds[-2:] == ["customer_merged", "customer_unmerged"]
     assert stored.undone_by is not None
@@ -353,12 +324,12 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
 ) -> None:
     _, client = api
     await routing_engine.process([factories.sms("mine", sender="+14155550133")])  # offered to Ada
-    mine = await _customer_of(sessions, "phone", "+14155550133")
+    mine = await customer_of(sessions, "phone", "+14155550133")
     await routing_engine.process([factories.email("also", sender="ida@example.com")])
     await routing_engine.process(
         [factories.email("more", sender="ida2@example.com", subject="Other")]
     )
-    other = await _customer_of(sessions, "email", "ida@example.com")
+    other = await customer_of(sessions, "email", "ida@example.com")
     ada, bob = bearer(team.ada_key), bearer(team.bob_key)
 
     assert (await client.get(f"/v1/customers/{mine}", headers=ada)).status_code == 200
@@ -381,7 +352,7 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
     assert stored.attributes == {}
 
     # Ada's own customer, and one whose only conversation she cannot read: no merge.
-    hidden = await _customer_of(sessions, "email", "ida2@example.com")
+    hidden = await customer_of(sessions, "email", "ida2@example.com")
     [hidden_conversation] = [
         c for c, owner in (await _conversations(sessions)).items() if owner == hidden
     ]
@@ -414,8 +385,8 @@ async def test_lookup_and_linking_answers(
     _, client = api
     await routing_engine.process([factories.sms(sender="+14155550144")])
     await routing_engine.process([factories.email(sender="kim@example.com")])
-    customer = await _customer_of(sessions, "phone", "+14155550144")
-    other = await _customer_of(sessions, "email", "kim@example.com")
+    customer = await customer_of(sessions, "phone", "+14155550144")
+    other = await customer_of(sessions, "email", "kim@example.com")
     supervisor = bearer(team.supervisor_key)
 
     found = await client.get(
@@ -464,4 +435,4 @@ async def test_lookup_and_linking_answers(
     async with sessions() as session:
         merged_count = await session.scalar(select(CustomerMerge.id))
     assert merged_count is None
-    assert await _customer_of(sessions, "phone", "+14155550145") != customer
+    assert await customer_of(sessions, "phone", "+14155550145") != customer

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.channels.email.parsing import Mailbox, ParsedEmail, Threading, inbound_message
-from router.models import AgentCapacity, Conversation, ConversationEvent, Customer, Message
+from router.models import AgentCapacity, Conversation, Customer, Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.adapters import meta_requests as meta
@@ -26,7 +26,7 @@ from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.replies import settled
-from tests.support import app_client
+from tests.support import app_client, conversation_events
 
 TEMPLATE = {"name": "order_delayed", "language": "en", "parameters": ["A-1042"]}
 
@@ -50,13 +50,8 @@ async def start(client: httpx.AsyncClient, key: str, **body: Any) -> httpx.Respo
 
 
 async def history(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[tuple[str, ...]]:
-    async with sessions() as session:
-        events = await session.scalars(
-            select(ConversationEvent)
-            .where(ConversationEvent.conversation_id == uuid.UUID(cid))
-            .order_by(ConversationEvent.id)
-        )
-        return [(e.kind, e.actor_kind, e.reason) for e in events]
+    events = await conversation_events(sessions, uuid.UUID(cid))
+    return [(e.kind, e.actor_kind, e.reason) for e in events]
 
 
 async def active_sms(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -> int:
