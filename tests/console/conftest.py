@@ -68,6 +68,23 @@ def routing_engine(
     return RoutingEngine(sessions, console_settings)
 
 
+def inline_settings(console_settings: Settings, *secrets: str, **changes: object) -> Settings:
+    """The console's settings on the inline transport (a webhook is routed and committed
+    before it is answered), taking the named providers' webhook secrets and signatures made
+    for the public URL."""
+    from tests.adapters.channel_requests import PUBLIC
+    from tests.adapters.conftest import SECRETS
+
+    return console_settings.model_copy(
+        update={
+            **{name: SecretStr(SECRETS[name]) for name in secrets},
+            "kafka_bootstrap_servers": None,
+            "public_base_url": PUBLIC,
+            **changes,
+        }
+    )
+
+
 async def make_key(
     sessions: async_sessionmaker[AsyncSession],
     role: Role,

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.models import Conversation, Feedback, FeedbackSurvey
 from router.settings import Settings
-from tests.adapters.channel_requests import PUBLIC, twilio_signed
+from tests.adapters.channel_requests import twilio_signed
 from tests.adapters.twilio_requests import sms_params
 from tests.console import providers
 from tests.console.conftest import Team, bearer
+from tests.console.conftest import inline_settings as inline
 from tests.console.providers import FakeProviders
 from tests.console.replies import accept_offer
 
@@ -25,13 +26,8 @@ LINK_SECRET = "feedback-link-secret"
 
 def inline_settings(console_settings: Settings) -> Settings:
     """The inline transport (a webhook is routed before it is answered), links signed."""
-    return console_settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": None,
-            "public_base_url": PUBLIC,
-            "feedback_link_secret": SecretStr(LINK_SECRET),
-            "feedback_sweep_seconds": 0.1,
-        }
+    return inline(
+        console_settings, feedback_link_secret=SecretStr(LINK_SECRET), feedback_sweep_seconds=0.1
     )
 
 

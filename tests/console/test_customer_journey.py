@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,11 +15,10 @@ from router.inbound.envelope import utcnow
 from router.models import Conversation
 from router.settings import Settings
 from tests import seed
-from tests.adapters.channel_requests import PUBLIC
 from tests.adapters.conftest import SECRETS
 from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, whatsapp
 from tests.adapters.twilio_requests import call_params, post_signed
-from tests.console.conftest import Team, bearer, make_key
+from tests.console.conftest import Team, bearer, inline_settings, make_key
 from tests.email.customer import CUSTOMER as EMAIL
 from tests.email.customer import CustomerMail, post_sendgrid
 from tests.support import app_client, conversation_events, customer_of
@@ -66,13 +64,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
     )
     dans_key = bearer(await make_key(sessions, Role.AGENT, agent="dan", name="dan"))
     admin = bearer(team.admin_key)
-    settings = console_settings.model_copy(
-        update={
-            **{name: SecretStr(value) for name, value in SECRETS.items()},
-            "kafka_bootstrap_servers": None,  # inline: each webhook routed before its answer
-            "public_base_url": PUBLIC,
-        }
-    )
+    settings = inline_settings(console_settings, *SECRETS)
     async with app_client(settings) as (_, client):
         for agent in (team.ada, team.bob):
             away = await client.put(

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,12 +19,11 @@ from router.models import (
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import factories, seed
-from tests.adapters.channel_requests import PUBLIC
 from tests.adapters.conftest import SECRETS
 from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, whatsapp
 from tests.adapters.payloads import payload, send
 from tests.adapters.twilio_requests import call_params, post_signed
-from tests.console.conftest import Team, bearer
+from tests.console.conftest import Team, bearer, inline_settings
 from tests.support import app_client, conversation_events, customer_of
 
 CALLER = "+12025550173"  # the stored Twilio call's caller
@@ -49,15 +47,8 @@ async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> dict[uui
 async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
     console_settings: Settings, sessions: async_sessionmaker[AsyncSession], team: Team
 ) -> None:
-    # The inline transport: each webhook is routed and committed before it is answered.
-    settings = console_settings.model_copy(
-        update={
-            **{name: SecretStr(value) for name, value in SECRETS.items()},
-            "kafka_bootstrap_servers": None,
-            "public_base_url": PUBLIC,
-            "continuity_window_minutes": 0,  # three conversations, not one continued
-        }
-    )
+    # Three conversations, not one continued.
+    settings = inline_settings(console_settings, *SECRETS, continuity_window_minutes=0)
     async with app_client(settings) as (_, client):
         message = {**wa_message("text", 1, text={"body": "Is my order on its way?"})}
         message["from"] = CALLER.removeprefix("+")

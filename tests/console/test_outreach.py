@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,10 +19,9 @@ from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.adapters import meta_requests as meta
 from tests.adapters.channel_requests import twilio_signed
-from tests.adapters.conftest import SECRETS
 from tests.adapters.twilio_requests import CUSTOMER, LINE, sms_params
 from tests.console import providers
-from tests.console.conftest import Team, bearer
+from tests.console.conftest import Team, bearer, inline_settings
 from tests.console.providers import FakeProviders
 from tests.console.replies import settled
 from tests.support import app_client, conversation_events
@@ -34,14 +32,7 @@ TEMPLATE = {"name": "order_delayed", "language": "en", "parameters": ["A-1042"]}
 @pytest.fixture
 async def inline(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app on the inline transport: a signed webhook is routed before it is answered."""
-    settings = console_settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": None,
-            "meta_app_secret": SecretStr(SECRETS["meta_app_secret"]),
-            "public_base_url": "https://router.example.test",
-        }
-    )
-    async with app_client(settings) as running:
+    async with app_client(inline_settings(console_settings, "meta_app_secret")) as running:
         yield running
 
 
