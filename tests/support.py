@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -111,3 +112,12 @@ async def customer_of(
         )
     assert found is not None, (kind, value)
     return found
+
+
+def refusal(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    """The body of an `application/problem+json` refusal, its status and problem type checked."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"].endswith(f"/{kind}"), body
+    return body

@@ -23,7 +23,7 @@ from tests.console.media_hosts import JPEG, PDF, PNG
 from tests.console.providers import FakeProviders
 from tests.console.replies import accepted, settled, uploaded
 from tests.factories import whatsapp
-from tests.support import app_client
+from tests.support import app_client, refusal
 
 PUBLIC = "http://router.test"
 
@@ -205,6 +205,4 @@ async def test_a_voice_reply_with_files_is_refused_as_such(
     cid = await accepted(client, routing_engine, key, call)
     photo = await uploaded(client, key, cid, "a.png", "image/png", PNG)
     response = await reply(client, key, cid, [photo])
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"].endswith("/channel-takes-no-files")
+    refusal(response, 422, "channel-takes-no-files")

@@ -20,6 +20,7 @@ from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.receipts import Receipts, detail, new_id, reply_as_ada, reply_status
 from tests.console.replies import accept_offer, settled
+from tests.support import refusal
 
 SITE = "shop-main"
 
@@ -229,10 +230,7 @@ async def test_a_reply_to_a_site_without_a_reply_url_is_refused_and_not_stored(
         headers=bearer(team.ada_key),
         json={"text": "Here!"},
     )
-    assert response.status_code == 409
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["type"].endswith("/chat-site-without-reply-url")
+    problem = refusal(response, 409, "chat-site-without-reply-url")
     assert problem["site"] == SITE
     assert f"PUT /v1/chat-sites/{SITE}" in problem["detail"]
     async with sessions() as session:

@@ -24,18 +24,10 @@ from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, wh
 from tests.adapters.payloads import payload, send
 from tests.adapters.twilio_requests import call_params, post_signed
 from tests.console.conftest import Team, bearer, inline_settings
-from tests.support import app_client, conversation_events, customer_of
+from tests.support import app_client, conversation_events, customer_of, refusal
 
 CALLER = "+12025550173"  # the stored Twilio call's caller
 EMAIL = "amara.okafor@example.com"  # the stored Postmark email's sender
-
-
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith(f"/{kind}"), body
-    return body
 
 
 async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> dict[uuid.UUID, uuid.UUID]:
@@ -215,14 +207,14 @@ async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
         response = await client.patch(
             f"/v1/customers/{customer}", headers=supervisor, json=document
         )
-        body = _problem(response, 422, "invalid-request")
+        body = refusal(response, 422, "invalid-request")
         assert named in response.text, (document, body)
     broken = await client.patch(
         f"/v1/customers/{customer}",
         headers={**supervisor, "Content-Type": "application/json"},
         content=b"{not json",
     )
-    _problem(broken, 422, "invalid-request")
+    refusal(broken, 422, "invalid-request")
     async with sessions() as session:
         stored = await session.get_one(Customer, customer)
     assert stored.attributes == {"plan": "gold"}
@@ -277,7 +269,7 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
         headers=supervisor,
         json={"from": str(absorbed), "reason": "twice"},
     )
-    _problem(again, 409, "conflict")
+    refusal(again, 409, "conflict")
 
     undone = await client.post(
         f"/v1/customers/merges/{record['id']}/undo",
@@ -304,7 +296,7 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     twice = await client.post(
         f"/v1/customers/merges/{record['id']}/undo", headers=supervisor, json={"reason": "x"}
     )
-    _problem(twice, 409, "conflict")
+    refusal(twice, 409, "conflict")
 
 
 async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
@@ -337,7 +329,7 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
             f"/v1/customers/{mine}/merge", headers=bob, json={"from": str(other), "reason": "r"}
         ),
     ):
-        _problem(await call, 404, "not-found")
+        refusal(await call, 404, "not-found")
     async with sessions() as session:
         stored = await session.get_one(Customer, mine)
     assert stored.attributes == {}
@@ -354,11 +346,11 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
         json={"queue_id": str(billing)},
     )
     assert moved.status_code == 200, moved.text
-    _problem(await client.get(f"/v1/customers/{hidden}", headers=ada), 404, "not-found")
+    refusal(await client.get(f"/v1/customers/{hidden}", headers=ada), 404, "not-found")
     refused = await client.post(
         f"/v1/customers/{mine}/merge", headers=ada, json={"from": str(hidden), "reason": "r"}
     )
-    _problem(refused, 404, "not-found")
+    refusal(refused, 404, "not-found")
     assert set((await _conversations(sessions)).values()) >= {mine, hidden}
     # Her own two customers she may merge.
     allowed = await client.post(
@@ -388,11 +380,11 @@ async def test_lookup_and_linking_answers(
         response = await client.get(
             "/v1/customers", params={"identity": identity}, headers=supervisor
         )
-        assert "identity" in _problem(response, 422, "invalid-payload")["detail"]
+        assert "identity" in refusal(response, 422, "invalid-payload")["detail"]
     unknown = await client.get(
         "/v1/customers", params={"identity": "email:nobody@example.com"}, headers=supervisor
     )
-    _problem(unknown, 404, "not-found")
+    refusal(unknown, 404, "not-found")
 
     # A second identity of the other customer: linking its email now needs a merge.
     linked = await client.post(
@@ -406,14 +398,14 @@ async def test_lookup_and_linking_answers(
         headers=supervisor,
         json={"kind": "email", "value": "kim@example.com", "reason": "guess"},
     )
-    assert str(other) in _problem(conflict, 409, "conflict")["detail"]
+    assert str(other) in refusal(conflict, 409, "conflict")["detail"]
     # A number must be E.164; linking what is already linked changes nothing.
     unreadable = await client.post(
         f"/v1/customers/{customer}/identities",
         headers=supervisor,
         json={"kind": "phone", "value": "0415 555 0144", "reason": "r"},
     )
-    _problem(unreadable, 422, "invalid-payload")
+    refusal(unreadable, 422, "invalid-payload")
     same = await client.post(
         f"/v1/customers/{customer}/identities",
         headers=supervisor,

@@ -21,7 +21,7 @@ from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.replies import accepted, settled
-from tests.support import app_client
+from tests.support import app_client, refusal
 
 ORDER_DELAYED = {"name": "order_delayed", "language": "en", "parameters": ["A-1042", "Friday"]}
 
@@ -63,10 +63,7 @@ async def test_free_text_after_the_window_is_refused_before_anything_is_stored(
     response = await client.post(
         f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": "Hello"}
     )
-    assert response.status_code == 409, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["type"].endswith("/whatsapp-window-closed")
+    problem = refusal(response, 409, "whatsapp-window-closed")
     assert "24-hour customer-service window closed at" in problem["detail"]
     closed_at = datetime.fromisoformat(problem["window_closed_at"])
     expected = datetime.now(UTC) - timedelta(hours=1)
