@@ -47,3 +47,31 @@ def email(
         text=text,
         stripped_text=text,
     )
+
+
+def whatsapp(text: str) -> InboundMessage:
+    """A WhatsApp Cloud API text from +16505551234 to our line 106540352242922."""
+    return InboundMessage(
+        channel=Channel.WHATSAPP,
+        provider="meta",
+        provider_message_id=f"wamid.{uuid.uuid4().hex}",
+        conversation_key="whatsapp:106540352242922|16505551234",
+        customer=CustomerIdentity(kind=IdentityKind.WHATSAPP, value="+16505551234"),
+        recipient="106540352242922",
+        text=text,
+        stripped_text=text,
+    )
+
+
+def messenger(text: str) -> InboundMessage:
+    """A Messenger text from PSID 6789012345 to page 1234567890."""
+    return InboundMessage(
+        channel=Channel.MESSENGER,
+        provider="meta",
+        provider_message_id=f"m_{uuid.uuid4().hex}",
+        conversation_key="messenger:1234567890|6789012345",
+        customer=CustomerIdentity(kind=IdentityKind.MESSENGER, value="6789012345"),
+        recipient="1234567890",
+        text=text,
+        stripped_text=text,
+    )

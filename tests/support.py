@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.app import create_app
+from router.models import ConversationEvent, CustomerIdentity
 from router.settings import Settings
 
 
@@ -82,3 +87,37 @@ async def read_topic(settings: Settings, topic: str, count: int) -> list[Consume
     finally:
         await consumer.stop()
     return sorted(found, key=lambda record: (record.partition, record.offset))
+
+
+async def conversation_events(
+    sessions: async_sessionmaker[AsyncSession], conversation: uuid.UUID, kind: str | None = None
+) -> list[ConversationEvent]:
+    """A conversation's history rows, oldest first; only those of `kind` when it is given."""
+    wanted = select(ConversationEvent).where(ConversationEvent.conversation_id == conversation)
+    if kind is not None:
+        wanted = wanted.where(ConversationEvent.kind == kind)
+    async with sessions() as session:
+        return list((await session.scalars(wanted.order_by(ConversationEvent.id))).all())
+
+
+async def customer_of(
+    sessions: async_sessionmaker[AsyncSession], kind: str, value: str
+) -> uuid.UUID:
+    """The customer the identity `kind:value` belongs to; it must be known."""
+    async with sessions() as session:
+        found = await session.scalar(
+            select(CustomerIdentity.customer_id).where(
+                CustomerIdentity.kind == kind, CustomerIdentity.value == value
+            )
+        )
+    assert found is not None, (kind, value)
+    return found
+
+
+def refusal(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    """The body of an `application/problem+json` refusal, its status and problem type checked."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"].endswith(f"/{kind}"), body
+    return body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -15,11 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.auth.roles import Role
 from router.auth.service import issue_key
 from router.db import transaction
+from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import seed
 from tests.console import providers
 from tests.console.providers import FakeProviders, ProviderServer
 from tests.support import app_client
+
+if TYPE_CHECKING:
+    from tests.console.receipts import Receipts
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +56,31 @@ def console_settings(settings: Settings, fake_providers: FakeProviders) -> Setti
             "twilio_auth_token": SecretStr(providers.TWILIO_TOKEN),
             "webchat_secret": SecretStr(providers.WEBCHAT_SECRET),
             "outbound_retry_base_seconds": 0.05,
+        }
+    )
+
+
+@pytest.fixture
+def routing_engine(
+    sessions: async_sessionmaker[AsyncSession], console_settings: Settings
+) -> RoutingEngine:
+    """The routing engine on the console's settings: messages routed as the consumer routes them."""
+    return RoutingEngine(sessions, console_settings)
+
+
+def inline_settings(console_settings: Settings, *secrets: str, **changes: object) -> Settings:
+    """The console's settings on the inline transport (a webhook is routed and committed
+    before it is answered), taking the named providers' webhook secrets and signatures made
+    for the public URL."""
+    from tests.adapters.channel_requests import PUBLIC
+    from tests.adapters.conftest import SECRETS
+
+    return console_settings.model_copy(
+        update={
+            **{name: SecretStr(SECRETS[name]) for name in secrets},
+            "kafka_bootstrap_servers": None,
+            "public_base_url": PUBLIC,
+            **changes,
         }
     )
 
@@ -142,3 +172,15 @@ async def signed_api(signed_settings: Settings) -> AsyncIterator[tuple[FastAPI, 
     await ensure_topics(signed_settings)
     async with app_client(signed_settings) as running:
         yield running
+
+
+@pytest.fixture
+def receipts(
+    signed_api: tuple[FastAPI, httpx.AsyncClient],
+    signed_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> Receipts:
+    """Signed status webhooks posted to `signed_api` and routed as the consumer routes them."""
+    from tests.console.receipts import Receipts
+
+    return Receipts(signed_api[1], signed_settings, RoutingEngine(sessions, signed_settings))

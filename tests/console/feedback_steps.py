@@ -13,24 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.models import Conversation, Feedback, FeedbackSurvey
 from router.settings import Settings
-from tests.adapters.channel_requests import PUBLIC, twilio_signed
+from tests.adapters.channel_requests import twilio_signed
 from tests.adapters.twilio_requests import sms_params
 from tests.console import providers
 from tests.console.conftest import Team, bearer
+from tests.console.conftest import inline_settings as inline
 from tests.console.providers import FakeProviders
+from tests.console.replies import accept_offer
 
 LINK_SECRET = "feedback-link-secret"
 
 
 def inline_settings(console_settings: Settings) -> Settings:
     """The inline transport (a webhook is routed before it is answered), links signed."""
-    return console_settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": None,
-            "public_base_url": PUBLIC,
-            "feedback_link_secret": SecretStr(LINK_SECRET),
-            "feedback_sweep_seconds": 0.1,
-        }
+    return inline(
+        console_settings, feedback_link_secret=SecretStr(LINK_SECRET), feedback_sweep_seconds=0.1
     )
 
 
@@ -55,15 +52,12 @@ async def accept_and_resolve(
     client: httpx.AsyncClient, team: Team, body: dict[str, Any] | None = None
 ) -> str:
     """Ada accepts her offer and resolves it; the conversation's id."""
-    ada = bearer(team.ada_key)
-    [item] = (await client.get("/v1/conversations", headers=ada)).json()["items"]
-    accepted = await client.post(f"/v1/conversations/{item['id']}/accept", headers=ada)
-    assert accepted.status_code == 200, accepted.text
+    cid = await accept_offer(client, team.ada_key)
     resolved = await client.post(
-        f"/v1/conversations/{item['id']}/resolve", headers=ada, json=body or {}
+        f"/v1/conversations/{cid}/resolve", headers=bearer(team.ada_key), json=body or {}
     )
     assert resolved.status_code == 200, resolved.text
-    return str(item["id"])
+    return cid
 
 
 async def surveys_of(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[FeedbackSurvey]:

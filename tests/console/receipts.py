@@ -12,6 +12,7 @@ from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.adapters.conftest import Inbound
 from tests.console.conftest import Team, bearer
+from tests.console.replies import accept_offer
 
 
 @dataclass
@@ -37,16 +38,12 @@ class Receipts:
 
 async def reply_as_ada(client: httpx.AsyncClient, team: Team, text: str) -> tuple[str, str]:
     """Ada accepts the one conversation offered to her and replies; (conversation, reply) ids."""
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    accepted = await client.post(
-        f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key)
-    )
-    assert accepted.status_code == 200, accepted.text
+    cid = await accept_offer(client, team.ada_key)
     response = await client.post(
-        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json={"text": text}
+        f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": text}
     )
     assert response.status_code == 202, response.text
-    return str(item["id"]), str(response.json()["id"])
+    return cid, str(response.json()["id"])
 
 
 async def detail(client: httpx.AsyncClient, team: Team, cid: str) -> dict[str, Any]:

@@ -17,6 +17,22 @@ from router.routing.engine import RoutingEngine
 from tests.console.conftest import Team, bearer
 
 
+async def accept_offer(client: httpx.AsyncClient, key: str) -> str:
+    """The agent holding `key` accepts the one conversation offered to them; its id."""
+    [item] = (await client.get("/v1/conversations", headers=bearer(key))).json()["items"]
+    response = await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return str(item["id"])
+
+
+async def accepted(
+    client: httpx.AsyncClient, engine: RoutingEngine, key: str, message: InboundMessage
+) -> str:
+    """Route `message` to the agent holding `key`, who accepts it; the conversation's id."""
+    await engine.process([message])
+    return await accept_offer(client, key)
+
+
 async def accepted_reply(
     client: httpx.AsyncClient,
     engine: RoutingEngine,
@@ -25,11 +41,9 @@ async def accepted_reply(
     text: str,
 ) -> str:
     """Route `message` to Ada, who accepts it and replies `text`; the reply's message id."""
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
+    cid = await accepted(client, engine, team.ada_key, message)
     response = await client.post(
-        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json={"text": text}
+        f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": text}
     )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])

@@ -178,12 +178,11 @@ async def test_supervisors_read_and_move_but_do_not_configure(
 
 async def test_only_the_owner_who_accepted_replies_transfers_or_resolves(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    await RoutingEngine(sessions, console_settings).process([factories.sms("offer only")])
+    await routing_engine.process([factories.sms("offer only")])
     [offered] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()[
         "items"
     ]

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.models import AgentCapacity, RoutingPolicy
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console.conftest import Team, bearer
 
@@ -98,12 +97,12 @@ async def test_admin_manages_queues_and_agents_without_mass_assignment(
 
 async def test_capacity_never_drops_below_what_an_agent_holds(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    await RoutingEngine(sessions, console_settings).process([factories.sms("hi")])
+    await routing_engine.process([factories.sms("hi")])
     refused = await client.patch(
         f"/v1/agents/{team.ada}", headers=bearer(team.admin_key), json={"capacity": {"email": 1}}
     )
@@ -170,16 +169,14 @@ async def test_an_invalid_policy_is_refused_with_every_reason_and_versions_are_k
 
 async def test_supervisor_sees_backlog_and_force_assigns_within_capacity(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
     supervisor = bearer(team.supervisor_key)
     # Bob is offline and Ada takes only two SMS: the third waits.
-    engine = RoutingEngine(sessions, console_settings)
     for number in ("+14155550001", "+14155550002", "+14155550003"):
-        await engine.process([factories.sms("help", sender=number)])
+        await routing_engine.process([factories.sms("help", sender=number)])
     [default] = [q for q in (await client.get("/v1/queues", headers=supervisor)).json()]
     assert (default["backlog"], default["offered"], default["accepted"]) == (1, 2, 0)
     assert default["oldest_waiting_seconds"] >= 0
@@ -221,17 +218,15 @@ async def test_supervisor_sees_backlog_and_force_assigns_within_capacity(
 
 async def test_presence_going_online_gets_waiting_work_offered(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     away = await client.put(
         "/v1/me/presence", headers=bearer(team.ada_key), json={"presence": "away"}
     )
     assert away.json()["agent"]["presence"] == "away"
-    await engine.process([factories.email("anyone there?")])
+    await routing_engine.process([factories.email("anyone there?")])
     assert (await client.get("/v1/conversations", headers=bearer(team.bob_key))).json()[
         "items"
     ] == []
@@ -255,14 +250,12 @@ async def test_presence_going_online_gets_waiting_work_offered(
 
 async def test_notes_refuse_nul_and_pages_follow_the_cursor(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     for number in ("+14155550011", "+14155550012", "+14155550013"):
-        await engine.process([factories.sms("page me", sender=number)])
+        await routing_engine.process([factories.sms("page me", sender=number)])
     supervisor = bearer(team.supervisor_key)
     seen: list[str] = []
     cursor = None

@@ -21,9 +21,9 @@ from tests import factories, seed
 from tests.console.conftest import Team, bearer, make_key
 from tests.console.media_hosts import JPEG, PDF, PNG
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled, uploaded
-from tests.console.test_outbound import whatsapp
-from tests.support import app_client
+from tests.console.replies import accepted, settled, uploaded
+from tests.factories import whatsapp
+from tests.support import app_client, refusal
 
 PUBLIC = "http://router.test"
 
@@ -33,16 +33,6 @@ async def linked(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, htt
     """The app with a public base URL, so the files of replies get links."""
     async with app_client(console_settings.model_copy(update={"public_base_url": PUBLIC})) as api:
         yield api
-
-
-async def accepted(
-    client: httpx.AsyncClient, engine: RoutingEngine, key: str, message: InboundMessage
-) -> str:
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(key))).json()["items"]
-    response = await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(key))
-    assert response.status_code == 200, response.text
-    return str(item["id"])
 
 
 async def reply(client: httpx.AsyncClient, key: str, cid: str, ids: list[str]) -> httpx.Response:
@@ -55,14 +45,13 @@ async def reply(client: httpx.AsyncClient, key: str, cid: str, ids: list[str]) -
 
 async def test_an_email_reply_carries_its_files_to_postmark(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.email("Send the invoice?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.email("Send the invoice?"))
     upload = await client.post(
         f"/v1/conversations/{cid}/attachments",
         headers=bearer(team.ada_key),
@@ -93,14 +82,13 @@ async def test_an_email_reply_carries_its_files_to_postmark(
 
 async def test_an_mms_reply_names_a_signed_link_the_router_serves(
     linked: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = linked
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.sms("A photo of it?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.sms("A photo of it?"))
     photo = await uploaded(client, team.ada_key, cid, "kettle.jpg", "image/jpeg", JPEG)
     response = await reply(client, team.ada_key, cid, [photo])
     assert response.status_code == 202
@@ -123,14 +111,13 @@ async def test_an_mms_reply_names_a_signed_link_the_router_serves(
 
 async def test_a_whatsapp_reply_sends_its_text_then_each_file_by_link(
     linked: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = linked
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, whatsapp("Manual and a photo?"))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp("Manual and a photo?"))
     photo = await uploaded(client, team.ada_key, cid, "red.png", "image/png", PNG)
     manual = await uploaded(client, team.ada_key, cid, "manual.pdf", "application/pdf", PDF)
     response = await reply(client, team.ada_key, cid, [photo, manual])
@@ -148,14 +135,13 @@ async def test_a_whatsapp_reply_sends_its_text_then_each_file_by_link(
 
 async def test_without_a_public_url_a_link_only_provider_fails_the_reply_clearly(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.sms("A photo?"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.sms("A photo?"))
     photo = await uploaded(client, team.ada_key, cid, "kettle.jpg", "image/jpeg", JPEG)
     response = await reply(client, team.ada_key, cid, [photo])
     message = await settled(app, sessions, response.json()["id"])
@@ -167,12 +153,11 @@ async def test_without_a_public_url_a_link_only_provider_fails_the_reply_clearly
 async def test_uploads_are_checked_and_only_the_owner_may_upload(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team.ada_key, factories.email("Hello"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.email("Hello"))
     url = f"/v1/conversations/{cid}/attachments"
     lying = await client.post(
         url, headers=bearer(team.ada_key), files={"file": ("a.png", PDF, "image/png")}
@@ -200,7 +185,7 @@ async def test_uploads_are_checked_and_only_the_owner_may_upload(
 
 async def test_a_voice_reply_with_files_is_refused_as_such(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -217,9 +202,7 @@ async def test_a_voice_reply_with_files_is_refused_as_such(
         kind=MessageKind.VOICEMAIL,
         text="(voicemail)",
     )
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), key, call)
+    cid = await accepted(client, routing_engine, key, call)
     photo = await uploaded(client, key, cid, "a.png", "image/png", PNG)
     response = await reply(client, key, cid, [photo])
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"].endswith("/channel-takes-no-files")
+    refusal(response, 422, "channel-takes-no-files")

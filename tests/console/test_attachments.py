@@ -110,6 +110,7 @@ async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[StoredAttachm
 async def test_twilio_media_is_fetched_with_basic_auth_and_downloaded_by_its_reader(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -118,7 +119,7 @@ async def test_twilio_media_is_fetched_with_basic_auth_and_downloaded_by_its_rea
     message = mms(
         ("ME0001", "image/jpeg"), ("ME0002", "image/png"), base_url=fake_providers.base_url
     )
-    await RoutingEngine(sessions, console_settings).process([message])
+    await routing_engine.process([message])
     photo, fake = await rows(sessions)
     assert (photo.status, fake.status) == ("pending", "pending")
 
@@ -173,12 +174,13 @@ async def test_twilio_media_is_fetched_with_basic_auth_and_downloaded_by_its_rea
 async def test_whatsapp_media_is_looked_up_on_the_graph_then_fetched_with_the_token(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    await RoutingEngine(sessions, console_settings).process([whatsapp_image("wa-media-1")])
+    await routing_engine.process([whatsapp_image("wa-media-1")])
     assert await fetcher(app, sessions, console_settings, Clock()).fetch_due() == 1
     [image] = await rows(sessions)
     assert (image.status, image.content_type, image.size) == ("stored", "image/png", len(PNG))
@@ -197,6 +199,7 @@ async def test_whatsapp_media_is_looked_up_on_the_graph_then_fetched_with_the_to
 async def test_a_host_that_fails_is_tried_again_later_and_a_missing_file_gives_up(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -205,7 +208,7 @@ async def test_a_host_that_fails_is_tried_again_later_and_a_missing_file_gives_u
     message = mms(
         ("ME0001", "image/jpeg"), ("ME9999", "image/jpeg"), base_url=fake_providers.base_url
     )
-    await RoutingEngine(sessions, console_settings).process([message])
+    await routing_engine.process([message])
     clock = Clock()
     fetch = fetcher(app, sessions, console_settings, clock)
     fake_providers.failures.extend([503, 503])

@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.channels.webchat import verify_signature
 from router.models import Message
-from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests.adapters.channel_requests import webchat_headers
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.receipts import Receipts, detail, new_id, reply_as_ada, reply_status
-from tests.console.replies import settled
+from tests.console.replies import accept_offer, settled
+from tests.support import refusal
 
 SITE = "shop-main"
 
@@ -132,13 +131,12 @@ async def test_a_site_id_the_widget_could_not_send_is_refused(
 
 async def test_a_chat_reply_is_posted_signed_and_its_statuses_reach_the_console(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    receipts = Receipts(client, signed_settings, RoutingEngine(sessions, signed_settings))
     assert (await put_site(client, team, fake_providers.base_url + providers.CHAT_PATH)).is_success
     fake_providers.failures.append(503)  # the backend's hiccup is tried again
     await receipts.post(
@@ -192,13 +190,12 @@ async def test_a_chat_reply_is_posted_signed_and_its_statuses_reach_the_console(
 
 async def test_the_widgets_failure_report_marks_the_reply_failed_and_says_why(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    receipts = Receipts(client, signed_settings, RoutingEngine(sessions, signed_settings))
     await put_site(client, team, fake_providers.base_url + providers.CHAT_PATH)
     await receipts.post("/webhooks/chat", body := visitor_message("s_9", "Hello?"), signed(body))
     cid, mid = await reply_as_ada(client, team, "Hi!")
@@ -220,25 +217,20 @@ async def test_the_widgets_failure_report_marks_the_reply_failed_and_says_why(
 
 async def test_a_reply_to_a_site_without_a_reply_url_is_refused_and_not_stored(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = signed_api
-    receipts = Receipts(client, signed_settings, RoutingEngine(sessions, signed_settings))
     await receipts.post("/webhooks/chat", body := visitor_message("s_1", "Anyone?"), signed(body))
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
+    cid = await accept_offer(client, team.ada_key)
     response = await client.post(
-        f"/v1/conversations/{item['id']}/replies",
+        f"/v1/conversations/{cid}/replies",
         headers=bearer(team.ada_key),
         json={"text": "Here!"},
     )
-    assert response.status_code == 409
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["type"].endswith("/chat-site-without-reply-url")
+    problem = refusal(response, 409, "chat-site-without-reply-url")
     assert problem["site"] == SITE
     assert f"PUT /v1/chat-sites/{SITE}" in problem["detail"]
     async with sessions() as session:

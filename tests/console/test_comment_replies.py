@@ -16,12 +16,11 @@ from router.channels import Channel, IdentityKind
 from router.inbound.envelope import CustomerIdentity, InboundMessage, MessageKind
 from router.models import Message
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled
+from tests.console.replies import accepted, settled
 
 ACCOUNT, MEDIA, PAGE, POST = "17841400000000001", "18025000000000001", "682498302938465", "682_1"
 
@@ -65,13 +64,11 @@ async def reply_to(
     **body: Any,
 ) -> tuple[str, httpx.Response]:
     """Route `message` to Ada, who accepts it and replies with `body`."""
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
+    cid = await accepted(client, engine, team.ada_key, message)
     response = await client.post(
-        f"/v1/conversations/{item['id']}/replies", headers=bearer(team.ada_key), json=body
+        f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json=body
     )
-    return str(item["id"]), response
+    return cid, response
 
 
 @pytest.mark.parametrize(
@@ -85,7 +82,7 @@ async def reply_to(
 )
 async def test_a_reply_to_a_comment_goes_under_it_in_public_by_default(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -94,9 +91,8 @@ async def test_a_reply_to_a_comment_goes_under_it_in_public_by_default(
     path: str,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
     found = comment(channel, "17900000000000001", parent_id=parent)
-    cid, response = await reply_to(client, engine, team, found, text="Yes, in every size.")
+    cid, response = await reply_to(client, routing_engine, team, found, text="Yes, in every size.")
     assert response.status_code == 202, response.text
     assert response.json()["visibility"] == "public"
     message = await settled(app, sessions, response.json()["id"])
@@ -112,16 +108,15 @@ async def test_a_reply_to_a_comment_goes_under_it_in_public_by_default(
 
 async def test_a_private_reply_goes_once_to_the_comments_author(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
     found = comment(Channel.INSTAGRAM, "17900000000000002")
     cid, response = await reply_to(
-        client, engine, team, found, text="I sent you the details.", visibility="private"
+        client, routing_engine, team, found, text="I sent you the details.", visibility="private"
     )
     assert response.status_code == 202, response.text
     message = await settled(app, sessions, response.json()["id"])
@@ -149,15 +144,16 @@ async def test_a_private_reply_goes_once_to_the_comments_author(
 
 async def test_a_private_reply_after_seven_days_is_refused(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     found = comment(Channel.INSTAGRAM, "17900000000000003", days_ago=8)
-    _, response = await reply_to(client, engine, team, found, text="Hi", visibility="private")
+    _, response = await reply_to(
+        client, routing_engine, team, found, text="Hi", visibility="private"
+    )
     assert response.status_code == 409
     assert "within 7 days" in response.json()["detail"]
     assert "private_reply_closed_at" in response.json()
@@ -169,15 +165,14 @@ async def test_a_private_reply_after_seven_days_is_refused(
 
 async def test_a_mention_is_answered_under_the_mentioning_comment(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
     found = comment(Channel.INSTAGRAM, "17900000000000004", kind=MessageKind.MENTION)
-    cid, response = await reply_to(client, engine, team, found, text="Thank you!")
+    cid, response = await reply_to(client, routing_engine, team, found, text="Thank you!")
     assert response.status_code == 202, response.text
     await settled(app, sessions, response.json()["id"])
     [request] = fake_providers.requests
@@ -197,15 +192,13 @@ async def test_a_mention_is_answered_under_the_mentioning_comment(
 
 async def test_a_mention_in_a_caption_has_no_comment_to_reply_under(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     found = comment(Channel.INSTAGRAM, "", kind=MessageKind.MENTION)
-    _, response = await reply_to(client, engine, team, found, text="Thank you!")
+    _, response = await reply_to(client, routing_engine, team, found, text="Thank you!")
     assert response.status_code == 409
     assert "caption" in response.json()["detail"]
     assert fake_providers.requests == []
@@ -213,14 +206,12 @@ async def test_a_mention_in_a_caption_has_no_comment_to_reply_under(
 
 async def test_visibility_is_refused_on_a_reply_that_answers_no_comment(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     _, response = await reply_to(
-        client, engine, team, factories.sms("hi"), text="Hi", visibility="public"
+        client, routing_engine, team, factories.sms("hi"), text="Hi", visibility="public"
     )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("visibility:")

@@ -7,23 +7,21 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.auth.roles import Role
 from router.inbound.envelope import utcnow
-from router.models import Conversation, ConversationEvent, CustomerIdentity
+from router.models import Conversation
 from router.settings import Settings
 from tests import seed
-from tests.adapters.channel_requests import PUBLIC
 from tests.adapters.conftest import SECRETS
 from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, whatsapp
 from tests.adapters.twilio_requests import call_params, post_signed
-from tests.console.conftest import Team, bearer, make_key
+from tests.console.conftest import Team, bearer, inline_settings, make_key
 from tests.email.customer import CUSTOMER as EMAIL
 from tests.email.customer import CustomerMail, post_sendgrid
-from tests.support import app_client
+from tests.support import app_client, conversation_events, customer_of
 
 CALLER = "+12025550173"  # the stored Twilio call's caller
 CHANNELS = {"whatsapp": 2, "voice": 1, "email": 2}
@@ -41,29 +39,10 @@ async def _conversations_of(
         return list(found.all())
 
 
-async def _customer_of(
-    sessions: async_sessionmaker[AsyncSession], kind: str, value: str
-) -> uuid.UUID:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value == value
-            )
-        )
-    assert found is not None, (kind, value)
-    return found
-
-
 async def _events(
     sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID
 ) -> list[tuple[str, dict[str, Any]]]:
-    async with sessions() as session:
-        found = await session.execute(
-            select(ConversationEvent.kind, ConversationEvent.details)
-            .where(ConversationEvent.conversation_id == cid)
-            .order_by(ConversationEvent.id)
-        )
-        return [(kind, dict(details)) for kind, details in found.all()]
+    return [(event.kind, dict(event.details)) for event in await conversation_events(sessions, cid)]
 
 
 async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_email(
@@ -85,13 +64,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
     )
     dans_key = bearer(await make_key(sessions, Role.AGENT, agent="dan", name="dan"))
     admin = bearer(team.admin_key)
-    settings = console_settings.model_copy(
-        update={
-            **{name: SecretStr(value) for name, value in SECRETS.items()},
-            "kafka_bootstrap_servers": None,  # inline: each webhook routed before its answer
-            "public_base_url": PUBLIC,
-        }
-    )
+    settings = inline_settings(console_settings, *SECRETS)
     async with app_client(settings) as (_, client):
         for agent in (team.ada, team.bob):
             away = await client.put(
@@ -105,7 +78,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
         contacts = [{"profile": {"name": "Amara"}, "wa_id": CALLER.removeprefix("+")}]
         answered = await post(client, encoded(whatsapp(wa_value([message], contacts=contacts))))
         assert answered.status_code == 200, answered.text
-        customer = await _customer_of(sessions, "whatsapp", CALLER)
+        customer = await customer_of(sessions, "whatsapp", CALLER)
         [chat] = await _conversations_of(sessions, customer)
         assert chat.agent_id == dan
         for step in ("accept", "resolve"):
@@ -116,7 +89,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
         # conversation offered first to Dan, who owned the customer's last one.
         called = await post_signed(client, "/webhooks/twilio/voice", call_params())
         assert called.status_code == 200, called.text
-        assert await _customer_of(sessions, "phone", CALLER) == customer
+        assert await customer_of(sessions, "phone", CALLER) == customer
         [_, call] = await _conversations_of(sessions, customer)
         assert (call.channel, call.agent_id) == ("voice", dan)
         offered = [
@@ -138,7 +111,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
         )
         mailed = await post_sendgrid(client, first_mail)
         assert mailed.status_code == 200, mailed.text
-        stranger = await _customer_of(sessions, "email", EMAIL)
+        stranger = await customer_of(sessions, "email", EMAIL)
         assert stranger != customer
         [mail] = await _conversations_of(sessions, stranger)
         assert mail.agent_id not in (None, dan)
@@ -163,7 +136,7 @@ async def test_one_customer_one_history_one_owner_across_whatsapp_a_call_and_ema
 
     conversations = await _conversations_of(sessions, customer)
     assert [item.channel for item in conversations] == ["whatsapp", "voice", "email", "email"]
-    assert await _customer_of(sessions, "email", EMAIL) == customer
+    assert await customer_of(sessions, "email", EMAIL) == customer
     latest = conversations[-1]
     assert latest.id != mail.id
     assert latest.agent_id == dan

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,43 +14,20 @@ from router.models import (
     Conversation,
     ConversationEvent,
     Customer,
-    CustomerIdentity,
     CustomerMerge,
 )
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests import factories, seed
-from tests.adapters.channel_requests import PUBLIC
 from tests.adapters.conftest import SECRETS
 from tests.adapters.meta_requests import encoded, post, wa_message, wa_value, whatsapp
 from tests.adapters.payloads import payload, send
 from tests.adapters.twilio_requests import call_params, post_signed
-from tests.console.conftest import Team, bearer
-from tests.support import app_client
+from tests.console.conftest import Team, bearer, inline_settings
+from tests.support import app_client, conversation_events, customer_of, refusal
 
 CALLER = "+12025550173"  # the stored Twilio call's caller
 EMAIL = "amara.okafor@example.com"  # the stored Postmark email's sender
-
-
-def _problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith(f"/{kind}"), body
-    return body
-
-
-async def _customer_of(
-    sessions: async_sessionmaker[AsyncSession], kind: str, value: str
-) -> uuid.UUID:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value == value
-            )
-        )
-    assert found is not None, (kind, value)
-    return found
 
 
 async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> dict[uuid.UUID, uuid.UUID]:
@@ -63,15 +39,8 @@ async def _conversations(sessions: async_sessionmaker[AsyncSession]) -> dict[uui
 async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
     console_settings: Settings, sessions: async_sessionmaker[AsyncSession], team: Team
 ) -> None:
-    # The inline transport: each webhook is routed and committed before it is answered.
-    settings = console_settings.model_copy(
-        update={
-            **{name: SecretStr(value) for name, value in SECRETS.items()},
-            "kafka_bootstrap_servers": None,
-            "public_base_url": PUBLIC,
-            "continuity_window_minutes": 0,  # three conversations, not one continued
-        }
-    )
+    # Three conversations, not one continued.
+    settings = inline_settings(console_settings, *SECRETS, continuity_window_minutes=0)
     async with app_client(settings) as (_, client):
         message = {**wa_message("text", 1, text={"body": "Is my order on its way?"})}
         message["from"] = CALLER.removeprefix("+")
@@ -85,9 +54,9 @@ async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
         assert mailed.status_code == 200, mailed.text
 
         # The call's number is the WhatsApp number: one customer, without anyone's say.
-        customer = await _customer_of(sessions, "whatsapp", CALLER)
-        assert await _customer_of(sessions, "phone", CALLER) == customer
-        assert await _customer_of(sessions, "email", EMAIL) != customer
+        customer = await customer_of(sessions, "whatsapp", CALLER)
+        assert await customer_of(sessions, "phone", CALLER) == customer
+        assert await customer_of(sessions, "email", EMAIL) != customer
         assert len(await _conversations(sessions)) == 3
 
         ada = bearer(team.ada_key)
@@ -167,7 +136,7 @@ async def test_journey_whatsapp_then_a_call_then_an_email_an_agent_links(
 
 async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -182,9 +151,8 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
         },
     )
     assert policy.status_code == 200, policy.text
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("first", sender="+14155550111")])
-    customer = await _customer_of(sessions, "phone", "+14155550111")
+    await routing_engine.process([factories.sms("first", sender="+14155550111")])
+    customer = await customer_of(sessions, "phone", "+14155550111")
     [conversation] = await _conversations(sessions)
     supervisor = bearer(team.supervisor_key)
     async with sessions() as session:
@@ -200,19 +168,10 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
     )
     assert resolved.status_code == 200, resolved.text
 
-    await engine.process([factories.sms("again", sender="+14155550111")])
+    await routing_engine.process([factories.sms("again", sender="+14155550111")])
     async with sessions() as session:
         again = await session.get_one(Conversation, conversation)
-        queued = (
-            await session.scalars(
-                select(ConversationEvent)
-                .where(
-                    ConversationEvent.conversation_id == conversation,
-                    ConversationEvent.kind == "queued",
-                )
-                .order_by(ConversationEvent.id.desc())
-            )
-        ).first()
+    queued = (await conversation_events(sessions, conversation, "queued"))[-1]
     assert again.queue_id == vip
     assert queued is not None
     assert queued.queue_id == vip
@@ -220,15 +179,13 @@ async def test_tier_set_through_the_api_routes_the_next_message_by_a_vip_rule(
 
 async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    await RoutingEngine(sessions, console_settings).process(
-        [factories.email(sender="zed@example.com")]
-    )
-    customer = await _customer_of(sessions, "email", "zed@example.com")
+    await routing_engine.process([factories.email(sender="zed@example.com")])
+    customer = await customer_of(sessions, "email", "zed@example.com")
     supervisor = bearer(team.supervisor_key)
     ok = await client.patch(
         f"/v1/customers/{customer}", headers=supervisor, json={"attributes": {"plan": "gold"}}
@@ -250,14 +207,14 @@ async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
         response = await client.patch(
             f"/v1/customers/{customer}", headers=supervisor, json=document
         )
-        body = _problem(response, 422, "invalid-request")
+        body = refusal(response, 422, "invalid-request")
         assert named in response.text, (document, body)
     broken = await client.patch(
         f"/v1/customers/{customer}",
         headers={**supervisor, "Content-Type": "application/json"},
         content=b"{not json",
     )
-    _problem(broken, 422, "invalid-request")
+    refusal(broken, 422, "invalid-request")
     async with sessions() as session:
         stored = await session.get_one(Customer, customer)
     assert stored.attributes == {"plan": "gold"}
@@ -266,16 +223,15 @@ async def test_bad_attributes_are_a_422_naming_them_and_change_nothing(
 
 async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("by sms", sender="+14155550122")])
-    await engine.process([factories.email("by mail", sender="zoe@example.com")])
-    keeper = await _customer_of(sessions, "phone", "+14155550122")
-    absorbed = await _customer_of(sessions, "email", "zoe@example.com")
+    await routing_engine.process([factories.sms("by sms", sender="+14155550122")])
+    await routing_engine.process([factories.email("by mail", sender="zoe@example.com")])
+    keeper = await customer_of(sessions, "phone", "+14155550122")
+    absorbed = await customer_of(sessions, "email", "zoe@example.com")
     before = await _conversations(sessions)
     supervisor = bearer(team.supervisor_key)
     await client.patch(f"/v1/customers/{keeper}", headers=supervisor, json={"crm_id": "C-9"})
@@ -313,7 +269,7 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
         headers=supervisor,
         json={"from": str(absorbed), "reason": "twice"},
     )
-    _problem(again, 409, "conflict")
+    refusal(again, 409, "conflict")
 
     undone = await client.post(
         f"/v1/customers/merges/{record['id']}/undo",
@@ -323,7 +279,7 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     assert undone.status_code == 200, undone.text
     assert undone.json()["undo_reason"] == "two people after all"
     assert await _conversations(sessions) == before
-    assert await _customer_of(sessions, "email", "zoe@example.com") == absorbed
+    assert await customer_of(sessions, "email", "zoe@example.com") == absorbed
     keeper_now = (await client.get(f"/v1/customers/{keeper}", headers=supervisor)).json()
     absorbed_now = (await client.get(f"/v1/customers/{absorbed}", headers=supervisor)).json()
     assert keeper_now["attributes"] == {"crm_id": "C-9"}
@@ -332,36 +288,31 @@ async def test_merge_moves_everything_and_undo_gives_each_back_exactly(
     assert absorbed_now["attributes"] == {"crm_id": "C-1", "language": "de", "vip_since": 2019}
     assert [item["kind"] for item in absorbed_now["history"]][:2] == ["unmerged", "merged_into"]
     [moved] = [cid for cid, customer in before.items() if customer == absorbed]
+    kinds = [event.kind for event in await conversation_events(sessions, moved)]
     async with sessions() as session:
-        kinds = (
-            await session.scalars(
-                select(ConversationEvent.kind)
-                .where(ConversationEvent.conversation_id == moved)
-                .order_by(ConversationEvent.id)
-            )
-        ).all()
         stored = await session.get_one(CustomerMerge, uuid.UUID(record["id"]))
     assert kinds[-2:] == ["customer_merged", "customer_unmerged"]
     assert stored.undone_by is not None
     twice = await client.post(
         f"/v1/customers/merges/{record['id']}/undo", headers=supervisor, json={"reason": "x"}
     )
-    _problem(twice, 409, "conflict")
+    refusal(twice, 409, "conflict")
 
 
 async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("mine", sender="+14155550133")])  # offered to Ada
-    mine = await _customer_of(sessions, "phone", "+14155550133")
-    await engine.process([factories.email("also", sender="ida@example.com")])
-    await engine.process([factories.email("more", sender="ida2@example.com", subject="Other")])
-    other = await _customer_of(sessions, "email", "ida@example.com")
+    await routing_engine.process([factories.sms("mine", sender="+14155550133")])  # offered to Ada
+    mine = await customer_of(sessions, "phone", "+14155550133")
+    await routing_engine.process([factories.email("also", sender="ida@example.com")])
+    await routing_engine.process(
+        [factories.email("more", sender="ida2@example.com", subject="Other")]
+    )
+    other = await customer_of(sessions, "email", "ida@example.com")
     ada, bob = bearer(team.ada_key), bearer(team.bob_key)
 
     assert (await client.get(f"/v1/customers/{mine}", headers=ada)).status_code == 200
@@ -378,13 +329,13 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
             f"/v1/customers/{mine}/merge", headers=bob, json={"from": str(other), "reason": "r"}
         ),
     ):
-        _problem(await call, 404, "not-found")
+        refusal(await call, 404, "not-found")
     async with sessions() as session:
         stored = await session.get_one(Customer, mine)
     assert stored.attributes == {}
 
     # Ada's own customer, and one whose only conversation she cannot read: no merge.
-    hidden = await _customer_of(sessions, "email", "ida2@example.com")
+    hidden = await customer_of(sessions, "email", "ida2@example.com")
     [hidden_conversation] = [
         c for c, owner in (await _conversations(sessions)).items() if owner == hidden
     ]
@@ -395,11 +346,11 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
         json={"queue_id": str(billing)},
     )
     assert moved.status_code == 200, moved.text
-    _problem(await client.get(f"/v1/customers/{hidden}", headers=ada), 404, "not-found")
+    refusal(await client.get(f"/v1/customers/{hidden}", headers=ada), 404, "not-found")
     refused = await client.post(
         f"/v1/customers/{mine}/merge", headers=ada, json={"from": str(hidden), "reason": "r"}
     )
-    _problem(refused, 404, "not-found")
+    refusal(refused, 404, "not-found")
     assert set((await _conversations(sessions)).values()) >= {mine, hidden}
     # Her own two customers she may merge.
     allowed = await client.post(
@@ -410,16 +361,15 @@ async def test_agents_act_only_on_customers_whose_conversations_they_can_read(
 
 async def test_lookup_and_linking_answers(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms(sender="+14155550144")])
-    await engine.process([factories.email(sender="kim@example.com")])
-    customer = await _customer_of(sessions, "phone", "+14155550144")
-    other = await _customer_of(sessions, "email", "kim@example.com")
+    await routing_engine.process([factories.sms(sender="+14155550144")])
+    await routing_engine.process([factories.email(sender="kim@example.com")])
+    customer = await customer_of(sessions, "phone", "+14155550144")
+    other = await customer_of(sessions, "email", "kim@example.com")
     supervisor = bearer(team.supervisor_key)
 
     found = await client.get(
@@ -430,11 +380,11 @@ async def test_lookup_and_linking_answers(
         response = await client.get(
             "/v1/customers", params={"identity": identity}, headers=supervisor
         )
-        assert "identity" in _problem(response, 422, "invalid-payload")["detail"]
+        assert "identity" in refusal(response, 422, "invalid-payload")["detail"]
     unknown = await client.get(
         "/v1/customers", params={"identity": "email:nobody@example.com"}, headers=supervisor
     )
-    _problem(unknown, 404, "not-found")
+    refusal(unknown, 404, "not-found")
 
     # A second identity of the other customer: linking its email now needs a merge.
     linked = await client.post(
@@ -448,14 +398,14 @@ async def test_lookup_and_linking_answers(
         headers=supervisor,
         json={"kind": "email", "value": "kim@example.com", "reason": "guess"},
     )
-    assert str(other) in _problem(conflict, 409, "conflict")["detail"]
+    assert str(other) in refusal(conflict, 409, "conflict")["detail"]
     # A number must be E.164; linking what is already linked changes nothing.
     unreadable = await client.post(
         f"/v1/customers/{customer}/identities",
         headers=supervisor,
         json={"kind": "phone", "value": "0415 555 0144", "reason": "r"},
     )
-    _problem(unreadable, 422, "invalid-payload")
+    refusal(unreadable, 422, "invalid-payload")
     same = await client.post(
         f"/v1/customers/{customer}/identities",
         headers=supervisor,
@@ -464,8 +414,8 @@ async def test_lookup_and_linking_answers(
     assert same.status_code == 201
     assert [i["value"] for i in same.json()["identities"]] == ["+14155550144"]
     # The WhatsApp number now belongs to the other customer: an SMS from it joins them.
-    await engine.process([factories.sms(sender="+14155550145")])
+    await routing_engine.process([factories.sms(sender="+14155550145")])
     async with sessions() as session:
         merged_count = await session.scalar(select(CustomerMerge.id))
     assert merged_count is None
-    assert await _customer_of(sessions, "phone", "+14155550145") != customer
+    assert await customer_of(sessions, "phone", "+14155550145") != customer

@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.channels import Channel, IdentityKind
 from router.inbound.envelope import CustomerIdentity, InboundMessage
-from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.adapters.channel_requests import PUBLIC, meta_headers, twilio_signed
 from tests.adapters.meta_requests import encoded, from_customer, social, wa_value, whatsapp
@@ -26,8 +24,8 @@ from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.receipts import Receipts, detail, reply_status
 from tests.console.replies import accepted_reply, settled
-from tests.console.test_outbound import messenger
-from tests.console.test_outbound import whatsapp as whatsapp_message
+from tests.factories import messenger
+from tests.factories import whatsapp as whatsapp_message
 
 LINE, CUSTOMER = "+14155550100", "+14155550199"
 PAGE, PSID = "1234567890", "6789012345"
@@ -67,15 +65,13 @@ async def _conversation(client: httpx.AsyncClient, team: Team) -> str:
 
 async def test_whatsapp_cloud_api_statuses_reach_the_reply(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    engine = RoutingEngine(sessions, signed_settings)
-    receipts = Receipts(client, signed_settings, engine)
-    mid = await accepted_reply(client, engine, team, whatsapp_message("Red?"), "Yes, red.")
+    mid = await accepted_reply(client, receipts.engine, team, whatsapp_message("Red?"), "Yes, red.")
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/106540352242922/messages"
@@ -99,14 +95,12 @@ async def test_whatsapp_cloud_api_statuses_reach_the_reply(
 
 async def test_whatsapp_through_twilio_status_callbacks_reach_the_reply(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    engine = RoutingEngine(sessions, signed_settings)
-    receipts = Receipts(client, signed_settings, engine)
     inbound = InboundMessage(
         channel=Channel.WHATSAPP,
         provider="twilio",
@@ -117,7 +111,7 @@ async def test_whatsapp_through_twilio_status_callbacks_reach_the_reply(
         text="Is it red?",
         stripped_text="Is it red?",
     )
-    mid = await accepted_reply(client, engine, team, inbound, "It is.")
+    mid = await accepted_reply(client, receipts.engine, team, inbound, "It is.")
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == f"/2010-04-01/Accounts/{providers.TWILIO_SID}/Messages.json"
@@ -136,15 +130,15 @@ async def test_whatsapp_through_twilio_status_callbacks_reach_the_reply(
 
 async def test_sms_status_callbacks_reach_the_reply_and_a_lost_one_is_a_failed_reply(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    engine = RoutingEngine(sessions, signed_settings)
-    receipts = Receipts(client, signed_settings, engine)
-    mid = await accepted_reply(client, engine, team, factories.sms("Parcel?"), "On its way.")
+    mid = await accepted_reply(
+        client, receipts.engine, team, factories.sms("Parcel?"), "On its way."
+    )
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.headers["authorization"].startswith("Basic ")
@@ -170,15 +164,13 @@ async def test_sms_status_callbacks_reach_the_reply_and_a_lost_one_is_a_failed_r
 
 async def test_messenger_watermarks_move_every_reply_sent_up_to_them(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    engine = RoutingEngine(sessions, signed_settings)
-    receipts = Receipts(client, signed_settings, engine)
-    first = await accepted_reply(client, engine, team, messenger("Open?"), "Until 6 pm.")
+    first = await accepted_reply(client, receipts.engine, team, messenger("Open?"), "Until 6 pm.")
     await settled(app, sessions, first)
     cid = await _conversation(client, team)
     await asyncio.sleep(0.05)
@@ -211,14 +203,12 @@ async def test_messenger_watermarks_move_every_reply_sent_up_to_them(
 
 async def test_instagram_reads_name_the_reply(
     signed_api: tuple[FastAPI, httpx.AsyncClient],
-    signed_settings: Settings,
+    receipts: Receipts,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = signed_api
-    engine = RoutingEngine(sessions, signed_settings)
-    receipts = Receipts(client, signed_settings, engine)
     inbound = InboundMessage(
         channel=Channel.INSTAGRAM,
         provider="meta",
@@ -229,7 +219,7 @@ async def test_instagram_reads_name_the_reply(
         text="Do you ship abroad?",
         stripped_text="Do you ship abroad?",
     )
-    mid = await accepted_reply(client, engine, team, inbound, "We do.")
+    mid = await accepted_reply(client, receipts.engine, team, inbound, "We do.")
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/me/messages"

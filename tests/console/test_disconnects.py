@@ -91,11 +91,12 @@ async def _notes(sessions: async_sessionmaker[AsyncSession], conversation: uuid.
 
 async def test_a_v1_body_shorter_than_its_content_length_is_never_acted_on(
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await RoutingEngine(sessions, console_settings).process([factories.sms("where is it?")])
+    await routing_engine.process([factories.sms("where is it?")])
     caplog.set_level(logging.INFO)
     async with (
         served_app(console_settings) as (_, port),

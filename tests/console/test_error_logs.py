@@ -15,7 +15,7 @@ from router.observability.logs import JsonFormatter
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.console.conftest import Team, bearer
-from tests.console.test_outbound import whatsapp
+from tests.factories import whatsapp
 from tests.support import app_client
 
 REPLY = "Your parcel 7731 goes to Baker Street 221b tomorrow"

@@ -39,7 +39,7 @@ from tests.console.conftest import Team, bearer
 from tests.console.media_hosts import JPEG, PDF, PNG
 from tests.console.providers import FakeProviders, Recorded
 from tests.console.replies import settled, uploaded
-from tests.support import app_client
+from tests.support import app_client, refusal
 
 STICKY_HOURS = 24
 ADA_PHONE = "+14155550101"
@@ -293,9 +293,7 @@ async def test_one_customer_on_every_channel_with_files_both_ways(
         headers=console.ada,
         json={"text": "See this.", "attachment_ids": [photo]},
     )
-    assert refused.status_code == 422
-    assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["type"].endswith("/channel-takes-no-files")
+    refusal(refused, 422, "channel-takes-no-files")
     done = params(DialCallStatus="completed", DialCallDuration="95")
     await post_signed(client, dial.attributes["action"], done, token=TWILIO)
     ended = call_status_params("completed", CallSid=CALL_SID, CallDuration="140")

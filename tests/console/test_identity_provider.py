@@ -85,14 +85,12 @@ def supervisor_token(idp: IdentityProvider, **claims: Any) -> str:
 
 async def test_an_agent_logs_in_with_a_token_and_lists_their_own_conversations(
     jwt_api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
     idp: IdentityProvider,
 ) -> None:
     _, client = jwt_api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("where is my parcel", sender="+14155550101")])
+    await routing_engine.process([factories.sms("where is my parcel", sender="+14155550101")])
 
     ada = bearer(agent_token(idp, "ada"))
     mine = await client.get("/v1/conversations", headers=ada)
@@ -145,14 +143,13 @@ async def test_supervisor_tokens_reach_supervisor_endpoints_and_agent_tokens_do_
 
 async def test_a_supervisor_token_acts_under_its_subject_in_the_history(
     jwt_api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     idp: IdentityProvider,
 ) -> None:
     _, client = jwt_api
-    engine = RoutingEngine(sessions, console_settings)
-    await engine.process([factories.sms("cancel my order", sender="+14155550102")])
+    await routing_engine.process([factories.sms("cancel my order", sender="+14155550102")])
     supervisor = bearer(supervisor_token(idp))
     [conversation] = (await client.get("/v1/conversations", headers=supervisor)).json()["items"]
     resolved = await client.post(

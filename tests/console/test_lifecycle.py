@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console import providers
 from tests.console.conftest import Team, bearer
@@ -42,13 +41,11 @@ async def _delivered(client: httpx.AsyncClient, key: str, cid: str, mid: str) ->
 
 async def test_email_from_first_message_to_reopening_by_the_same_owner(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     first = factories.email("Where is my invoice?", thread="inv-1", subject="Invoice 4521")
     # As the email adapters store it: the Message-ID, and the thread it answers.
     first = first.model_copy(
@@ -57,7 +54,7 @@ async def test_email_from_first_message_to_reopening_by_the_same_owner(
             "references": ("<q1@shop.example>",),
         }
     )
-    await engine.process([first])
+    await routing_engine.process([first])
 
     offered = await _only(client, team.ada_key)
     cid = offered["id"]
@@ -113,7 +110,7 @@ async def test_email_from_first_message_to_reopening_by_the_same_owner(
         "items"
     ] == []
 
-    await engine.process([factories.email("One more question", thread="inv-1")])
+    await routing_engine.process([factories.email("One more question", thread="inv-1")])
     again = await _only(client, team.ada_key)
     assert again["id"] == cid
     assert again["status"] == "open"
@@ -132,12 +129,11 @@ async def test_email_from_first_message_to_reopening_by_the_same_owner(
 
 async def test_an_agent_reopens_their_resolved_conversation_and_takes_it_back(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    await RoutingEngine(sessions, console_settings).process([factories.sms("hello")])
+    await routing_engine.process([factories.sms("hello")])
     cid = (await _only(client, team.ada_key))["id"]
     await client.post(f"/v1/conversations/{cid}/accept", headers=bearer(team.ada_key))
     await client.post(f"/v1/conversations/{cid}/resolve", headers=bearer(team.ada_key))
@@ -163,7 +159,7 @@ async def test_an_agent_reopens_their_resolved_conversation_and_takes_it_back(
 
 async def test_transfer_to_a_queue_keeps_the_original_waiting_time(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -171,7 +167,7 @@ async def test_transfer_to_a_queue_keeps_the_original_waiting_time(
 
     _, client = api
     billing = await seed.add_queue(sessions, "billing")
-    await RoutingEngine(sessions, console_settings).process([factories.sms("invoice wrong")])
+    await routing_engine.process([factories.sms("invoice wrong")])
     offered = await _only(client, team.ada_key)
     cid = offered["id"]
     await client.post(f"/v1/conversations/{cid}/accept", headers=bearer(team.ada_key))
@@ -201,14 +197,12 @@ async def test_transfer_to_a_queue_keeps_the_original_waiting_time(
 
 async def test_resolves_offer_the_waiting_conversations_before_they_are_answered(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
     # Ada has two email slots: two customers get her, three wait in the queue.
-    await engine.process(
+    await routing_engine.process(
         [factories.email(f"Question {n}", sender=f"customer{n}@example.com") for n in range(5)]
     )
     held = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]

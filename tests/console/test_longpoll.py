@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.console.runtime import ConsoleRuntime
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console.conftest import Team, bearer
 
@@ -43,8 +42,7 @@ async def test_unchanged_list_is_304_at_once_without_wait_and_after_wait(
 
 async def test_a_waiting_poll_returns_within_a_second_of_an_offer(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     app, client = api
@@ -65,7 +63,7 @@ async def test_a_waiting_poll_returns_within_a_second_of_an_offer(
     await asyncio.sleep(0.5)
     assert not waiting.done()
     routed_at = time.monotonic()
-    await RoutingEngine(sessions, console_settings).process([factories.sms("help")])
+    await routing_engine.process([factories.sms("help")])
     response, answered_at = await asyncio.wait_for(waiting, 5)
     assert response.status_code == 200
     assert answered_at - routed_at < 1.0
@@ -76,8 +74,7 @@ async def test_a_waiting_poll_returns_within_a_second_of_an_offer(
 
 async def test_a_change_for_another_agent_does_not_answer_my_poll(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     app, client = api
@@ -93,15 +90,14 @@ async def test_a_change_for_another_agent_does_not_answer_my_poll(
     )
     await asyncio.sleep(0.2)
     # Ada gets this one (Bob is offline): Bob's list is unchanged.
-    await RoutingEngine(sessions, console_settings).process([factories.sms("for ada")])
+    await routing_engine.process([factories.sms("for ada")])
     response = await asyncio.wait_for(waiting, 5)
     assert response.status_code == 304
 
 
 async def test_supervisors_wait_on_every_change(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     app, client = api
@@ -118,7 +114,7 @@ async def test_supervisors_wait_on_every_change(
         )
     )
     await asyncio.sleep(0.3)
-    await RoutingEngine(sessions, console_settings).process([factories.email("hi")])
+    await routing_engine.process([factories.email("hi")])
     response = await asyncio.wait_for(waiting, 5)
     assert response.status_code == 200
     assert len(response.json()["items"]) == 1
@@ -126,7 +122,7 @@ async def test_supervisors_wait_on_every_change(
 
 async def test_the_feed_listens_again_after_its_connection_is_killed(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -160,7 +156,7 @@ async def test_the_feed_listens_again_after_its_connection_is_killed(
     )
     await asyncio.sleep(0.3)
     routed_at = time.monotonic()
-    await RoutingEngine(sessions, console_settings).process([factories.sms("after")])
+    await routing_engine.process([factories.sms("after")])
     response = await asyncio.wait_for(waiting, 5)
     assert response.status_code == 200
     assert time.monotonic() - routed_at < 1.0

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console.conftest import Team, bearer
 
@@ -22,11 +20,10 @@ async def _offers(client: httpx.AsyncClient, token: str, cid: str) -> list[dict[
 
 async def test_the_history_in_the_api_explains_each_offer(
     client: httpx.AsyncClient,
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
-    await RoutingEngine(sessions, console_settings).process([factories.sms("help")])
+    await routing_engine.process([factories.sms("help")])
     [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
     cid = item["id"]
     [arrival] = await _offers(client, team.supervisor_key, cid)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 
 import httpx
 import pytest
@@ -11,8 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.channels import Channel, IdentityKind
-from router.inbound.envelope import CustomerIdentity, InboundMessage
 from router.models import Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
@@ -21,45 +18,19 @@ from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
 from tests.console.replies import accepted_reply, settled
-
-
-def whatsapp(text: str) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.WHATSAPP,
-        provider="meta",
-        provider_message_id=f"wamid.{uuid.uuid4().hex}",
-        conversation_key="whatsapp:106540352242922|16505551234",
-        customer=CustomerIdentity(kind=IdentityKind.WHATSAPP, value="+16505551234"),
-        recipient="106540352242922",
-        text=text,
-        stripped_text=text,
-    )
-
-
-def messenger(text: str) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.MESSENGER,
-        provider="meta",
-        provider_message_id=f"m_{uuid.uuid4().hex}",
-        conversation_key="messenger:1234567890|6789012345",
-        customer=CustomerIdentity(kind=IdentityKind.MESSENGER, value="6789012345"),
-        recipient="1234567890",
-        text=text,
-        stripped_text=text,
-    )
+from tests.factories import messenger, whatsapp
 
 
 async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
     mid = await accepted_reply(
-        client, engine, team, whatsapp("Does it come in red?"), "Yes, in red."
+        client, routing_engine, team, whatsapp("Does it come in red?"), "Yes, in red."
     )
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
@@ -80,14 +51,15 @@ async def test_whatsapp_reply_goes_to_the_cloud_api_of_the_number_written_to(
 
 async def test_messenger_reply_uses_the_send_api_as_a_response(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    mid = await accepted_reply(client, engine, team, messenger("Is the shop open?"), "Until 6 pm.")
+    mid = await accepted_reply(
+        client, routing_engine, team, messenger("Is the shop open?"), "Until 6 pm."
+    )
     message = await settled(app, sessions, mid)
     [request] = fake_providers.requests
     assert request.path == "/me/messages"
@@ -103,16 +75,15 @@ async def test_messenger_reply_uses_the_send_api_as_a_response(
 
 async def test_sms_reply_is_retried_through_twilio_after_server_errors(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
     fake_providers.failures.extend([503, 429])
-    engine = RoutingEngine(sessions, console_settings)
     mid = await accepted_reply(
-        client, engine, team, factories.sms("Where is my parcel?"), "On its way."
+        client, routing_engine, team, factories.sms("Where is my parcel?"), "On its way."
     )
     message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == 3
@@ -130,7 +101,7 @@ async def test_sms_reply_is_retried_through_twilio_after_server_errors(
 @pytest.mark.parametrize(("failures", "attempts"), [([400], 1), ([500, 500, 500, 500], 4)])
 async def test_a_refused_or_persistently_failing_reply_is_marked_failed(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -139,8 +110,7 @@ async def test_a_refused_or_persistently_failing_reply_is_marked_failed(
 ) -> None:
     app, client = api
     fake_providers.failures.extend(failures)
-    engine = RoutingEngine(sessions, console_settings)
-    mid = await accepted_reply(client, engine, team, factories.sms("hello"), "Hi!")
+    mid = await accepted_reply(client, routing_engine, team, factories.sms("hello"), "Hi!")
     message = await settled(app, sessions, mid)
     assert len(fake_providers.requests) == attempts
     assert message.delivery_status == "failed"

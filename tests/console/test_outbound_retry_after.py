@@ -20,6 +20,7 @@ from tests.console.replies import accepted_reply, settled
 async def test_a_429_with_retry_after_in_seconds_is_waited_out_then_sent(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -30,7 +31,7 @@ async def test_a_429_with_retry_after_in_seconds_is_waited_out_then_sent(
     fake_providers.failures.append((429, {"Retry-After": "1"}))
     mid = await accepted_reply(
         client,
-        RoutingEngine(sessions, console_settings),
+        routing_engine,
         team,
         factories.sms("Is my order on its way?"),
         "It left this morning.",
@@ -44,7 +45,7 @@ async def test_a_429_with_retry_after_in_seconds_is_waited_out_then_sent(
 
 async def test_a_503_with_retry_after_as_an_http_date_is_waited_out_then_sent(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -55,7 +56,7 @@ async def test_a_503_with_retry_after_as_an_http_date_is_waited_out_then_sent(
     fake_providers.failures.append((503, {"Retry-After": format_datetime(until, usegmt=True)}))
     mid = await accepted_reply(
         client,
-        RoutingEngine(sessions, console_settings),
+        routing_engine,
         team,
         factories.sms("Is my order on its way?"),
         "It left this morning.",
@@ -70,7 +71,7 @@ async def test_a_503_with_retry_after_as_an_http_date_is_waited_out_then_sent(
 
 async def test_without_retry_after_a_server_error_is_retried_after_a_short_jittered_wait(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -79,7 +80,7 @@ async def test_without_retry_after_a_server_error_is_retried_after_a_short_jitte
     fake_providers.failures.extend([500, 500])
     mid = await accepted_reply(
         client,
-        RoutingEngine(sessions, console_settings),
+        routing_engine,
         team,
         factories.sms("Is my order on its way?"),
         "It left this morning.",

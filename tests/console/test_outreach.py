@@ -10,23 +10,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.channels.email.parsing import Mailbox, ParsedEmail, Threading, inbound_message
-from router.models import AgentCapacity, Conversation, ConversationEvent, Customer, Message
+from router.models import AgentCapacity, Conversation, Customer, Message
 from router.routing.engine import RoutingEngine
 from router.settings import Settings
 from tests.adapters import meta_requests as meta
 from tests.adapters.channel_requests import twilio_signed
-from tests.adapters.conftest import SECRETS
 from tests.adapters.twilio_requests import CUSTOMER, LINE, sms_params
 from tests.console import providers
-from tests.console.conftest import Team, bearer
+from tests.console.conftest import Team, bearer, inline_settings
 from tests.console.providers import FakeProviders
 from tests.console.replies import settled
-from tests.support import app_client
+from tests.support import app_client, conversation_events
 
 TEMPLATE = {"name": "order_delayed", "language": "en", "parameters": ["A-1042"]}
 
@@ -34,14 +32,7 @@ TEMPLATE = {"name": "order_delayed", "language": "en", "parameters": ["A-1042"]}
 @pytest.fixture
 async def inline(console_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app on the inline transport: a signed webhook is routed before it is answered."""
-    settings = console_settings.model_copy(
-        update={
-            "kafka_bootstrap_servers": None,
-            "meta_app_secret": SecretStr(SECRETS["meta_app_secret"]),
-            "public_base_url": "https://router.example.test",
-        }
-    )
-    async with app_client(settings) as running:
+    async with app_client(inline_settings(console_settings, "meta_app_secret")) as running:
         yield running
 
 
@@ -50,13 +41,8 @@ async def start(client: httpx.AsyncClient, key: str, **body: Any) -> httpx.Respo
 
 
 async def history(sessions: async_sessionmaker[AsyncSession], cid: str) -> list[tuple[str, ...]]:
-    async with sessions() as session:
-        events = await session.scalars(
-            select(ConversationEvent)
-            .where(ConversationEvent.conversation_id == uuid.UUID(cid))
-            .order_by(ConversationEvent.id)
-        )
-        return [(e.kind, e.actor_kind, e.reason) for e in events]
+    events = await conversation_events(sessions, uuid.UUID(cid))
+    return [(e.kind, e.actor_kind, e.reason) for e in events]
 
 
 async def active_sms(sessions: async_sessionmaker[AsyncSession], agent: uuid.UUID) -> int:
@@ -180,7 +166,7 @@ async def test_a_whatsapp_conversation_opens_with_a_template_and_the_answer_join
 
 async def test_an_email_conversation_is_threaded_so_the_customers_reply_joins_it(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
@@ -221,7 +207,7 @@ async def test_an_email_conversation_is_threaded_so_the_customers_reply_joins_it
             ),
         ),
     )
-    await RoutingEngine(sessions, console_settings).process([answer])
+    await routing_engine.process([answer])
     assert [m.direction for m in await messages(sessions, cid)] == ["outbound", "inbound"]
 
 

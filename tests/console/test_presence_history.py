@@ -81,11 +81,11 @@ async def test_an_agents_own_changes_are_kept_with_them_as_actor_and_published(
 
 async def test_an_admins_change_is_kept_with_the_admin_and_the_offers_it_takes_back(
     client: httpx.AsyncClient,
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
-    await RoutingEngine(sessions, console_settings).process([factories.email("hello")])
+    await routing_engine.process([factories.email("hello")])
     admin = bearer(team.admin_key)
     changed = await client.put(
         f"/v1/agents/{team.ada}/presence",

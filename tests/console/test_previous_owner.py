@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.models import Conversation
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console.conftest import Team, bearer
 
@@ -35,13 +34,13 @@ async def _state(sessions: async_sessionmaker[AsyncSession], cid: str) -> tuple[
 
 async def test_the_previous_owner_reads_a_transferred_conversation_but_cannot_act_on_it(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
     ada, bob = bearer(team.ada_key), bearer(team.bob_key)
-    await RoutingEngine(sessions, console_settings).process([factories.sms("where is it?")])
+    await routing_engine.process([factories.sms("where is it?")])
     [cid] = await _listed(client, team.ada_key)
     base = f"/v1/conversations/{cid}"
     assert (await client.post(f"{base}/accept", headers=ada)).status_code == 200

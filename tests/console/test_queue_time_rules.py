@@ -110,6 +110,7 @@ async def test_time_rules_that_make_no_sense_are_refused_and_change_nothing(
 async def test_the_owner_s_reply_stops_the_clock_and_the_next_message_starts_it(
     api: tuple[FastAPI, httpx.AsyncClient],
     console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
@@ -118,8 +119,9 @@ async def test_the_owner_s_reply_stops_the_clock_and_the_next_message_starts_it(
     await client.patch(
         f"/v1/queues/{team.default_queue}", headers=admin, json={"reply_time_seconds": 60}
     )
-    engine = RoutingEngine(sessions, console_settings)
-    await accepted_reply(client, engine, team, factories.sms("hi"), "Hello! Looking into it.")
+    await accepted_reply(
+        client, routing_engine, team, factories.sms("hi"), "Hello! Looking into it."
+    )
 
     async def sweep_after(seconds: int) -> int:
         later = utcnow() + timedelta(seconds=seconds)
@@ -130,7 +132,7 @@ async def test_the_owner_s_reply_stops_the_clock_and_the_next_message_starts_it(
     assert answered.awaiting_reply_since is None
     assert await sweep_after(3600) == 0
 
-    await engine.process([factories.sms("thanks, any news?")])
+    await routing_engine.process([factories.sms("thanks, any news?")])
     assert await sweep_after(30) == 0
     assert await sweep_after(61) == 1
     async with sessions() as session:

@@ -89,8 +89,7 @@ async def test_a_refused_reply_is_recorded_published_and_shown_with_secrets_mask
 
 async def test_the_owners_long_poll_answers_when_a_reply_fails(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
+    routing_engine: RoutingEngine,
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
@@ -99,8 +98,7 @@ async def test_the_owners_long_poll_answers_when_a_reply_fails(
     await asyncio.wait_for(runtime.feed.listening.wait(), 10)
     fake_providers.delay_seconds = 1.5  # the provider takes its time, then refuses
     fake_providers.failures.append(400)
-    engine = RoutingEngine(sessions, console_settings)
-    await accepted_reply(client, engine, team, factories.sms("hello"), "Hi!")
+    await accepted_reply(client, routing_engine, team, factories.sms("hello"), "Hi!")
     before = await client.get("/v1/conversations", headers=bearer(team.ada_key))
     [item] = before.json()["items"]
     assert item["failed_replies"] == 0
@@ -160,15 +158,14 @@ async def test_a_failed_reply_is_sent_again_on_request_and_only_a_failed_one(
 
 async def test_a_supervisor_retries_a_reply_the_provider_never_answered(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
     fake_providers.failures.extend([503, 503, 503, 503])
-    engine = RoutingEngine(sessions, console_settings)
-    mid = await accepted_reply(client, engine, team, factories.sms("hello"), "Hi!")
+    mid = await accepted_reply(client, routing_engine, team, factories.sms("hello"), "Hi!")
     failed = await settled(app, sessions, mid)
     assert failed.delivery_status == "failed"
     [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]

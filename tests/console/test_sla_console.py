@@ -6,7 +6,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.routing.engine import RoutingEngine
-from router.settings import Settings
 from tests import factories
 from tests.console.conftest import Team, bearer
 from tests.integration.sla_steps import publish
@@ -15,11 +14,11 @@ from tests.integration.sla_steps import publish
 async def test_list_and_detail_show_the_clocks(
     client: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     team: Team,
 ) -> None:
     await publish(sessions, {"name": "everyone", "targets": {"first_response": 600}})
-    await RoutingEngine(sessions, console_settings).process([factories.sms()])
+    await routing_engine.process([factories.sms()])
     supervisor = bearer(team.supervisor_key)
     [item] = (await client.get("/v1/conversations", headers=supervisor)).json()["items"]
     [clock] = item["slas"]

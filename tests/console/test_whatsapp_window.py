@@ -20,8 +20,8 @@ from tests import factories
 from tests.console import providers
 from tests.console.conftest import Team, bearer
 from tests.console.providers import FakeProviders
-from tests.console.replies import settled
-from tests.support import app_client
+from tests.console.replies import accepted, settled
+from tests.support import app_client, refusal
 
 ORDER_DELAYED = {"name": "order_delayed", "language": "en", "parameters": ["A-1042", "Friday"]}
 
@@ -44,16 +44,6 @@ def whatsapp(hours_ago: float, *, provider: str = "meta") -> InboundMessage:
     )
 
 
-async def accepted(
-    client: httpx.AsyncClient, engine: RoutingEngine, team: Team, message: InboundMessage
-) -> str:
-    """Route `message` to Ada, who accepts it; the conversation's id."""
-    await engine.process([message])
-    [item] = (await client.get("/v1/conversations", headers=bearer(team.ada_key))).json()["items"]
-    await client.post(f"/v1/conversations/{item['id']}/accept", headers=bearer(team.ada_key))
-    return str(item["id"])
-
-
 async def outbound(sessions: async_sessionmaker[AsyncSession]) -> list[Message]:
     async with sessions() as session:
         return list(
@@ -63,20 +53,17 @@ async def outbound(sessions: async_sessionmaker[AsyncSession]) -> list[Message]:
 
 async def test_free_text_after_the_window_is_refused_before_anything_is_stored(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     _, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(25))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp(25))
     response = await client.post(
         f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": "Hello"}
     )
-    assert response.status_code == 409, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["type"].endswith("/whatsapp-window-closed")
+    problem = refusal(response, 409, "whatsapp-window-closed")
     assert "24-hour customer-service window closed at" in problem["detail"]
     closed_at = datetime.fromisoformat(problem["window_closed_at"])
     expected = datetime.now(UTC) - timedelta(hours=1)
@@ -87,13 +74,13 @@ async def test_free_text_after_the_window_is_refused_before_anything_is_stored(
 
 async def test_free_text_inside_the_window_is_sent(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(23.5))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp(23.5))
     response = await client.post(
         f"/v1/conversations/{cid}/replies", headers=bearer(team.ada_key), json={"text": "Hello"}
     )
@@ -105,13 +92,13 @@ async def test_free_text_inside_the_window_is_sent(
 
 async def test_a_template_goes_out_after_the_window_through_the_cloud_api(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    cid = await accepted(client, RoutingEngine(sessions, console_settings), team, whatsapp(30))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp(30))
     response = await client.post(
         f"/v1/conversations/{cid}/replies",
         headers=bearer(team.ada_key),
@@ -161,7 +148,7 @@ async def test_a_template_through_twilio_is_its_content_template_with_variables(
     )
     engine = RoutingEngine(sessions, configured)
     async with app_client(configured) as (app, client):
-        cid = await accepted(client, engine, team, whatsapp(48, provider="twilio"))
+        cid = await accepted(client, engine, team.ada_key, whatsapp(48, provider="twilio"))
         response = await client.post(
             f"/v1/conversations/{cid}/replies",
             headers=bearer(team.ada_key),
@@ -184,14 +171,13 @@ async def test_a_template_through_twilio_is_its_content_template_with_variables(
 
 async def test_a_template_twilio_has_no_content_for_fails_naming_the_setting(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
     fake_providers: FakeProviders,
 ) -> None:
     app, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team, whatsapp(1, provider="twilio"))
+    cid = await accepted(client, routing_engine, team.ada_key, whatsapp(1, provider="twilio"))
     response = await client.post(
         f"/v1/conversations/{cid}/replies",
         headers=bearer(team.ada_key),
@@ -206,13 +192,12 @@ async def test_a_template_twilio_has_no_content_for_fails_naming_the_setting(
 
 async def test_templates_are_refused_off_whatsapp_and_text_or_template_is_required(
     api: tuple[FastAPI, httpx.AsyncClient],
-    console_settings: Settings,
+    routing_engine: RoutingEngine,
     sessions: async_sessionmaker[AsyncSession],
     team: Team,
 ) -> None:
     _, client = api
-    engine = RoutingEngine(sessions, console_settings)
-    cid = await accepted(client, engine, team, factories.sms("hello"))
+    cid = await accepted(client, routing_engine, team.ada_key, factories.sms("hello"))
     url = f"/v1/conversations/{cid}/replies"
     refused = await client.post(url, headers=bearer(team.ada_key), json={"template": ORDER_DELAYED})
     assert refused.status_code == 422

@@ -22,12 +22,13 @@ from router.console.moves import redirect
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
 from router.db import transaction
-from router.models import Conversation, ConversationEvent
+from router.models import Conversation
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting, expire_offers
 from router.routing.policy import RoutingRule
 from router.settings import Settings
 from tests import factories, seed
+from tests.support import conversation_events
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 KEYS = {"path", "rule", "policy_version", "queue", "outcome", "agent_id", "reason", "candidates"}
@@ -52,14 +53,7 @@ def _settings(database_url: str) -> Settings:
 async def _events(
     sessions: async_sessionmaker[AsyncSession], cid: uuid.UUID, kind: str = "offered"
 ) -> list[dict[str, Any]]:
-    async with sessions() as session:
-        rows = (
-            await session.scalars(
-                select(ConversationEvent)
-                .where(ConversationEvent.conversation_id == cid, ConversationEvent.kind == kind)
-                .order_by(ConversationEvent.id)
-            )
-        ).all()
+    rows = await conversation_events(sessions, cid, kind)
     return [dict(row.details, reason_text=row.reason, event_agent=row.agent_id) for row in rows]
 
 

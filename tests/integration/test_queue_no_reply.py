@@ -14,7 +14,6 @@ from tests import factories, seed
 from tests.integration.time_rules import (
     Clock,
     accept,
-    events,
     go,
     kafka_settings,
     only,
@@ -22,6 +21,7 @@ from tests.integration.time_rules import (
     set_rules,
     sweep,
 )
+from tests.support import conversation_events
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ async def test_a_silent_owner_is_flagged_once_per_unanswered_message_and_keeps_i
     flagged = await only(sessions)
     assert (flagged.agent_id, flagged.offer_state) == (ann, "accepted")
     assert flagged.reply_overdue_at == NOW + timedelta(seconds=120)
-    [flag] = await events(sessions, flagged.id, "reply_overdue")
+    [flag] = await conversation_events(sessions, flagged.id, "reply_overdue")
     assert flag.agent_id == ann
     assert flag.reason == "no reply within the queue's 120 s"
     assert flag.details == {
@@ -64,7 +64,7 @@ async def test_a_silent_owner_is_flagged_once_per_unanswered_message_and_keeps_i
     # Not at every sweep: the same unanswered message is flagged once.
     for later in (200, 400, 4000):
         assert await sweep(sessions, settings, NOW + timedelta(seconds=later)) == 0
-    assert len(await events(sessions, flagged.id, "reply_overdue")) == 1
+    assert len(await conversation_events(sessions, flagged.id, "reply_overdue")) == 1
     assert (await outbox_types(sessions)).count("router.conversation.reply_overdue") == 1
 
 
@@ -77,7 +77,7 @@ async def test_without_a_reply_time_nobody_is_flagged(
     assert await sweep(sessions, settings, NOW + timedelta(days=2)) == 0
     kept = await only(sessions)
     assert (kept.agent_id, kept.offer_state) == (ann, "accepted")
-    assert await events(sessions, kept.id, "reply_overdue") == []
+    assert await conversation_events(sessions, kept.id, "reply_overdue") == []
 
 
 async def test_requeue_sends_it_back_keeping_its_place_and_leaves_the_silent_owner_out(
@@ -102,7 +102,7 @@ async def test_requeue_sends_it_back_keeping_its_place_and_leaves_the_silent_own
         "requeued",
         "offered",
     ]
-    [requeued] = await events(sessions, moved.id, "requeued")
+    [requeued] = await conversation_events(sessions, moved.id, "requeued")
     assert requeued.agent_id == ann
 
 
@@ -157,7 +157,7 @@ async def test_next_agent_offers_it_on_at_once_and_the_new_owner_gets_a_fresh_cl
     assert (moved.agent_id, moved.offer_state) == (ann, "offered")
     assert str(ben) in moved.excluded_agents
     assert (await seed.active(sessions, ann), await seed.active(sessions, ben)) == (1, 0)
-    assert len(await events(sessions, moved.id, "reply_overdue")) == 2
+    assert len(await conversation_events(sessions, moved.id, "reply_overdue")) == 2
 
 
 async def test_a_silent_owner_who_went_away_has_the_slot_freed_as_it_moves_on(

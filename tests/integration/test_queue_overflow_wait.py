@@ -10,13 +10,13 @@ from router.routing.engine import RoutingEngine
 from tests import factories, seed
 from tests.integration.time_rules import (
     Clock,
-    events,
     kafka_settings,
     only,
     outbox_types,
     set_rules,
     sweep,
 )
+from tests.support import conversation_events
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -40,7 +40,7 @@ async def test_a_conversation_waiting_past_the_limit_moves_to_overflow_and_is_of
     assert (moved.queue_id, moved.agent_id, moved.offer_state) == (night, cat, "offered")
     assert moved.waiting_since == NOW  # its arrival time, kept
     assert (await seed.active(sessions, cat), await seed.active(sessions, busy)) == (1, 0)
-    [overflowed] = await events(sessions, moved.id, "overflowed")
+    [overflowed] = await conversation_events(sessions, moved.id, "overflowed")
     assert overflowed.queue_id == night
     assert overflowed.reason == "waited 60 s, longer than default's 60 s; overflow to night"
     assert overflowed.details["waiting_since"] == NOW.isoformat()
@@ -60,7 +60,7 @@ async def test_without_a_limit_only_closed_hours_overflow(
     assert await sweep(sessions, settings, NOW + timedelta(days=3)) == 0
     waiting = await only(sessions)
     assert (waiting.queue_id, waiting.agent_id) == (default, None)
-    assert await events(sessions, waiting.id, "overflowed") == []
+    assert await conversation_events(sessions, waiting.id, "overflowed") == []
 
 
 async def test_a_chain_of_overflows_counts_each_queue_s_limit_from_the_move(
@@ -81,4 +81,4 @@ async def test_a_chain_of_overflows_counts_each_queue_s_limit_from_the_move(
     back = await only(sessions)
     assert back.queue_id == default
     assert back.waiting_since == NOW
-    assert len(await events(sessions, back.id, "overflowed")) == 2
+    assert len(await conversation_events(sessions, back.id, "overflowed")) == 2

@@ -14,7 +14,6 @@ from tests import factories, seed
 from tests.integration.time_rules import (
     Clock,
     accept,
-    events,
     go,
     kafka_settings,
     only,
@@ -22,6 +21,7 @@ from tests.integration.time_rules import (
     set_rules,
     sweep,
 )
+from tests.support import conversation_events
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ async def test_the_customer_writing_after_the_grace_sends_it_back_with_its_place
     assert moved.waiting_since == NOW  # its place in the queue, from when it first waited
     assert await seed.active(sessions, ann) == 0
     assert await seed.active(sessions, ben) == 1
-    [requeued] = await events(sessions, moved.id, "requeued")
+    [requeued] = await conversation_events(sessions, moved.id, "requeued")
     assert requeued.agent_id == ann
     assert requeued.reason == (
         f"owner away since {left.isoformat()}, longer than the queue's 60 s grace"
@@ -82,7 +82,7 @@ async def test_by_default_the_owner_keeps_accepted_work_however_long_they_are_go
     assert (kept.agent_id, kept.offer_state) == (ann, "accepted")
     assert await seed.active(sessions, ann) == 1
     assert await seed.active(sessions, ben) == 0
-    assert await events(sessions, kept.id, "requeued") == []
+    assert await conversation_events(sessions, kept.id, "requeued") == []
 
 
 async def test_the_sweep_sends_back_an_unanswered_conversation_of_a_gone_owner(
@@ -105,7 +105,7 @@ async def test_the_sweep_sends_back_an_unanswered_conversation_of_a_gone_owner(
     assert (moved.agent_id, moved.offer_state) == (ben, "offered")
     assert moved.waiting_since == NOW
     assert (await seed.active(sessions, ann), await seed.active(sessions, ben)) == (0, 1)
-    [requeued] = await events(sessions, moved.id, "requeued")
+    [requeued] = await conversation_events(sessions, moved.id, "requeued")
     assert requeued.details["presence"] == "offline"
     # Done once: the next sweep finds nothing more to move.
     assert await sweep(sessions, settings, clock.advance(60)) == 0

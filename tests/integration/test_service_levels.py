@@ -28,7 +28,8 @@ from tests.integration.sla_steps import (
     sweep_slas,
     transfer,
 )
-from tests.integration.time_rules import Clock, events, only, outbox_types, set_rules
+from tests.integration.time_rules import Clock, only, outbox_types, set_rules
+from tests.support import conversation_events
 
 # A Friday afternoon in Berlin (CET, UTC+1): 16:30 local.
 FRIDAY = datetime(2026, 12, 4, 15, 30, tzinfo=UTC)
@@ -232,8 +233,8 @@ async def test_at_risk_and_breached_are_published_once_each(
     assert await sweep_slas(sessions, settings, at(600)) == 1
     assert await sweep_slas(sessions, settings, at(5000)) == 0
 
-    [risk] = await events(sessions, cid, "sla.at_risk")
-    [breach] = await events(sessions, cid, "sla.breached")
+    [risk] = await conversation_events(sessions, cid, "sla.at_risk")
+    [breach] = await conversation_events(sessions, cid, "sla.breached")
     assert risk.occurred_at == at(300)
     assert breach.occurred_at == at(600)
     assert breach.details == {
@@ -264,4 +265,4 @@ async def test_a_clock_met_in_time_is_never_published(
     assert await sweep_slas(sessions, settings, at(300)) == 0
     await reply(sessions, settings, agent(ann), cid, at(500))
     assert await sweep_slas(sessions, settings, at(10_000)) == 0
-    assert await events(sessions, cid, "sla.breached") == []
+    assert await conversation_events(sessions, cid, "sla.breached") == []

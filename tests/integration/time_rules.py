@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.channels import Presence
 from router.conversations import service
 from router.db import in_transaction
-from router.models import Conversation, ConversationEvent, OutboxEvent, Queue
+from router.models import Conversation, OutboxEvent, Queue
 from router.routing.offers import drain_waiting
 from router.routing.overdue import move_overdue
 from router.settings import Settings
@@ -83,20 +83,6 @@ async def go(
         sessions,
         lambda s: service.set_presence(s, settings, agent, presence, now, actor="system"),
     )
-
-
-async def events(
-    sessions: async_sessionmaker[AsyncSession], conversation: uuid.UUID, kind: str
-) -> list[ConversationEvent]:
-    async with sessions() as session:
-        found = await session.scalars(
-            select(ConversationEvent)
-            .where(
-                ConversationEvent.conversation_id == conversation, ConversationEvent.kind == kind
-            )
-            .order_by(ConversationEvent.id)
-        )
-        return list(found.all())
 
 
 async def outbox_types(sessions: async_sessionmaker[AsyncSession]) -> list[str]:

@@ -84,6 +84,11 @@ def _offer(request: Request) -> int:
     return int(value)
 
 
+def _offered(request: Request) -> tuple[uuid.UUID, uuid.UUID, int]:
+    """The conversation, the agent and the offer the callback's URL is about."""
+    return _uuid(request, "conversation"), _uuid(request, "agent"), _offer(request)
+
+
 def _polls(request: Request) -> int:
     value = request.query_params.get("poll", "0")
     if not value.isascii() or not value.isdigit() or len(value) > 6:
@@ -132,16 +137,13 @@ async def receive_wait(request: Request) -> Response:
     _thread(request, form)  # refused (422) before any change when the URL names no thread
     now = utcnow()
 
-    async def work(session: AsyncSession) -> CallStep:
-        return await service.next_step(
-            session,
-            PROVIDER,
-            call_sid,
-            now,
-            give_up=polls >= MAX_POLLS,
-        )
-
-    return _answer(request, form, await _in_transaction(request, work), polls)
+    step = await _in_transaction(
+        request,
+        lambda session: service.next_step(
+            session, PROVIDER, call_sid, now, give_up=polls >= MAX_POLLS
+        ),
+    )
+    return _answer(request, form, step, polls)
 
 
 @router.post(
@@ -157,27 +159,16 @@ async def receive_answered(request: Request) -> Response:
     form = await signed_form(request)
     # The dialled leg's callback: the caller's call is its parent.
     call_sid = form.get("ParentCallSid") or required(form, "CallSid")
-    conversation, agent, offer = (
-        _uuid(request, "conversation"),
-        _uuid(request, "agent"),
-        _offer(request),
-    )
+    conversation, agent, offer = _offered(request)
     settings = router_state(request).settings
     now = utcnow()
 
-    async def work(session: AsyncSession) -> bool:
-        return await service.ring_answered(
-            session,
-            settings,
-            PROVIDER,
-            call_sid,
-            conversation,
-            agent,
-            offer,
-            now,
-        )
-
-    await _in_transaction(request, work)
+    await _in_transaction(
+        request,
+        lambda session: service.ring_answered(
+            session, settings, PROVIDER, call_sid, conversation, agent, offer, now
+        ),
+    )
     return twiml()
 
 
@@ -201,17 +192,14 @@ async def receive_dialed(request: Request) -> Response:
     talk_seconds = (
         int(talked) if talked.isascii() and talked.isdigit() and len(talked) < 10 else None
     )
-    conversation, agent, offer = (
-        _uuid(request, "conversation"),
-        _uuid(request, "agent"),
-        _offer(request),
-    )
+    conversation, agent, offer = _offered(request)
     _thread(request, form)
     settings = router_state(request).settings
     now = utcnow()
 
-    async def work(session: AsyncSession) -> CallStep:
-        return await service.ring_outcome(
+    step = await _in_transaction(
+        request,
+        lambda session: service.ring_outcome(
             session,
             settings,
             PROVIDER,
@@ -222,9 +210,8 @@ async def receive_dialed(request: Request) -> Response:
             status,
             talk_seconds,
             now,
-        )
-
-    step = await _in_transaction(request, work)
+        ),
+    )
     if isinstance(step, Over):
         return twiml(hangup_twiml())
     # The caller waits again: the next look finds the next agent's offer, or nobody.

@@ -10,12 +10,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.admin.schemas import DryRunAnswer, DryRunRequest, PolicyDraft, PolicyVersion
-from router.audit.service import Subject, record
+from router.audit.service import Subject
 from router.conversations.history import Journal
+from router.document_versions import VersionedDocument
 from router.errors import NotFound, ProblemError
 from router.models import ConversationStatus, Queue, RoutingPolicy
 from router.routing.assignment import choose_queue, offer
@@ -47,7 +48,7 @@ def _version(row: RoutingPolicy) -> PolicyVersion:
     )
 
 
-def _built_in(*, active: bool) -> PolicyVersion:
+def _built_in(active: bool) -> PolicyVersion:
     return PolicyVersion(
         version=BUILT_IN_POLICY.version,
         active=active,
@@ -58,25 +59,6 @@ def _built_in(*, active: bool) -> PolicyVersion:
     )
 
 
-async def current(session: AsyncSession) -> PolicyVersion:
-    """The active version; before anyone stored one, the built-in policy (version 1)."""
-    row = await session.scalar(select(RoutingPolicy).where(RoutingPolicy.active.is_(True)))
-    return _built_in(active=True) if row is None else _version(row)
-
-
-async def history(session: AsyncSession, limit: int) -> list[PolicyVersion]:
-    """Every version, newest first, down to the built-in version 1 (active until replaced)."""
-    rows = (
-        await session.scalars(
-            select(RoutingPolicy).order_by(RoutingPolicy.version.desc()).limit(limit)
-        )
-    ).all()
-    versions = [_version(row) for row in rows]
-    if len(versions) < limit:
-        versions.append(_built_in(active=not any(row.active for row in rows)))
-    return versions
-
-
 def _summary(version: PolicyVersion) -> dict[str, Any]:
     """What the audit trail keeps of a version: its number and what it routes where."""
     return {
@@ -84,6 +66,28 @@ def _summary(version: PolicyVersion) -> dict[str, Any]:
         "default_queue": version.policy.default_queue,
         "rules": [f"{rule.name} -> {rule.queue}" for rule in version.policy.rules],
     }
+
+
+# The built-in policy is version 1, so the first stored one is 2.
+_VERSIONS = VersionedDocument(
+    model=RoutingPolicy,
+    lock=_POLICY_LOCK,
+    subject=Subject.ROUTING_POLICY,
+    built_in_version=BUILT_IN_POLICY.version,
+    view=_version,
+    built_in=_built_in,
+    summary=_summary,
+)
+
+
+async def current(session: AsyncSession) -> PolicyVersion:
+    """The active version; before anyone stored one, the built-in policy (version 1)."""
+    return await _VERSIONS.current(session)
+
+
+async def history(session: AsyncSession, limit: int) -> list[PolicyVersion]:
+    """Every version, newest first, down to the built-in version 1 (active until replaced)."""
+    return await _VERSIONS.history(session, limit)
 
 
 async def publish(
@@ -98,36 +102,16 @@ async def publish(
     An invalid draft is refused with every problem listed, and nothing changes. The change
     is audited as `action` by `author`.
     """
-    await session.execute(text(f"SELECT pg_advisory_xact_lock({_POLICY_LOCK})"))
-    latest = await session.scalar(select(func.max(RoutingPolicy.version)))
-    # The built-in policy is version 1, so the first stored one is 2.
-    version = max(latest or BUILT_IN_POLICY.version, BUILT_IN_POLICY.version) + 1
+    version = await _VERSIONS.next_version(session)
     policy = await _checked(session, draft, version)
-    before = await current(session)
-    await session.execute(
-        update(RoutingPolicy).where(RoutingPolicy.active.is_(True)).values(active=False)
-    )
-    row = RoutingPolicy(
+    return await _VERSIONS.publish(
+        session,
         version=version,
         document=policy.model_dump(mode="json"),
-        active=True,
-        created_by=author[:200],
+        author=author,
         comment=draft.comment,
-    )
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
-    published = _version(row)
-    await record(
-        session,
-        actor=author,
         action=action,
-        subject=Subject.ROUTING_POLICY,
-        subject_id="active",
-        before=_summary(before),
-        after={**_summary(published), "comment": draft.comment},
     )
-    return published
 
 
 async def _checked(session: AsyncSession, draft: PolicyDraft, version: int) -> Policy:

@@ -11,9 +11,9 @@ from router.audit import service
 from router.audit.schemas import AuditEntryOut, AuditPage
 from router.auth.dependencies import Admin
 from router.console.runtime import router_state
-from router.errors import InvalidPayload
 from router.openapi import problems
 from router.state import RouterState
+from router.time_window import check_window
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 
@@ -41,11 +41,7 @@ async def audit_list(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.utcoffset() is None:
-            raise InvalidPayload(f"{name}: give a time zone (such as Z)", field=name)
-    if since is not None and until is not None and since > until:
-        raise InvalidPayload("since: must not be after until", field="since")
+    check_window(since, until)
     wanted = service.AuditFilter(
         subject_kind=subject_kind, subject_id=subject_id, since=since, until=until
     )

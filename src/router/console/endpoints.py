@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.auth.dependencies import CurrentPrincipal
 from router.auth.errors import Forbidden
+from router.auth.service import Principal
 from router.channels import Channel
 from router.console import outreach, queries, service
 from router.console.feed import EVERYONE
@@ -36,7 +37,7 @@ from router.console.schemas import (
 from router.conversations import service as conversations
 from router.db import in_transaction
 from router.inbound.envelope import utcnow
-from router.models import ConversationStatus
+from router.models import ConversationStatus, Message
 from router.openapi import problems
 from router.state import RouterState
 
@@ -52,6 +53,19 @@ _ACT = problems(401, 403, 404, 409, 422)
 
 async def _run(state: RouterState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return await in_transaction(state.sessions, work)
+
+
+async def _send(
+    state: RouterState,
+    runtime: ConsoleRuntime,
+    principal: Principal,
+    queue_reply: Callable[[AsyncSession], Awaitable[Message]],
+) -> MessageOut:
+    """Store a reply as queued within the caller's reply rate; its sender takes it on commit."""
+    runtime.replies.take(principal.caller_id)
+    message = await _run(state, queue_reply)
+    runtime.outbound.submit(message.id)
+    return MessageOut.model_validate(message)
 
 
 def _etag(body: bytes) -> str:
@@ -337,9 +351,10 @@ async def reply(
     state: State,
     runtime: Runtime,
 ) -> MessageOut:
-    runtime.replies.take(principal.caller_id)
-    message = await _run(
+    return await _send(
         state,
+        runtime,
+        principal,
         lambda s: service.add_reply(
             s,
             principal,
@@ -351,8 +366,6 @@ async def reply(
             settings=state.settings,
         ),
     )
-    runtime.outbound.submit(message.id)
-    return MessageOut.model_validate(message)
 
 
 @router.post(
@@ -370,15 +383,14 @@ async def retry_reply(
     state: State,
     runtime: Runtime,
 ) -> MessageOut:
-    runtime.replies.take(principal.caller_id)
-    message = await _run(
+    return await _send(
         state,
+        runtime,
+        principal,
         lambda s: service.retry_reply(
             s, state.settings, principal, conversation_id, message_id, utcnow(), runtime.senders
         ),
     )
-    runtime.outbound.submit(message.id)
-    return MessageOut.model_validate(message)
 
 
 @router.get(

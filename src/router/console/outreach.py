@@ -27,9 +27,9 @@ from router.channels import Channel, IdentityKind
 from router.console.moves import existing_agent, existing_queue, journal_for, take_slot
 from router.console.schemas import E164, OutreachRequest
 from router.console.service import ReplyChannelNotConfigured, actor_of
+from router.console.written import queued_message
 from router.conversations.history import Change
 from router.errors import Conflict, InvalidPayload
-from router.inbound.envelope import DeliveryStatus
 from router.models import (
     Conversation,
     ConversationStatus,
@@ -120,28 +120,19 @@ async def start_conversation(
     details: dict[str, object] = {"via": via or sender.provider, OUTREACH: True}
     if channel is Channel.EMAIL:
         details["message_id"] = email_id
-    text = first.text or ""
-    if first.template is not None:
-        details["template"] = first.template.stored()
-        text = first.template.readable()
-    message = Message(
-        id=message_id,
+    message = queued_message(
+        first,
+        message_id=message_id,
         conversation_id=conversation.id,
-        direction="outbound",
-        kind="template" if first.template is not None else "text",
         channel=channel.value,
         provider=sender.provider,
         sender=request.sender,
         recipient=recipient,
         author_agent_id=principal.agent_id,
         subject=first.subject,
-        text=text,
-        stripped_text=text,
         attachments=[],
         details=details,
-        delivery_status=DeliveryStatus.QUEUED.value,
-        received_at=now,
-        created_at=now,
+        now=now,
     )
     session.add(message)
     await _record(settings, session, principal, now, conversation, key)

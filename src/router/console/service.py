@@ -25,6 +25,7 @@ from router.console.moves import journal_for, redirect, take_slot
 from router.console.queries import load_visible
 from router.console.schemas import ReplyRequest, TransferRequest
 from router.console.windows import last_customer_message_at, require_open_window
+from router.console.written import queued_message
 from router.conversations import service as conversations
 from router.conversations.history import Actor, Change
 from router.errors import Conflict, InvalidPayload, NotFound, ProblemError
@@ -310,28 +311,19 @@ async def add_reply(
         details["message_id"] = own_id
         session.add(ConversationThread(thread_key=f"email:{own_id}", conversation_id=cid))
     details.update(await comment_reply(session, inbound, request.visibility, now))
-    text = request.text or ""
-    if request.template is not None:
-        details["template"] = request.template.stored()
-        text = request.template.readable()
-    reply = Message(
-        id=reply_id,
+    reply = queued_message(
+        request,
+        message_id=reply_id,
         conversation_id=conversation.id,
-        direction="outbound",
-        kind="template" if request.template is not None else "text",
         channel=conversation.channel,
         provider=sender.provider,
         sender=ours,
         recipient=theirs,
         author_agent_id=principal.agent_id,
         subject=subject,
-        text=text,
-        stripped_text=text,
         attachments=outgoing.metadata(files),
         details=details,
-        delivery_status=DeliveryStatus.QUEUED.value,
-        received_at=now,
-        created_at=now,
+        now=now,
     )
     session.add(reply)
     # The customer is answered: the reply clock (the queue's reply time) stops.

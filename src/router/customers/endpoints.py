@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -45,6 +46,22 @@ async def _page(
     limit: int = 50,
 ) -> CustomerOut:
     return await queries.customer_page(session, principal, customer_id, cursor, limit)
+
+
+async def _changed(
+    state: RouterState,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    change: Callable[[AsyncSession], Awaitable[object]],
+) -> CustomerOut:
+    """Make the change in one transaction and answer with the customer as it now reads."""
+
+    async def work(session: AsyncSession) -> CustomerOut:
+        await change(session)
+        await session.flush()
+        return await _page(session, principal, customer_id)
+
+    return await in_transaction(state.sessions, work)
 
 
 @router.get(
@@ -105,12 +122,12 @@ async def update_customer(
 ) -> CustomerOut:
     """The routing policy's `customer_attributes` rules match what is set here."""
 
-    async def work(session: AsyncSession) -> CustomerOut:
-        await service.update_attributes(session, principal, customer_id, body, utcnow())
-        await session.flush()
-        return await _page(session, principal, customer_id)
-
-    return await in_transaction(state.sessions, work)
+    return await _changed(
+        state,
+        principal,
+        customer_id,
+        lambda session: service.update_attributes(session, principal, customer_id, body, utcnow()),
+    )
 
 
 @router.post(
@@ -127,12 +144,14 @@ async def link_identity(
     """An identity that is all of another customer brings that customer along (a merge);
     a 409 when it, or its phone number, belongs to a customer with more to it."""
 
-    async def work(session: AsyncSession) -> CustomerOut:
-        await service.link_identity(session, state.settings, principal, customer_id, body, utcnow())
-        await session.flush()
-        return await _page(session, principal, customer_id)
-
-    return await in_transaction(state.sessions, work)
+    return await _changed(
+        state,
+        principal,
+        customer_id,
+        lambda session: service.link_identity(
+            session, state.settings, principal, customer_id, body, utcnow()
+        ),
+    )
 
 
 @router.post(

@@ -62,30 +62,9 @@ async def merge(
             raise Conflict(
                 f"customer {customer.id} was already merged into {customer.merged_into_id}"
             )
-    identities = list(
-        await session.scalars(
-            update(CustomerIdentity)
-            .where(CustomerIdentity.customer_id == from_id)
-            .values(customer_id=into_id)
-            .returning(CustomerIdentity.id)
-        )
-    )
-    numbers = list(
-        await session.scalars(
-            update(CustomerNumber)
-            .where(CustomerNumber.customer_id == from_id)
-            .values(customer_id=into_id)
-            .returning(CustomerNumber.number)
-        )
-    )
-    conversations = list(
-        await session.scalars(
-            update(Conversation)
-            .where(Conversation.customer_id == from_id)
-            .values(customer_id=into_id)
-            .returning(Conversation.id)
-        )
-    )
+    identities = await _move(session, CustomerIdentity, CustomerIdentity.id, from_id, into_id)
+    numbers = await _move(session, CustomerNumber, CustomerNumber.number, from_id, into_id)
+    conversations = await _move(session, Conversation, Conversation.id, from_id, into_id)
     copied = {k: v for k, v in absorbed.attributes.items() if k not in into.attributes}
     name_copied = into.display_name is None and absorbed.display_name is not None
     into.attributes = {**into.attributes, **copied}
@@ -108,13 +87,7 @@ async def merge(
         display_name_copied=name_copied,
     )
     session.add(merged)
-    details: dict[str, Any] = {
-        "merge_id": str(merged.id),
-        "from_customer": str(from_id),
-        "into_customer": str(into_id),
-        "identities": merged.identities,
-        "conversations": merged.conversations,
-    }
+    details = _details(merged)
     record(session, into_id, "merged", principal, reason, details, now)
     record(session, from_id, "merged_into", principal, reason, details, now)
     await session.flush()
@@ -184,13 +157,7 @@ async def undo(
     merged.undone_at = now
     merged.undone_by = principal.label
     merged.undo_reason = reason
-    details: dict[str, Any] = {
-        "merge_id": str(merge_id),
-        "from_customer": str(from_id),
-        "into_customer": str(into_id),
-        "identities": merged.identities,
-        "conversations": merged.conversations,
-    }
+    details = _details(merged)
     record(session, into_id, "unmerged", principal, reason, details, now)
     record(session, from_id, "unmerged", principal, reason, details, now)
     await session.flush()
@@ -205,6 +172,31 @@ async def undo(
         now,
     )
     return merged
+
+
+async def _move(
+    session: AsyncSession, model: Any, key: Any, from_id: uuid.UUID, into_id: uuid.UUID
+) -> list[Any]:
+    """Move every row of the absorbed customer to the one absorbing it; the keys moved."""
+    return list(
+        await session.scalars(
+            update(model)
+            .where(model.customer_id == from_id)
+            .values(customer_id=into_id)
+            .returning(key)
+        )
+    )
+
+
+def _details(merged: CustomerMerge) -> dict[str, Any]:
+    """What both customers' histories say of a merge and of its undoing."""
+    return {
+        "merge_id": str(merged.id),
+        "from_customer": str(merged.from_customer_id),
+        "into_customer": str(merged.into_customer_id),
+        "identities": merged.identities,
+        "conversations": merged.conversations,
+    }
 
 
 async def _give_back(

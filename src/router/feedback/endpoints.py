@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.dependencies import Admin, Supervisor
 from router.console.runtime import router_state
 from router.db import in_transaction
-from router.errors import InvalidPayload
 from router.feedback import queries, settings_store
 from router.feedback.policy import SurveySettings
 from router.feedback.schemas import FeedbackOut, FeedbackPage, SurveySettingsVersion
 from router.inbound.envelope import utcnow
 from router.openapi import problems
 from router.state import RouterState
+from router.time_window import check_window
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -55,11 +55,7 @@ async def list_feedback(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> FeedbackPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.utcoffset() is None:
-            raise InvalidPayload(f"{name}: give a time zone (such as Z)", field=name)
-    if since is not None and until is not None and since > until:
-        raise InvalidPayload("since: must not be after until", field="since")
+    check_window(since, until)
     wanted = queries.FeedbackFilter(queue_id=queue_id, agent_id=agent_id, since=since, until=until)
     async with state.sessions() as session:
         rows, following = await queries.page(session, wanted, cursor, limit)

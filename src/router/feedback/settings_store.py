@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.document_versions import next_version
 from router.errors import ProblemError
 from router.feedback.policy import SurveySettings
 from router.models import FeedbackSettingsVersion, Queue
@@ -57,9 +58,7 @@ async def save(
         missing = sorted(str(queue) for queue in named - found)
         if missing:
             raise InvalidSurveySettings(f"queues: no queue {', '.join(missing)}", field="queues")
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETTINGS_LOCK})
-    latest = await session.scalar(select(func.max(FeedbackSettingsVersion.version)))
-    version = (latest or 0) + 1
+    version = await next_version(session, FeedbackSettingsVersion.version, _SETTINGS_LOCK)
     session.add(
         FeedbackSettingsVersion(
             version=version,

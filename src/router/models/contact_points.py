@@ -12,7 +12,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     func,
     text,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from router.models.base import Base, Timestamped
+from router.models.base import Base, DocumentVersion, Timestamped
 
 
 class Agent(Timestamped, Base):
@@ -154,7 +153,7 @@ class QueueAgent(Base):
     )
 
 
-class RoutingPolicy(Timestamped, Base):
+class RoutingPolicy(DocumentVersion, Base):
     """One version of the routing policy; exactly one version is active at a time."""
 
     __tablename__ = "routing_policies"
@@ -167,10 +166,3 @@ class RoutingPolicy(Timestamped, Base):
             postgresql_where=text("active"),
         ),
     )
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    version: Mapped[int] = mapped_column(Integer)
-    document: Mapped[dict[str, Any]] = mapped_column()
-    active: Mapped[bool] = mapped_column(server_default="false")
-    created_by: Mapped[str] = mapped_column(String(200))
-    comment: Mapped[str | None] = mapped_column(Text)

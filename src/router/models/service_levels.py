@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from router.models.base import Base, Timestamped
+from router.models.base import Base, DocumentVersion
 
 
-class SlaPolicyVersion(Timestamped, Base):
+class SlaPolicyVersion(DocumentVersion, Base):
     """One version of the SLA policy document; at most one version is active."""
 
     __tablename__ = "sla_policies"
@@ -21,13 +20,6 @@ class SlaPolicyVersion(Timestamped, Base):
         UniqueConstraint("version"),
         Index("uq_sla_policies_active", "active", unique=True, postgresql_where=sql("active")),
     )
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    version: Mapped[int] = mapped_column(Integer)
-    document: Mapped[dict[str, Any]] = mapped_column()
-    active: Mapped[bool] = mapped_column(server_default="false")
-    created_by: Mapped[str] = mapped_column(String(200))
-    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class ConversationSla(Base):

@@ -17,12 +17,12 @@ from router.auth.errors import Forbidden
 from router.console.runtime import ConsoleRuntime, console_runtime, router_state
 from router.conversations import service as conversations
 from router.db import in_transaction
-from router.errors import InvalidPayload
 from router.inbound.envelope import utcnow
 from router.openapi import problems
 from router.presence import history
 from router.presence.schemas import AgentPresenceRequest, PresenceChangeOut, PresenceChangePage
 from router.state import RouterState
+from router.time_window import check_window
 
 router = APIRouter(prefix="/v1", tags=["presence"])
 
@@ -51,11 +51,7 @@ class HistoryQuery:
 
     def window(self) -> history.HistoryWindow:
         """The window asked for; 422 for a moment without a time zone or one reversed."""
-        for name, value in (("since", self.since), ("until", self.until)):
-            if value is not None and value.utcoffset() is None:
-                raise InvalidPayload(f"{name}: give a time zone (such as Z)", field=name)
-        if self.since is not None and self.until is not None and self.since > self.until:
-            raise InvalidPayload("since: must not be after until", field="since")
+        check_window(self.since, self.until)
         return history.HistoryWindow(since=self.since, until=self.until)
 
 

@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.audit.service import Subject, record
+from router.audit.service import Subject
+from router.document_versions import VersionedDocument
 from router.errors import ProblemError
 from router.models import Queue, SlaPolicyVersion
 from router.service_levels.policy import SlaPolicy, SlaPolicyDocument
@@ -60,7 +61,7 @@ def _view(row: SlaPolicyVersion) -> SlaPolicyView:
     )
 
 
-def _none_yet(*, active: bool) -> SlaPolicyView:
+def _none_yet(active: bool) -> SlaPolicyView:
     return SlaPolicyView(
         version=0,
         active=active,
@@ -71,9 +72,24 @@ def _none_yet(*, active: bool) -> SlaPolicyView:
     )
 
 
+def _summary(view: SlaPolicyView) -> dict[str, Any]:
+    return {"version": view.version, "policies": [policy.name for policy in view.policies]}
+
+
+_VERSIONS = VersionedDocument(
+    model=SlaPolicyVersion,
+    lock=_SLA_POLICY_LOCK,
+    subject=Subject.SLA_POLICY,
+    built_in_version=0,
+    view=_view,
+    built_in=_none_yet,
+    summary=_summary,
+)
+
+
 async def active_document(session: AsyncSession) -> tuple[int, SlaPolicyDocument]:
     """The active version's number and document (version 0, empty, before any)."""
-    row = await session.scalar(select(SlaPolicyVersion).where(SlaPolicyVersion.active.is_(True)))
+    row = await _VERSIONS.active_row(session)
     if row is None:
         return 0, SlaPolicyDocument()
     return row.version, SlaPolicyDocument.model_validate(row.document)
@@ -81,25 +97,12 @@ async def active_document(session: AsyncSession) -> tuple[int, SlaPolicyDocument
 
 async def current(session: AsyncSession) -> SlaPolicyView:
     """The active version of the SLA policy."""
-    row = await session.scalar(select(SlaPolicyVersion).where(SlaPolicyVersion.active.is_(True)))
-    return _none_yet(active=True) if row is None else _view(row)
+    return await _VERSIONS.current(session)
 
 
 async def history(session: AsyncSession, limit: int) -> list[SlaPolicyView]:
     """Every version, newest first, down to version 0."""
-    rows = (
-        await session.scalars(
-            select(SlaPolicyVersion).order_by(SlaPolicyVersion.version.desc()).limit(limit)
-        )
-    ).all()
-    versions = [_view(row) for row in rows]
-    if len(versions) < limit:
-        versions.append(_none_yet(active=not any(row.active for row in rows)))
-    return versions
-
-
-def _summary(view: SlaPolicyView) -> dict[str, Any]:
-    return {"version": view.version, "policies": [policy.name for policy in view.policies]}
+    return await _VERSIONS.history(session, limit)
 
 
 async def publish(session: AsyncSession, draft: SlaPolicyDraft, author: str) -> SlaPolicyView:
@@ -120,33 +123,14 @@ async def publish(session: AsyncSession, draft: SlaPolicyDraft, author: str) -> 
             f"{len(problems)} problem(s): {problems[0]}",
             errors=[{"message": problem} for problem in problems],
         )
-    await session.execute(text(f"SELECT pg_advisory_xact_lock({_SLA_POLICY_LOCK})"))
-    version = (await session.scalar(select(func.max(SlaPolicyVersion.version))) or 0) + 1
-    before = await current(session)
-    await session.execute(
-        update(SlaPolicyVersion).where(SlaPolicyVersion.active.is_(True)).values(active=False)
-    )
-    row = SlaPolicyVersion(
-        version=version,
-        document=document.model_dump(mode="json"),
-        active=True,
-        created_by=author[:200],
-        comment=draft.comment,
-    )
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
-    published = _view(row)
-    await record(
+    return await _VERSIONS.publish(
         session,
-        actor=author,
+        version=await _VERSIONS.next_version(session),
+        document=document.model_dump(mode="json"),
+        author=author,
+        comment=draft.comment,
         action="sla_policy.published",
-        subject=Subject.SLA_POLICY,
-        subject_id="active",
-        before=_summary(before),
-        after={**_summary(published), "comment": draft.comment},
     )
-    return published
 
 
 def unknown_queues_of(document: SlaPolicyDocument, known: set[str]) -> list[str]:

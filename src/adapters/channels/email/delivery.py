@@ -89,6 +89,11 @@ def _text(value: object) -> str | None:
     return None
 
 
+def _reason(*values: object) -> str:
+    """A provider's words for a failure, joined (`type: description: details`)."""
+    return ": ".join(part for part in map(_text, values) if part)
+
+
 def _update(
     provider: str,
     message_id: str | None,
@@ -144,15 +149,7 @@ def postmark_update(event: Mapping[str, Any]) -> DeliveryUpdate | None:
             "postmark", message_id, DeliveryStatus.READ, None, _iso(event.get("ReceivedAt"))
         )
     if kind == "Bounce" and _text(event.get("Type")) not in _POSTMARK_NOT_FAILED:
-        reason = ": ".join(
-            part
-            for part in (
-                _text(event.get("Type")),
-                _text(event.get("Description")),
-                _text(event.get("Details")),
-            )
-            if part
-        )
+        reason = _reason(event.get("Type"), event.get("Description"), event.get("Details"))
         return _update(
             "postmark",
             message_id,
@@ -199,12 +196,7 @@ def sendgrid_updates(events: Iterable[object]) -> list[DeliveryUpdate]:
             continue
         error = None
         if status is DeliveryStatus.FAILED:
-            parts = (
-                _text(event.get("event")),
-                _text(event.get("type")),
-                _text(event.get("reason")),
-            )
-            error = ": ".join(part for part in parts if part)
+            error = _reason(event.get("event"), event.get("type"), event.get("reason"))
         update = _update("sendgrid", message_id, status, error, _epoch(event.get("timestamp")))
         if update is not None:
             found.append(update)
@@ -270,13 +262,10 @@ def mailgun_update(data: Mapping[str, Any]) -> DeliveryUpdate | None:
         return _update("mailgun", message_id, _MAILGUN[event], None, at)
     if event == "failed" and _text(data.get("severity")) != "temporary":
         status = data.get("delivery-status")
-        parts = [_text(data.get("reason"))]
-        if isinstance(status, dict):
-            parts += [
-                _text(status.get("code")),
-                _text(status.get("message") or status.get("description")),
-            ]
-        reason = ": ".join(part for part in parts if part)
+        said = status if isinstance(status, dict) else {}
+        reason = _reason(
+            data.get("reason"), said.get("code"), said.get("message") or said.get("description")
+        )
         return _update("mailgun", message_id, DeliveryStatus.FAILED, reason or "failed", at)
     return None
 
