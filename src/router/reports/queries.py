@@ -83,11 +83,11 @@ def _spread(count: int, percentiles: list[float] | None) -> Aggregate:
 async def aggregates(session: AsyncSession, window: ReportWindow, grouping: Grouping) -> Cells:
     """Every measure's count, sum or percentiles, per (bucket, group), in the window."""
     group = _GROUP_COLUMNS[grouping]
-    parameters = _parameters(window)
+    bounds = parameters(window)
     cells: Cells = defaultdict(dict)
 
     async def rows(statement: str) -> list[Any]:
-        found = await session.execute(text(statement.format(group=group)), parameters)
+        found = await session.execute(text(statement.format(group=group)), bounds)
         return [(row[0], None if row[1] is None else str(row[1]), *row[2:]) for row in found]
 
     # Each group is sorted for its percentiles: in memory, not in temporary files.
@@ -113,7 +113,8 @@ async def aggregates(session: AsyncSession, window: ReportWindow, grouping: Grou
     return cells
 
 
-def _parameters(window: ReportWindow) -> dict[str, Any]:
+def parameters(window: ReportWindow) -> dict[str, Any]:
+    """The window as the statements' bind parameters."""
     return {
         "bucket": window.bucket.value,
         "tz": window.tz,

@@ -1,0 +1,31 @@
+"""The reports read SLA clocks by the moment they were settled (met or breached).
+
+Revision ID: 20261202_report_outcomes
+Revises: 20261202_conversation_measures
+Create Date: 2026-12-02 14:40:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "20261202_report_outcomes"
+down_revision: str | None = "20261202_conversation_measures"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Covering: the report reads settled clocks from the index alone, running ones never.
+    op.create_index(
+        "ix_conversation_slas_settled",
+        "conversation_slas",
+        [sa.text("least(met_at, breached_at)")],
+        postgresql_include=["target", "due_at", "met_at"],
+        postgresql_where=sa.text("met_at IS NOT NULL OR breached_at IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_conversation_slas_settled", table_name="conversation_slas")
