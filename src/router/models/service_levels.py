@@ -54,7 +54,7 @@ class ConversationSla(Base):
         Index(
             "ix_conversation_slas_settled",
             sql("least(met_at, breached_at)"),
-            postgresql_include=["target", "due_at", "met_at"],
+            postgresql_include=["conversation_id", "target", "due_at", "met_at", "breached_at"],
             postgresql_where=sql("met_at IS NOT NULL OR breached_at IS NOT NULL"),
         ),
     )

@@ -42,6 +42,7 @@ async def conversation_report(
     session: AsyncSession, window: ReportWindow, grouping: Grouping
 ) -> ConversationReport:
     """Volumes, times and rates per bucket and queue, agent or channel, in the window."""
+    await queries.tune_for_reports(session)
     cells = await queries.aggregates(session, window, grouping)
     tallies = await outcomes.tallies(session, window, grouping)
     keys = sorted(set(cells) | set(tallies), key=lambda cell: (cell[0], cell[1] or "\uffff"))
