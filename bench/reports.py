@@ -3,7 +3,8 @@
 Creates a database of its own on the PostgreSQL in `ROUTER_TEST_DATABASE_URL` (what
 `python -m devstack run` provides; `make bench-reports` does both), applies the migrations,
 generates the conversations and their measures set-based in SQL (generate_series; the
-measure tables directly, as the triggers would have kept them), then calls each report
+measure tables directly, as the triggers would have kept them, with SLA clocks and survey
+answers), then calls each report
 endpoint through the real app repeatedly and prints p50/p99 latencies per call. Measured and
 reported (docs/performance.md), never asserted.
 """
@@ -124,6 +125,53 @@ _GENERATE = [
            created_at + (wait_accept + handle) * interval '1 second',
            wait_accept + handle, CASE WHEN NOT abandoned THEN handle END, abandoned
     FROM generated
+    """,
+    # SLA clocks: first response due in 10 minutes, resolution in 2 hours, the second reply
+    # in 15 minutes; a late one was seen by the sweep (breached at its due time) and met later.
+    """
+    INSERT INTO conversation_slas
+        (conversation_id, target, policy_name, policy_version, target_seconds, calendar,
+         started_at, due_at, met_at, breached_at)
+    SELECT id, t.target, 'bench', 1, t.seconds, 'always', t.started,
+           t.started + t.seconds * interval '1 second',
+           t.started + t.took * interval '1 second',
+           CASE WHEN t.took > t.seconds THEN t.started + t.seconds * interval '1 second' END
+    FROM generated,
+         LATERAL (VALUES ('first_response', 600, created_at, first_response),
+                         ('resolution', 7200, created_at, wait_accept + handle),
+                         ('next_response', 900, created_at + handle / 3 * interval '1 second',
+                          20 + 1200 * random())) AS t(target, seconds, started, took)
+    WHERE NOT abandoned
+    """,
+    # Three in ten customers answer their survey: CSAT mostly, NPS on email, CES on chat.
+    """
+    CREATE TEMP TABLE answered AS
+    SELECT id, channel, queue_id, agent_id,
+           created_at + (wait_accept + handle) * interval '1 second' AS resolved_at,
+           CASE channel WHEN 'email' THEN 'nps' WHEN 'chat' THEN 'ces' ELSE 'csat' END AS kind,
+           random() AS r
+    FROM generated
+    WHERE NOT abandoned AND random() < 0.3
+    """,
+    """
+    INSERT INTO feedback_surveys
+        (id, conversation_id, resolution, resolved_at, agent_id, queue_id, channel, kind,
+         question, thanks, by_link, provider, via, send_at, sent_at, expires_at, answered_at,
+         created_at)
+    SELECT id, id, 1, resolved_at, agent_id, queue_id, channel, kind, 'How did we do?',
+           'Thanks', channel IN ('email', 'chat'), 'bench', 'bench', resolved_at, resolved_at,
+           resolved_at + interval '3 days', resolved_at + interval '10 minutes', resolved_at
+    FROM answered
+    """,
+    """
+    INSERT INTO feedback
+        (id, survey_id, conversation_id, resolution, agent_id, queue_id, channel, kind, score,
+         received_at)
+    SELECT gen_random_uuid(), id, id, 1, agent_id, queue_id, channel, kind,
+           CASE kind WHEN 'csat' THEN 1 + floor(r * 5) WHEN 'ces' THEN 1 + floor(r * 7)
+                     ELSE floor(r * 11) END,
+           resolved_at + interval '10 minutes'
+    FROM answered ORDER BY resolved_at
     """,
     """
     INSERT INTO presence_changes (agent_id, from_presence, to_presence, actor, changed_at)

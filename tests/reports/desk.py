@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -21,9 +22,13 @@ from router.console import service as console
 from router.console.schemas import ReplyRequest, TransferRequest
 from router.conversations import service as conversations
 from router.db import in_transaction
+from router.feedback import settings_store
+from router.feedback.policy import SurveyKind, SurveySettings
 from router.models import Conversation, ConversationMetrics, Message
 from router.routing.engine import RoutingEngine
 from router.routing.offers import drain_waiting
+from router.service_levels import versions
+from router.service_levels.sweep import publish_due
 from router.settings import Settings
 from tests import factories
 
@@ -149,12 +154,15 @@ class Desk:
         )
 
     async def resolves(self, agent: uuid.UUID | None, cid: uuid.UUID) -> None:
-        """The owner resolves it, or (agent None) a supervisor closes it."""
+        """The owner resolves it, or (agent None) a supervisor closes it; the customer gets
+        the survey the settings call for (none before any are saved)."""
         now = self.clock.now
         principal = _principal(Role.SUPERVISOR if agent is None else Role.AGENT, agent)
         await in_transaction(
             self.sessions,
-            lambda s: console.resolve(s, self.settings, principal, cid, now, None),
+            lambda s: console.resolve(
+                s, self.settings, principal, cid, now, None, survey_senders=self.senders
+            ),
         )
 
     async def goes(self, agent: uuid.UUID, presence: Presence) -> None:
@@ -169,6 +177,22 @@ class Desk:
     async def sweeps(self) -> None:
         now = self.clock.now
         await in_transaction(self.sessions, lambda s: drain_waiting(s, self.settings, now))
+
+    async def sla_policy(self, **policy: Any) -> None:
+        """An admin publishes an SLA policy of one catch-all policy with these fields."""
+        draft = versions.SlaPolicyDraft.model_validate({"policies": [{"name": "all", **policy}]})
+        await in_transaction(self.sessions, lambda s: versions.publish(s, draft, "desk"))
+
+    async def sweeps_slas(self) -> None:
+        """The SLA sweep marks the clocks at risk or breached by now."""
+        now = self.clock.now
+        await in_transaction(self.sessions, lambda s: publish_due(s, self.settings, now))
+
+    async def surveys(self, kind: SurveyKind) -> None:
+        """An admin switches surveys of `kind` on, sent as soon as a conversation is resolved."""
+        now = self.clock.now
+        document = SurveySettings(enabled=True, kind=kind)
+        await in_transaction(self.sessions, lambda s: settings_store.save(s, document, "desk", now))
 
     async def metrics(self, cid: uuid.UUID) -> ConversationMetrics:
         async with self.sessions() as session:

@@ -1,5 +1,6 @@
 """The measures worked out again, independently, from the raw history of a conversation
-(`conversation_events` and `messages`), for comparing with what the reports say."""
+(`conversation_events` and `messages`), and the outcomes from the raw SLA clocks and
+feedback answers, for comparing with what the reports say."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.models import Conversation, ConversationEvent, Message
+from router.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationMetrics,
+    ConversationSla,
+    Feedback,
+    Message,
+)
 
 LIVE_WRITING = {"chat", "whatsapp", "messenger", "instagram", "sms"}
 
@@ -132,3 +140,78 @@ def day_of(moment: datetime, zone: str) -> str:
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     # Midnight keeps the offset it has on that day, not the moment's.
     return midnight.replace(tzinfo=None).replace(tzinfo=ZoneInfo(zone)).isoformat()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A settled SLA clock or a feedback answer, read from its raw row: when it counts,
+    what it is about, and whom."""
+
+    moment: datetime
+    measure: str  # sla_first_response ... or csat, ces, nps
+    agent: str | None
+    score: int = 0
+    met: bool = False
+
+
+async def outcomes_of(sessions: async_sessionmaker[AsyncSession]) -> list[Outcome]:
+    """Every settled SLA clock (at the first of met and breached) and every answer."""
+    async with sessions() as session:
+        clocks = (await session.scalars(select(ConversationSla))).all()
+        answers = (await session.scalars(select(Feedback))).all()
+        rows = await session.execute(
+            select(ConversationMetrics.conversation_id, ConversationMetrics.agent_id)
+        )
+        first_agents = {conversation: agent for conversation, agent in rows}
+    found: list[Outcome] = []
+    for clock in clocks:
+        ends = [moment for moment in (clock.met_at, clock.breached_at) if moment is not None]
+        if not ends:
+            continue  # still running
+        met = clock.met_at is not None and (clock.due_at is None or clock.met_at <= clock.due_at)
+        agent = first_agents.get(clock.conversation_id)
+        found.append(Outcome(min(ends), f"sla_{clock.target}", agent and str(agent), met=met))
+    for answer in answers:
+        agent_id = answer.agent_id and str(answer.agent_id)
+        found.append(Outcome(answer.received_at, answer.kind, agent_id, score=answer.score))
+    return found
+
+
+def summarised(outcomes: list[Outcome]) -> dict[str, dict[str, object]]:
+    """The report's outcome columns for these outcomes, worked out from scratch."""
+
+    def percent(part: int, whole: int) -> float | None:
+        return round(100 * part / whole, 2) if whole else None
+
+    def mean(scores: list[int]) -> float | None:
+        return round(sum(scores) / len(scores), 3) if scores else None
+
+    columns: dict[str, dict[str, object]] = {}
+    for target in ("first_response", "next_response", "resolution"):
+        settled = [one for one in outcomes if one.measure == f"sla_{target}"]
+        met = sum(one.met for one in settled)
+        columns[f"sla_{target}"] = {
+            "met": met,
+            "breached": len(settled) - met,
+            "attainment_percent": percent(met, len(settled)),
+        }
+    scores = {
+        kind: [one.score for one in outcomes if one.measure == kind]
+        for kind in ("csat", "ces", "nps")
+    }
+    csat, ces, nps = scores["csat"], scores["ces"], scores["nps"]
+    promoters = sum(1 for score in nps if score >= 9)
+    detractors = sum(1 for score in nps if score <= 6)
+    columns["csat"] = {
+        "count": len(csat),
+        "mean": mean(csat),
+        "satisfied_percent": percent(sum(1 for score in csat if score >= 4), len(csat)),
+    }
+    columns["ces"] = {"count": len(ces), "mean": mean(ces)}
+    columns["nps"] = {
+        "count": len(nps),
+        "promoters": promoters,
+        "detractors": detractors,
+        "score": round(100 * (promoters - detractors) / len(nps), 2) if nps else None,
+    }
+    return columns

@@ -1,5 +1,6 @@
 """A day of seeded traffic through the real services, then the reports checked against figures
-worked out independently from the raw history (events and messages), not the measure tables.
+worked out independently from the raw history (events and messages), not the measure tables,
+and against SLA attainment and feedback worked out from the raw clocks and answers.
 
 The day is 2026-10-25 in Europe/Berlin: 25 hours long, 02:00-03:00 happens twice.
 """
@@ -24,11 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.auth.roles import Role
 from router.channels import Presence
 from router.errors import Conflict
-from router.models import Conversation
+from router.feedback.policy import SurveyKind
+from router.models import Conversation, FeedbackSurvey
 from tests import seed
 from tests.reports.conftest import bearer
 from tests.reports.desk import Desk
-from tests.reports.history import Worked, day_of, percentile, work_out
+from tests.reports.history import (
+    Outcome,
+    Worked,
+    day_of,
+    outcomes_of,
+    percentile,
+    summarised,
+    work_out,
+)
 
 ZONE = "Europe/Berlin"
 # Local midnight starting the 25-hour day.
@@ -42,6 +52,9 @@ class Day:
         self.desk = desk
         self.agents = agents
         self.random = random.Random(seed_value)
+        # The customers' survey answers draw from their own sequence: the rest of the day
+        # stays as it was without surveys.
+        self.answers = random.Random(seed_value + 1)
         self.queue: list[tuple[datetime, int, Callable[[], Awaitable[None]]]] = []
         self.order = itertools.count()
         self.accepting: set[tuple[uuid.UUID, uuid.UUID]] = set()
@@ -62,6 +75,7 @@ class Day:
             self.desk.clock.at(max(moment, self.desk.clock.now))
             await action()
             await self.desk.sweeps()
+            await self.desk.sweeps_slas()
             await self._answer_offers()
 
     async def _open(self) -> list[Conversation]:
@@ -124,6 +138,8 @@ class Day:
             if not await still():
                 return
             await self.desk.resolves(agent, cid)
+            if self.answers.random() < 0.7:
+                self.later(30, 400, self._answers(cid, sender))
             if cid not in self.reopened and self.random.random() < 0.3:
                 self.reopened.add(cid)
                 self.later(600, 3600, self._writes(sender))
@@ -137,6 +153,27 @@ class Day:
             self.later(420, 500, transfer)
         else:
             self.later(420, 900, resolve)
+
+    def _answers(self, cid: uuid.UUID, sender: str) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            async with self.desk.sessions() as session:
+                kind = await session.scalar(
+                    select(FeedbackSurvey.kind)
+                    .where(FeedbackSurvey.conversation_id == cid)
+                    .order_by(FeedbackSurvey.resolution.desc())
+                    .limit(1)
+                )
+            if kind is not None:
+                low, high = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10)}[kind]
+                await self.desk.writes(sender, f"{self.answers.randint(low, high)} thanks")
+
+        return act
+
+    def surveys(self, moment: datetime, kind: SurveyKind) -> None:
+        async def act() -> None:
+            await self.desk.surveys(kind)
+
+        self.at(moment, act)
 
     def _writes(self, sender: str) -> Callable[[], Awaitable[None]]:
         async def act() -> None:
@@ -180,6 +217,14 @@ async def _traffic(desk: Desk, sessions: async_sessionmaker[AsyncSession]) -> No
         for name in ("ann", "ben", "cat")
     }
     day = Day(desk, agents, seed_value=20261025)
+    desk.clock.at(DAY)
+    await desk.sla_policy(
+        targets={"first_response": 120, "next_response": 180, "resolution": 1200},
+        calendar="always",
+    )
+    day.surveys(DAY, SurveyKind.CSAT)
+    day.surveys(DAY + timedelta(hours=9), SurveyKind.NPS)
+    day.surveys(DAY + timedelta(hours=15), SurveyKind.CES)
     rng = random.Random(7)
     for name, (on, off) in {"ann": (7, 15), "ben": (9, 19), "cat": (12, 21)}.items():
         day.presence(DAY + timedelta(hours=on, minutes=1), name, Presence.ONLINE)
@@ -192,8 +237,12 @@ async def _traffic(desk: Desk, sessions: async_sessionmaker[AsyncSession]) -> No
     await day.run()
 
 
-def _expected_by_day(worked: list[Worked]) -> dict[str, dict[str, Any]]:
+def _expected_by_day(worked: list[Worked], outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
     facts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    settled: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        settled[day_of(outcome.moment, ZONE)].append(outcome)
+        facts[day_of(outcome.moment, ZONE)]  # a bucket with outcomes only is a row too
     for one in worked:
         created = facts[day_of(one.created_at, ZONE)]
         created["created"].append(1)
@@ -245,6 +294,7 @@ def _expected_by_day(worked: list[Worked]) -> dict[str, dict[str, Any]]:
                 if values
                 else None,
             }
+        row.update(summarised(settled[bucket]))
         rows[bucket] = row
     return rows
 
@@ -254,12 +304,19 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
 ) -> None:
     await _traffic(desk, sessions)
     worked = await work_out(sessions)
+    outcomes = await outcomes_of(sessions)
     # The day exercised what it should.
     assert len(worked) >= 40
     assert sum(one.transfers for one in worked) >= 2
     assert sum(one.reopens for one in worked) >= 2
     assert sum(1 for one in worked if one.abandoned_at) >= 2
     assert sum(len(one.responses) for one in worked) >= 20
+    measures = [one.measure for one in outcomes]
+    assert all(measures.count(kind) >= 3 for kind in ("csat", "ces", "nps")), measures
+    for target in ("first_response", "next_response", "resolution"):
+        clocks = [one for one in outcomes if one.measure == f"sla_{target}"]
+        assert any(one.met for one in clocks), target
+        assert not all(one.met for one in clocks), target
 
     headers = await bearer(sessions, Role.SUPERVISOR)
     window = {"from": "2026-10-25T00:00:00+02:00", "to": "2026-10-27T00:00:00+01:00", "tz": ZONE}
@@ -271,7 +328,7 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
         }
         for row in answer.json()["rows"]
     }
-    assert reported == _expected_by_day(worked)
+    assert reported == _expected_by_day(worked, outcomes)
 
     # Hour buckets: the hour from 02:00 is there twice, once per offset.
     hourly = await client.get(
@@ -302,3 +359,17 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
                 row["first_response"]["count"] + row["next_response"]["count"]
             )
     assert dict(reported_responses) == {agent: len(values) for agent, values in responses.items()}
+
+    # By agent and day: each agent's answers and settled clocks, from the raw rows.
+    by_group: dict[tuple[str, str | None], list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_group[(day_of(outcome.moment, ZONE), outcome.agent)].append(outcome)
+    columns = list(summarised([]))
+    reported_outcomes = {
+        (row["bucket_start"], row["group"]): {key: row[key] for key in columns}
+        for row in by_agent.json()["rows"]
+    }
+    assert set(by_group) <= set(reported_outcomes)
+    assert reported_outcomes == {
+        key: summarised(by_group.get(key, [])) for key in reported_outcomes
+    }

@@ -42,6 +42,13 @@ class ConversationSla(Base):
             "at_risk_from",
             postgresql_where=sql("met_at IS NULL AND breached_at IS NULL"),
         ),
+        # The reports' search for clocks settled in a window (met or breached first).
+        Index(
+            "ix_conversation_slas_settled",
+            sql("least(met_at, breached_at)"),
+            postgresql_include=["conversation_id", "target", "due_at", "met_at", "breached_at"],
+            postgresql_where=sql("met_at IS NOT NULL OR breached_at IS NOT NULL"),
+        ),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(

@@ -22,6 +22,40 @@ class Spread(_Out):
     p90_seconds: float | None
 
 
+class Attainment(_Out):
+    """SLA clocks of one target settled in the bucket: met by their due time, or not."""
+
+    met: int = Field(description="Clocks met by their due time")
+    breached: int = Field(description="Clocks breached, or met after their due time")
+    attainment_percent: float | None = Field(
+        description="100 * met / (met + breached); null when none settled"
+    )
+
+
+class Satisfaction(_Out):
+    """CSAT answers (1-5) received in the bucket."""
+
+    count: int
+    mean: float | None
+    satisfied_percent: float | None = Field(description="Share of answers 4 or 5, in %")
+
+
+class Effort(_Out):
+    """CES answers (1-7) received in the bucket."""
+
+    count: int
+    mean: float | None
+
+
+class PromoterScore(_Out):
+    """NPS answers (0-10) received in the bucket."""
+
+    count: int
+    promoters: int = Field(description="Answers 9 or 10")
+    detractors: int = Field(description="Answers 0 to 6")
+    score: float | None = Field(description="% promoters - % detractors (-100 to 100)")
+
+
 class ConversationReportRow(_Out):
     bucket_start: datetime = Field(description="The bucket's local start, with its offset")
     group: str | None = Field(description="The queue or agent id, or the channel; null: none")
@@ -40,6 +74,12 @@ class ConversationReportRow(_Out):
     next_response: Spread
     handle: Spread
     resolution: Spread
+    sla_first_response: Attainment
+    sla_next_response: Attainment
+    sla_resolution: Attainment
+    csat: Satisfaction
+    ces: Effort
+    nps: PromoterScore
 
 
 class ConversationReport(_Out):

@@ -11,13 +11,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.reports import occupancy, queries
+from router.reports import occupancy, outcomes, queries
+from router.reports.outcomes import Tally
 from router.reports.queries import Aggregate
 from router.reports.schemas import (
+    Attainment,
     ConversationReport,
     ConversationReportRow,
+    Effort,
     OccupancyReport,
     OccupancyRow,
+    PromoterScore,
+    Satisfaction,
     Spread,
 )
 from router.reports.window import Grouping, ReportWindow
@@ -30,20 +35,28 @@ _SPREADS = (
     "handle",
     "resolution",
 )
+_TARGETS = ("first_response", "next_response", "resolution")
 
 
 async def conversation_report(
     session: AsyncSession, window: ReportWindow, grouping: Grouping
 ) -> ConversationReport:
     """Volumes, times and rates per bucket and queue, agent or channel, in the window."""
+    await queries.tune_for_reports(session)
     cells = await queries.aggregates(session, window, grouping)
-    labels = await queries.names(session, grouping, [key for _, key in cells])
+    tallies = await outcomes.tallies(session, window, grouping)
+    keys = sorted(set(cells) | set(tallies), key=lambda cell: (cell[0], cell[1] or "\uffff"))
+    labels = await queries.names(session, grouping, [key for _, key in keys])
     zone = ZoneInfo(window.tz)
     rows = [
-        _row(bucket.astimezone(zone), key, labels.get(key) if key else None, measures)
-        for (bucket, key), measures in sorted(
-            cells.items(), key=lambda item: (item[0][0], item[0][1] or "\uffff")
+        _row(
+            bucket.astimezone(zone),
+            key,
+            labels.get(key) if key else None,
+            cells.get((bucket, key), {}),
+            tallies.get((bucket, key), {}),
         )
+        for bucket, key in keys
     ]
     return ConversationReport(
         start=window.start,
@@ -56,7 +69,11 @@ async def conversation_report(
 
 
 def _row(
-    bucket: datetime, key: str | None, name: str | None, measures: dict[str, Aggregate]
+    bucket: datetime,
+    key: str | None,
+    name: str | None,
+    measures: dict[str, Aggregate],
+    tallied: dict[str, Tally],
 ) -> ConversationReportRow:
     def count(measure: str) -> int:
         found = measures.get(measure)
@@ -78,6 +95,47 @@ def _row(
         transfers=total("transfers"),
         reopens=total("reopens"),
         **{measure: _spread(measures.get(measure)) for measure in _SPREADS},
+        **{f"sla_{target}": _attainment(tallied.get(f"sla_{target}")) for target in _TARGETS},
+        csat=_satisfaction(tallied.get("csat")),
+        ces=_effort(tallied.get("ces")),
+        nps=_promoter_score(tallied.get("nps")),
+    )
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def _mean(found: Tally) -> float | None:
+    return round(found.total / found.count, 3) if found.count else None
+
+
+def _attainment(found: Tally | None) -> Attainment:
+    found = found or Tally(count=0)
+    return Attainment(
+        met=found.top,
+        breached=found.count - found.top,
+        attainment_percent=_percent(found.top, found.count),
+    )
+
+
+def _satisfaction(found: Tally | None) -> Satisfaction:
+    found = found or Tally(count=0)
+    return Satisfaction(
+        count=found.count, mean=_mean(found), satisfied_percent=_percent(found.top, found.count)
+    )
+
+
+def _effort(found: Tally | None) -> Effort:
+    found = found or Tally(count=0)
+    return Effort(count=found.count, mean=_mean(found))
+
+
+def _promoter_score(found: Tally | None) -> PromoterScore:
+    found = found or Tally(count=0)
+    score = round(100 * (found.top - found.bottom) / found.count, 2) if found.count else None
+    return PromoterScore(
+        count=found.count, promoters=found.top, detractors=found.bottom, score=score
     )
 
 
