@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,13 @@ from router.service_levels.state import ConversationFacts, SlaRow, settle
 from router.settings import Settings
 
 _ACTIVE_POLICY = "SELECT version, document::text FROM sla_policies WHERE active"
+
+
+@lru_cache(maxsize=8)
+def _document(text: str) -> SlaPolicyDocument:
+    """The active policy, read once per text rather than once per routing batch."""
+    return SlaPolicyDocument.model_validate_json(text)
+
 
 _FACTS = """
 SELECT c.id, c.status, c.channel, c.priority, c.created_at, c.resolved_at,
@@ -118,7 +126,7 @@ async def follow(
     if active is None:
         return
     version = int(active[0])
-    document = SlaPolicyDocument.model_validate_json(active[1])
+    document = _document(active[1])
     conversations: dict[uuid.UUID, _Conversation] = {}
     hours: dict[str, BusinessHours | None] = {}
     for row in await connection.fetch(_FACTS, list(set(conversation_ids))):
