@@ -194,6 +194,25 @@ class Settings(AttachmentSettings, BaseSettings):
     feedback_sweep_seconds: float = Field(
         default=2.0, gt=0, description="How often delayed surveys and thank-you messages are sent"
     )
+    reports_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How often the sweep consumes the changes noted since and computes the report"
+            " days not kept yet"
+        ),
+    )
+    reports_refresh_budget_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="The most time one refresh spends computing report days; the rest waits",
+    )
+    reports_keep_days: int = Field(
+        default=200,
+        ge=1,
+        le=3660,
+        description="How many past days of each report view are kept for the reports",
+    )
     meta_app_secret: SecretStr | None = Field(
         default=None, description="Meta app secret (X-Hub-Signature-256)"
     )

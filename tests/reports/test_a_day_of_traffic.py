@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.auth.roles import Role
@@ -27,6 +27,8 @@ from router.channels import Presence
 from router.errors import Conflict
 from router.feedback.policy import SurveyKind
 from router.models import Conversation, FeedbackSurvey
+from router.reports import days
+from router.reports.histogram import RELATIVE_ERROR
 from tests import seed
 from tests.reports.conftest import bearer
 from tests.reports.desk import Desk
@@ -373,3 +375,95 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
     assert reported_outcomes == {
         key: summarised(by_group.get(key, [])) for key in reported_outcomes
     }
+
+    # Kept report days: once the refresher has kept the view's days, the same requests read
+    # them and answer the same; a week is the sum of its days, its percentiles read from the
+    # days' histograms.
+    assert await _kept(sessions) == 0
+    assert await days.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 2
+    assert await _kept(sessions) >= 2
+    again = await client.get("/v1/reports/conversations", params=window, headers=headers)
+    assert again.json()["rows"] == answer.json()["rows"]
+    again_by_agent = await client.get(
+        "/v1/reports/conversations", params={**window, "by": "agent"}, headers=headers
+    )
+    assert again_by_agent.json()["rows"] == by_agent.json()["rows"]
+    weekly = await client.get(
+        "/v1/reports/conversations", params={**window, "bucket": "week"}, headers=headers
+    )
+    expected = _expected_by_day(worked, outcomes)
+    # The 25th is a Sunday: a day of the window is a week of its own.
+    weeks = {_monday_of(day): expected[day] for day in expected}
+    assert "2026-10-19T00:00:00+02:00" in weeks
+    assert [row["bucket_start"] for row in weekly.json()["rows"]] == sorted(weeks)
+    for row in weekly.json()["rows"]:
+        _assert_within_the_bins(row, weeks[row["bucket_start"]])
+
+    # A change to a kept day shows at once: a customer of the first day writes again two
+    # days later and reopens it, a reopen counted on the day it was created. The day is
+    # read from the measure tables until the refresher has kept it anew.
+    sender = await _a_resolved_sender(sessions, DAY + timedelta(days=1))
+    desk.clock.at(max(desk.clock.now, datetime(2026, 10, 27, 10, tzinfo=UTC)))
+    await desk.writes(sender, "one more thing")
+    first_day = sorted(expected)[0]
+    late = await client.get("/v1/reports/conversations", params=window, headers=headers)
+    assert late.status_code == 200, late.text
+    assert late.json()["rows"][0]["bucket_start"] == first_day
+    assert late.json()["rows"][0]["reopens"] == expected[first_day]["reopens"] + 1
+    assert await days.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 1
+    kept_anew = await client.get("/v1/reports/conversations", params=window, headers=headers)
+    assert kept_anew.json()["rows"] == late.json()["rows"]
+
+
+async def _a_resolved_sender(sessions: async_sessionmaker[AsyncSession], before: datetime) -> str:
+    """The number of a customer whose conversation, created before `before`, is resolved."""
+    async with sessions() as session:
+        found = await session.scalar(
+            text(
+                "SELECT i.value FROM conversations c"
+                " JOIN customer_identities i ON i.customer_id = c.customer_id"
+                " WHERE c.status = 'resolved' AND c.channel = 'sms' AND c.created_at < :before"
+                " ORDER BY c.created_at LIMIT 1"
+            ),
+            {"before": before},
+        )
+    assert found is not None
+    return str(found)
+
+
+# The refresher's clock: after the two days, so both have ended.
+KEPT_BY = datetime(2026, 10, 28, tzinfo=UTC)
+
+
+async def _kept(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        found = await session.scalar(
+            text("SELECT count(*) FROM report_days WHERE tz = :tz AND by = 'queue'"),
+            {"tz": ZONE},
+        )
+    return int(found or 0)
+
+
+def _monday_of(day: str) -> str:
+    local = datetime.fromisoformat(day).astimezone(ZoneInfo(ZONE))
+    monday = (local - timedelta(days=local.weekday())).replace(tzinfo=None)
+    return monday.replace(tzinfo=ZoneInfo(ZONE)).isoformat()
+
+
+def _assert_within_the_bins(row: dict[str, Any], day: dict[str, Any]) -> None:
+    """Counts as the day's; each percentile within the histograms' relative error."""
+    for key, value in day.items():
+        if isinstance(value, dict) and "p50_seconds" in value:
+            assert row[key]["count"] == value["count"], key
+            for fraction in ("p50_seconds", "p90_seconds"):
+                # The expected figures are pytest.approx of the exact ones.
+                exact, found = (
+                    getattr(value[fraction], "expected", value[fraction]),
+                    row[key][fraction],
+                )
+                if exact is None:
+                    assert found is None, key
+                else:
+                    assert abs(found - exact) <= RELATIVE_ERROR * exact + 0.002, (key, fraction)
+        else:
+            assert row[key] == value, key

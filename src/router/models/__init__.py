@@ -29,6 +29,9 @@ from router.models.reports import (
     ConversationResolution,
     ConversationResponse,
     MeasureObservation,
+    ReportChange,
+    ReportDay,
+    ReportView,
 )
 from router.models.service_levels import ConversationSla, SlaPolicyVersion
 from router.models.webhooks import SignedToken
@@ -63,6 +66,9 @@ __all__ = [
     "PresenceChange",
     "Queue",
     "QueueAgent",
+    "ReportChange",
+    "ReportDay",
+    "ReportView",
     "RoutingPolicy",
     "SignedToken",
     "SlaPolicyVersion",

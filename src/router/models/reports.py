@@ -10,7 +10,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Identity, Index, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -126,3 +138,46 @@ class MeasureObservation(Base):
     queue_id: Mapped[uuid.UUID | None] = mapped_column()
     channel: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class ReportChange(Base):
+    """A UTC hour under which a report reads a row that changed (kept by triggers, migration
+    `20261202_report_days`), until the refresher forgets the report days it overlaps."""
+
+    __tablename__ = "report_changes"
+    __table_args__ = (Index("ix_report_changes_hour", "hour"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    hour: Mapped[datetime] = mapped_column()
+
+
+class ReportView(Base):
+    """A time zone and grouping the conversation report was asked for: its days are kept."""
+
+    __tablename__ = "report_views"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    by: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column()
+
+
+class ReportDay(Base):
+    """One local day's conversation report in one view: every group's aggregates and, for
+    merging days into weeks, their durations' histograms (JSON text, see
+    `router.reports.days`)."""
+
+    __tablename__ = "report_days"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tz", "by"], ["report_views.tz", "report_views.by"], ondelete="CASCADE"
+        ),
+    )
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    by: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day_start: Mapped[datetime] = mapped_column(primary_key=True)
+    day_end: Mapped[datetime] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column()
+    measures: Mapped[str] = mapped_column(Text)
+    bin_keys: Mapped[str] = mapped_column(Text)
+    bins: Mapped[bytes] = mapped_column(LargeBinary)

@@ -72,7 +72,7 @@ async def conversations_report(
 ) -> ConversationReport | Response:
     window = ReportWindow.checked(start, end, tz, bucket)
     async with state.sessions() as session:
-        report = await service.conversation_report(session, window, by)
+        report = await service.conversation_report(session, window, by, utcnow())
     if _wants_csv(request, format):
         return Response(as_csv(ConversationReportRow, report.rows), media_type=CSV)
     return report

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from router.reports.histogram import SQL_BIN, Bins
 from router.reports.window import Grouping, ReportWindow
 
 
@@ -74,6 +75,40 @@ GROUP BY 1, 2
 """
 
 
+# Each duration's histogram: the same rows as above, counted per bin.
+_CREATED_BINS = f"""
+SELECT date_trunc(:bucket, m.created_at, :tz), m.{{group}}, w.measure,
+       {SQL_BIN.format(value="w.seconds")}, count(*)
+FROM conversation_metrics m
+CROSS JOIN LATERAL (VALUES
+    ('wait_until_offer', extract(epoch FROM m.first_offered_at - m.created_at)),
+    ('wait_until_accept', extract(epoch FROM m.first_accepted_at - m.created_at))
+) AS w(measure, seconds)
+WHERE m.created_at >= :start AND m.created_at < :end AND w.seconds IS NOT NULL
+GROUP BY 1, 2, 3, 4
+"""
+_RESPONSES_BINS = f"""
+SELECT date_trunc(:bucket, responded_at, :tz), {{group}},
+       CASE WHEN first THEN 'first_response' ELSE 'next_response' END,
+       {SQL_BIN.format(value="seconds")}, count(*)
+FROM conversation_responses
+WHERE responded_at >= :start AND responded_at < :end
+GROUP BY 1, 2, 3, 4
+"""
+_RESOLUTIONS_BINS = f"""
+SELECT date_trunc(:bucket, r.resolved_at, :tz), r.{{group}}, w.measure,
+       {SQL_BIN.format(value="w.seconds")}, count(*)
+FROM conversation_resolutions r
+CROSS JOIN LATERAL (VALUES
+    ('resolution', r.resolution_seconds), ('handle', r.handle_seconds)
+) AS w(measure, seconds)
+WHERE r.resolved_at >= :start AND r.resolved_at < :end AND w.seconds IS NOT NULL
+GROUP BY 1, 2, 3, 4
+"""
+
+Histograms = dict[tuple[datetime, str | None], dict[str, Bins]]
+
+
 def _spread(count: int, percentiles: list[float] | None) -> Aggregate:
     if not count or percentiles is None:
         return Aggregate(count=0)
@@ -124,6 +159,18 @@ async def aggregates(session: AsyncSession, window: ReportWindow, grouping: Grou
         cell["resolution"] = _spread(row[2], row[3])
         cell["handle"] = _spread(row[4], row[5])
     return cells
+
+
+async def histograms(session: AsyncSession, window: ReportWindow, grouping: Grouping) -> Histograms:
+    """Each duration's histogram per (bucket, group) in the window (see `histogram`)."""
+    group = _GROUP_COLUMNS[grouping]
+    bounds = parameters(window)
+    found: Histograms = defaultdict(lambda: defaultdict(dict))
+    for statement in (_CREATED_BINS, _RESPONSES_BINS, _RESOLUTIONS_BINS):
+        rows = await session.execute(text(statement.format(group=group)), bounds)
+        for bucket, key, measure, index, count in rows:
+            found[(bucket, None if key is None else str(key))][measure][index] = count
+    return found
 
 
 def parameters(window: ReportWindow) -> dict[str, Any]:

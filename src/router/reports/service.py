@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from router.reports import occupancy, outcomes, queries
+from router.reports import days, occupancy, outcomes, queries
 from router.reports.outcomes import Tally
 from router.reports.queries import Aggregate
 from router.reports.schemas import (
@@ -25,7 +25,7 @@ from router.reports.schemas import (
     Satisfaction,
     Spread,
 )
-from router.reports.window import Grouping, ReportWindow
+from router.reports.window import Bucket, Grouping, ReportWindow
 
 _SPREADS = (
     "wait_until_offer",
@@ -39,12 +39,25 @@ _TARGETS = ("first_response", "next_response", "resolution")
 
 
 async def conversation_report(
-    session: AsyncSession, window: ReportWindow, grouping: Grouping
+    session: AsyncSession, window: ReportWindow, grouping: Grouping, now: datetime
 ) -> ConversationReport:
-    """Volumes, times and rates per bucket and queue, agent or channel, in the window."""
+    """Volumes, times and rates per bucket and queue, agent or channel, in the window.
+
+    Hours are read from the measure tables; days and weeks from the kept report days where
+    they are current (see `router.reports.days`), a week's percentiles from its days'
+    histograms.
+    """
     await queries.tune_for_reports(session)
-    cells = await queries.aggregates(session, window, grouping)
-    tallies = await outcomes.tallies(session, window, grouping)
+    if window.bucket is Bucket.HOUR:
+        cells = await queries.aggregates(session, window, grouping)
+        tallies = await outcomes.tallies(session, window, grouping)
+    else:
+        weekly = window.bucket is Bucket.WEEK
+        found = await days.assemble(session, window, grouping, now, with_bins=weekly)
+        if weekly:
+            cells, tallies = days.merged_weeks(found)
+        else:
+            cells, tallies = found.cells, found.tallies
     keys = sorted(set(cells) | set(tallies), key=lambda cell: (cell[0], cell[1] or "\uffff"))
     labels = await queries.names(session, grouping, [key for _, key in keys])
     zone = ZoneInfo(window.tz)

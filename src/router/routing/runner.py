@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import text
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.db import driver_connection, in_transaction, is_unreachable
 from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
+from router.reports import days
 from router.reports.feed import feed_histograms
 from router.routing.offers import drain_waiting, expire_offers
 from router.routing.overdue import move_overdue
@@ -41,9 +43,11 @@ async def sweep_forever(
     reply overdue, a wait past the limit), then offer waiting conversations to free agents,
     and publish the SLA clocks that came at risk or ran out.
 
-    It also forgets the signed webhook tokens whose replay window has passed, and feeds the
-    wait and response histograms from the measures the database recorded.
+    It also forgets the signed webhook tokens whose replay window has passed, feeds the
+    wait and response histograms from the measures the database recorded and, every
+    `reports_refresh_seconds`, refreshes the kept report days.
     """
+    refreshed = float("-inf")
     while not stop.is_set():
         try:
             await in_transaction(sessions, lambda s: expire_offers(s, settings, clock()))
@@ -52,6 +56,14 @@ async def sweep_forever(
             await in_transaction(sessions, lambda s: publish_due(s, settings, clock()))
             await in_transaction(sessions, lambda s: prune_tokens(s, clock()))
             await in_transaction(sessions, feed_histograms)
+            if time.monotonic() - refreshed >= settings.reports_refresh_seconds:
+                refreshed = time.monotonic()
+                await days.refresh(
+                    sessions,
+                    clock(),
+                    timedelta(days=settings.reports_keep_days),
+                    settings.reports_refresh_budget_seconds,
+                )
         except Exception as error:
             if is_unreachable(error):  # the world's fault: no traceback to read
                 log.warning(
