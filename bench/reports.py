@@ -216,13 +216,15 @@ ZONE = "Europe/Berlin"
 
 
 def _calls(days: int) -> list[tuple[str, str, dict[str, str]]]:
-    """Windows from a local midnight, as a dashboard asks for them: to the newest data (an
-    hour into the local day), or to 23:00 the day before (a day read from the tables)."""
+    """Windows from a local midnight, as a dashboard asks for them ("the last 30 days":
+    today and the 29 days before): to the newest data (an hour into the local day), or to
+    23:00 the day before (a whole day read from the tables)."""
     zone = ZoneInfo(ZONE)
     today = NOW.astimezone(zone).date()
 
     def window(span: int, end: datetime = NOW) -> dict[str, str]:
-        start = datetime.combine(today - timedelta(days=span), datetime.min.time(), zone)
+        first = today - timedelta(days=span - 1 if end == NOW else span)
+        start = datetime.combine(first, datetime.min.time(), zone)
         return {"from": start.isoformat(), "to": end.isoformat(), "tz": ZONE}
 
     late = datetime.combine(today - timedelta(days=1), datetime.min.time(), zone).replace(hour=23)
