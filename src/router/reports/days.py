@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -57,17 +57,84 @@ class LocalDay:
     week: datetime
 
 
+Key = tuple[datetime, str | None]
+
+
 @dataclass
 class Assembled:
-    """A window's report per local day: aggregates and tallies keyed by (day start, group)
-    like the raw statements' answers, and (if asked) the durations' histograms added up per
-    (week start, group, measure)."""
+    """A window's report: per (local day, group) when by day, the aggregates and tallies as
+    the raw statements answer them; per (local week, group) when by week, their counts and
+    sums added up and the durations' histograms (keyed (week, group, measure))."""
 
     days: list[LocalDay]
+    weekly: bool
     cells: Cells = field(default_factory=dict)
     tallies: Tallies = field(default_factory=dict)
+    # By week: [count, total] per measure and [count, total, top, bottom] per tally.
+    week_measures: dict[Key, dict[str, list[Any]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    week_tallies: dict[Key, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     weeks: histogram.Tally = field(default_factory=histogram.Tally)
     kept: int = 0
+
+    def add_day(self, day: LocalDay, stored: str) -> None:
+        """A kept day's measures (its stored form)."""
+        for key, parts in orjson.loads(stored).items():
+            group = key or None
+            if self.weekly:
+                _add_measures(self.week_measures[(day.week, group)], parts.get("a", {}))
+                _add_tallies(self.week_tallies[(day.week, group)], parts.get("t", {}))
+                continue
+            if "a" in parts:
+                self.cells[(day.start, group)] = {
+                    name: Aggregate(*value) for name, value in parts["a"].items()
+                }
+            if "t" in parts:
+                self.tallies[(day.start, group)] = {
+                    name: Tally(*value) for name, value in parts["t"].items()
+                }
+
+    def add_read(self, week_of: dict[datetime, datetime], cells: Cells, tallies: Tallies) -> None:
+        """What the raw statements answered for some days."""
+        if not self.weekly:
+            self.cells.update(cells)
+            self.tallies.update(tallies)
+            return
+        for (day_start, group), aggregates in cells.items():
+            _add_measures(
+                self.week_measures[(week_of[day_start], group)],
+                {name: (found.count, found.total) for name, found in aggregates.items()},
+            )
+        for (day_start, group), tallied in tallies.items():
+            _add_tallies(
+                self.week_tallies[(week_of[day_start], group)],
+                {
+                    name: (found.count, found.total, found.top, found.bottom)
+                    for name, found in tallied.items()
+                },
+            )
+
+
+def _add_measures(into: dict[str, list[Any]], measures: Mapping[str, Sequence[Any]]) -> None:
+    for name, value in measures.items():
+        found = into.get(name)
+        if found is None:
+            into[name] = [value[0], value[1]]
+            continue
+        found[0] += value[0]
+        if value[1] is not None:
+            found[1] = value[1] if found[1] is None else found[1] + value[1]
+
+
+def _add_tallies(into: dict[str, list[int]], tallied: Mapping[str, Sequence[int]]) -> None:
+    for name, value in tallied.items():
+        found = into.get(name)
+        if found is None:
+            into[name] = list(value)
+        else:
+            for position in range(4):
+                found[position] += value[position]
 
 
 _LOCAL_DAYS = """
@@ -112,7 +179,7 @@ async def assemble(
     """The window's report per local day: kept days where they are current, the measure
     tables for the rest. Notes the view as wanted (committing the note)."""
     days = await local_days(session, window.start, window.end, window.tz)
-    found = Assembled(days=days)
+    found = Assembled(days=days, weekly=with_bins)
     whole = [
         day
         for day in days
@@ -132,7 +199,7 @@ async def assemble(
         day = next(day for day in whole if day.start == day_start)
         if _touched(day, pending):
             continue
-        _decode_measures(day_start, row[1], found.cells, found.tallies)
+        found.add_day(day, row[1])
         if with_bins:
             keys, triples = histogram.decode(orjson.loads(row[2]), row[3])
             slots = found.weeks.slots([(day.week, group or None, name) for group, name in keys])
@@ -148,10 +215,13 @@ async def assemble(
         ]
     ):
         piece = ReportWindow(start=start, end=end, tz=window.tz, bucket=Bucket.DAY)
-        found.cells.update(await queries.aggregates(session, piece, grouping))
-        found.tallies.update(await outcomes.tallies(session, piece, grouping))
+        week_of = {day.start: day.week for day in days}
+        found.add_read(
+            week_of,
+            await queries.aggregates(session, piece, grouping),
+            await outcomes.tallies(session, piece, grouping),
+        )
         if with_bins:
-            week_of = {day.start: day.week for day in days}
             read = await queries.histograms(session, piece, grouping)
             for (bucket, key), per_measure in read.items():
                 for name, bins in per_measure.items():
@@ -213,21 +283,6 @@ def _encode(
         }
     )
     return orjson.dumps(measures).decode(), orjson.dumps(keys).decode(), stored
-
-
-def _decode_measures(day_start: datetime, stored: str, cells: Cells, tallies: Tallies) -> None:
-    for key, parts in orjson.loads(stored).items():
-        group = key or None
-        if "a" in parts:
-            cells[(day_start, group)] = {
-                name: Aggregate(count=value[0], total=value[1], p50=value[2], p90=value[3])
-                for name, value in parts["a"].items()
-            }
-        if "t" in parts:
-            tallies[(day_start, group)] = {
-                name: Tally(count=value[0], total=value[1], top=value[2], bottom=value[3])
-                for name, value in parts["t"].items()
-            }
 
 
 # The refresher.
@@ -364,33 +419,17 @@ def _adjacent_runs(newest_first: Sequence[LocalDay]) -> list[list[LocalDay]]:
 
 
 def merged_weeks(found: Assembled) -> tuple[Cells, Tallies]:
-    """The days' aggregates and tallies added up per local week; each duration's
-    percentiles read from the week's added-up histogram."""
-    week_of = {day.start: day.week for day in found.days}
-    sums: dict[tuple[datetime, str | None], dict[str, list[Any]]] = defaultdict(dict)
-    for (day_start, key), aggregates in found.cells.items():
-        cell = sums[(week_of[day_start], key)]
-        for name, aggregate in aggregates.items():
-            total = cell.setdefault(name, [0, None])
-            total[0] += aggregate.count
-            if aggregate.total is not None:
-                total[1] = (total[1] or 0) + aggregate.total
+    """The weeks' added-up aggregates and tallies, each duration's percentiles read from the
+    week's added-up histogram."""
     spreads = found.weeks.percentiles((0.5, 0.9))
     cells: Cells = {}
-    for (week, key), totals in sums.items():
-        cells[(week, key)] = {}
-        for name, (count, total) in totals.items():
-            p50, p90 = spreads.get((week, key, name), (None, None))
-            cells[(week, key)][name] = Aggregate(count=count, total=total, p50=p50, p90=p90)
-    tallies: Tallies = defaultdict(dict)
-    for (day_start, key), tallied in found.tallies.items():
-        cell_tallies = tallies[(week_of[day_start], key)]
-        for name, tally in tallied.items():
-            before = cell_tallies.get(name, Tally(count=0))
-            cell_tallies[name] = Tally(
-                count=before.count + tally.count,
-                total=before.total + tally.total,
-                top=before.top + tally.top,
-                bottom=before.bottom + tally.bottom,
-            )
+    for (week, group), totals in found.week_measures.items():
+        cells[(week, group)] = {
+            name: Aggregate(count, total, *spreads.get((week, group, name), (None, None)))
+            for name, (count, total) in totals.items()
+        }
+    tallies: Tallies = {
+        key: {name: Tally(*value) for name, value in tallied.items()}
+        for key, tallied in found.week_tallies.items()
+    }
     return cells, tallies

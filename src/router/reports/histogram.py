@@ -80,9 +80,10 @@ class Tally:
             return {}
         rows = np.concatenate(self._parts) if self._parts else np.zeros((0, 3), dtype=np.int64)
         width = int(rows[:, 1].max()) + 1 if len(rows) else 1
-        counts = np.zeros((len(keys), width), dtype=np.int64)
-        np.add.at(counts, (rows[:, 0], rows[:, 1]), rows[:, 2])
-        cumulative = np.cumsum(counts, axis=1)
+        flat = np.bincount(
+            rows[:, 0] * width + rows[:, 1], weights=rows[:, 2], minlength=len(keys) * width
+        )
+        cumulative = np.cumsum(flat.astype(np.int64).reshape(len(keys), width), axis=1)
         totals = cumulative[:, -1]
         values = 2 * GAMMA ** np.arange(width, dtype=np.float64) / (GAMMA + 1) / 1000
         values[0] = 0.0

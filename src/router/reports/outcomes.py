@@ -55,7 +55,7 @@ GROUP BY 1, 2, 3
 """
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Tally:
     """How many of one kind in one bucket and group, their sum, and how many at each end.
 

@@ -20,9 +20,12 @@ from router.reports.histogram import SQL_BIN, Bins
 from router.reports.window import Grouping, ReportWindow
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Aggregate:
-    """One measure of one group in one bucket: how many, their sum, their p50 and p90."""
+    """One measure of one group in one bucket: how many, their sum, their p50 and p90.
+
+    Slotted, not frozen: a month's report by agent builds tens of thousands of them.
+    """
 
     count: int
     total: float | None = None
