@@ -32,7 +32,7 @@ from router.auth.roles import Role
 from router.auth.service import issue_key
 from router.db import create_engine, create_sessionmaker, transaction
 from router.migrate import upgrade
-from router.reports import days
+from router.reports import refresher
 from router.settings import Settings
 
 DATABASE = "bench_reports"
@@ -290,7 +290,7 @@ async def keep(url: str) -> tuple[int, float]:
     started = time.perf_counter()
     kept = 0
     try:
-        while computed := await days.refresh(sessions, NOW, timedelta(days=200), 60.0):
+        while computed := await refresher.refresh(sessions, NOW, timedelta(days=200), 60.0):
             kept += computed
     finally:
         await engine.dispose()

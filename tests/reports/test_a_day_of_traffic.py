@@ -27,7 +27,7 @@ from router.channels import Presence
 from router.errors import Conflict
 from router.feedback.policy import SurveyKind
 from router.models import Conversation, FeedbackSurvey
-from router.reports import days
+from router.reports import refresher
 from router.reports.histogram import RELATIVE_ERROR
 from tests import seed
 from tests.reports.conftest import bearer
@@ -380,7 +380,7 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
     # them and answer the same; a week is the sum of its days, its percentiles read from the
     # days' histograms.
     assert await _kept(sessions) == 0
-    assert await days.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 2
+    assert await refresher.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 2
     assert await _kept(sessions) >= 2
     again = await client.get("/v1/reports/conversations", params=window, headers=headers)
     assert again.json()["rows"] == answer.json()["rows"]
@@ -410,7 +410,7 @@ async def test_reports_of_a_day_agree_with_the_raw_history(
     assert late.status_code == 200, late.text
     assert late.json()["rows"][0]["bucket_start"] == first_day
     assert late.json()["rows"][0]["reopens"] == expected[first_day]["reopens"] + 1
-    assert await days.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 1
+    assert await refresher.refresh(sessions, KEPT_BY, timedelta(days=30), 60.0) >= 1
     kept_anew = await client.get("/v1/reports/conversations", params=window, headers=headers)
     assert kept_anew.json()["rows"] == late.json()["rows"]
 

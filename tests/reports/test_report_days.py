@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.auth.roles import Role
 from router.db import transaction
 from router.feedback.policy import SurveyKind
-from router.reports import days
+from router.reports import refresher
 from tests import seed
 from tests.reports.conftest import bearer
 from tests.reports.desk import Desk
@@ -97,7 +97,7 @@ async def test_the_refresher_keeps_ended_days_and_forgets_touched_ones(
 ) -> None:
     now = utc(5, 10)
     await _view(sessions, "Asia/Kolkata", now)
-    assert await days.refresh(sessions, now, timedelta(days=3), 60.0) == 2
+    assert await refresher.refresh(sessions, now, timedelta(days=3), 60.0) == 2
     # Local days of +05:30 that ended by 10:00Z on the 5th and began within three days.
     kept = await _kept(sessions, "Asia/Kolkata")
     assert list(kept) == [utc(2, 18, 30), utc(3, 18, 30)]
@@ -110,11 +110,11 @@ async def test_the_refresher_keeps_ended_days_and_forgets_touched_ones(
             text("INSERT INTO report_changes (hour) VALUES (:h)"), {"h": utc(3, 20)}
         )
     later = utc(5, 10, 1)
-    assert await days.refresh(sessions, later, timedelta(days=3), 60.0) == 1
+    assert await refresher.refresh(sessions, later, timedelta(days=3), 60.0) == 1
     assert await _kept(sessions, "Asia/Kolkata") == {utc(2, 18, 30): now, utc(3, 18, 30): later}
 
     # Nothing to do, nothing computed.
-    assert await days.refresh(sessions, later, timedelta(days=3), 60.0) == 0
+    assert await refresher.refresh(sessions, later, timedelta(days=3), 60.0) == 0
 
 
 async def test_one_refresher_at_a_time(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -125,10 +125,10 @@ async def test_one_refresher_at_a_time(sessions: async_sessionmaker[AsyncSession
         # Another process is refreshing: this one neither consumes nor keeps anything.
         async with transaction(sessions) as session:
             await session.execute(text("INSERT INTO report_changes (hour) VALUES (:h)"), {"h": now})
-        assert await days.refresh(sessions, now, timedelta(days=3), 60.0) == 0
+        assert await refresher.refresh(sessions, now, timedelta(days=3), 60.0) == 0
         assert await _kept(sessions, "UTC") == {}
     # The 3rd and the 4th: the days that began within three days and have ended.
-    assert await days.refresh(sessions, now, timedelta(days=3), 60.0) == 2
+    assert await refresher.refresh(sessions, now, timedelta(days=3), 60.0) == 2
     async with sessions() as session:
         assert await session.scalar(text("SELECT count(*) FROM report_changes")) == 0
 
@@ -138,10 +138,10 @@ async def test_views_nobody_asked_for_are_forgotten(
 ) -> None:
     now = utc(20, 10)
     await _view(sessions, "UTC", now - timedelta(days=2))
-    await days.refresh(sessions, now - timedelta(days=1), timedelta(days=3), 60.0)
+    await refresher.refresh(sessions, now - timedelta(days=1), timedelta(days=3), 60.0)
     assert list(await _kept(sessions, "UTC")) == [utc(17, 0), utc(18, 0)]
     # Thirty days on, unasked: the view and its days go; days past `keep` go too.
-    assert await days.refresh(sessions, now + timedelta(days=30), timedelta(days=3), 60.0) == 0
+    assert await refresher.refresh(sessions, now + timedelta(days=30), timedelta(days=3), 60.0) == 0
     assert await _kept(sessions, "UTC") == {}
     async with sessions() as session:
         assert await session.scalar(text("SELECT count(*) FROM report_views")) == 0
@@ -169,7 +169,7 @@ async def test_kept_days_answer_as_the_measure_tables_in_a_half_hour_zone(
     assert read.status_code == 200, read.text
     assert [row["created"] for row in read.json()["rows"]] == [1, 1, 1]
 
-    assert await days.refresh(sessions, utc(5, 12), timedelta(days=10), 60.0) >= 3
+    assert await refresher.refresh(sessions, utc(5, 12), timedelta(days=10), 60.0) >= 3
     kept = await client.get("/v1/reports/conversations", params=params, headers=headers)
     assert kept.json() == read.json()
     weekly = await client.get(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from router.db import driver_connection, in_transaction, is_unreachable
 from router.inbound.envelope import utcnow
 from router.inbound.replay import prune_tokens
-from router.reports import days
+from router.reports import refresher
 from router.reports.feed import feed_histograms
 from router.routing.offers import drain_waiting, expire_offers
 from router.routing.overdue import move_overdue
@@ -58,7 +58,7 @@ async def sweep_forever(
             await in_transaction(sessions, feed_histograms)
             if time.monotonic() - refreshed >= settings.reports_refresh_seconds:
                 refreshed = time.monotonic()
-                await days.refresh(
+                await refresher.refresh(
                     sessions,
                     clock(),
                     timedelta(days=settings.reports_keep_days),
