@@ -4,6 +4,7 @@ measure tables do, in a zone whose days start on the half hour too."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,7 +15,10 @@ from router.auth.roles import Role
 from router.db import transaction
 from router.feedback.policy import SurveyKind
 from router.reports import refresher
+from router.routing.runner import sweep_forever
+from router.settings import Settings
 from tests import seed
+from tests.adapters.call_steps import until
 from tests.reports.conftest import bearer
 from tests.reports.desk import Desk
 
@@ -181,3 +185,24 @@ async def test_kept_days_answer_as_the_measure_tables_in_a_half_hour_zone(
     assert week["first_response"]["count"] == 3
     # Answered after 90, 150 and 210 s: the median read from its bin, within 2.4 %.
     assert abs(week["first_response"]["p50_seconds"] - 150) <= 0.025 * 150
+
+
+async def test_the_sweep_refreshes_the_report_days(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    now = utc(5, 10)
+    await _view(sessions, "Europe/Berlin", now)
+    stop = asyncio.Event()
+    swept = settings.model_copy(update={"reports_refresh_seconds": 0.05, "reports_keep_days": 3})
+    sweeping = asyncio.create_task(sweep_forever(sessions, swept, stop, clock=lambda: now))
+    try:
+
+        async def kept_both() -> bool:
+            return len(await _kept(sessions, "Europe/Berlin")) == 2
+
+        await until(kept_both, "the sweep's refresher to keep two days")
+    finally:
+        stop.set()
+        await sweeping
+    # Berlin's 3rd and 4th of March (UTC+1), the days within three days that have ended.
+    assert list(await _kept(sessions, "Europe/Berlin")) == [utc(2, 23), utc(3, 23)]
