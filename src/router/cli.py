@@ -1,4 +1,5 @@
-"""`router`: serve, consume, dlq, migrate, config, create-key, revoke-key, openapi."""
+"""`router`: serve, consume, dlq, migrate, config, create-key, revoke-key, refresh-reports,
+openapi."""
 
 from __future__ import annotations
 
@@ -128,6 +129,12 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(revoke(settings, args.prefix))
 
 
+def _refresh_reports(settings: Settings, args: argparse.Namespace) -> int:
+    from router.reports.refresher import refresh_now
+
+    return asyncio.run(refresh_now(settings))
+
+
 def _openapi(settings: Settings, args: argparse.Namespace) -> int:
     from router.app import create_app
     from router.openapi import write_spec
@@ -230,6 +237,16 @@ def parser() -> argparse.ArgumentParser:
     )
     revoke_key.add_argument("prefix", help="the 12 characters after `rk_`")
     revoke_key.set_defaults(run=_revoke_key)
+
+    refresh_reports = command(
+        commands,
+        "refresh-reports",
+        "keep every report day missing now",
+        "Consume the changes noted since the last refresh and compute every missing report day "
+        "of each time zone and grouping asked for, then exit (the sweep does this a little at "
+        "a time; see docs/reports.md#report-days).",
+    )
+    refresh_reports.set_defaults(run=_refresh_reports)
 
     openapi = command(
         commands,

@@ -5,7 +5,10 @@ measure tables do, in a zone whose days start on the half hour too."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import text
@@ -206,3 +209,23 @@ async def test_the_sweep_refreshes_the_report_days(
         await sweeping
     # Berlin's 3rd and 4th of March (UTC+1), the days within three days that have ended.
     assert list(await _kept(sessions, "Europe/Berlin")) == [utc(2, 23), utc(3, 23)]
+
+
+async def test_refresh_reports_keeps_every_missing_day_at_once(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Asked for now: every day of the last ROUTER_REPORTS_KEEP_DAYS that has ended.
+    await _view(sessions, "America/New_York", datetime.now(UTC))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ROUTER_")}
+    env.update(ROUTER_DATABASE_URL=database_url, ROUTER_REPORTS_KEEP_DAYS="10")
+    done = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("router")),
+        "refresh-reports",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(done.communicate(), 120)
+    assert done.returncode == 0, stderr
+    kept = len(await _kept(sessions, "America/New_York"))
+    assert kept in (9, 10)  # ten days back from now: the oldest began before, unless at midnight
+    assert f"kept {kept} report days" in stderr.decode()

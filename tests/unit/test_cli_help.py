@@ -31,7 +31,16 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 def test_every_command_is_listed() -> None:
     names = {path for path, _ in _subcommands(parser())}
-    expected = {"serve", "consume", "dlq", "migrate", "config", "create-key", "revoke-key"}
+    expected = {
+        "serve",
+        "consume",
+        "dlq",
+        "migrate",
+        "config",
+        "create-key",
+        "revoke-key",
+        "refresh-reports",
+    }
     assert {(name,) for name in expected} <= names
     assert {("dlq", "list"), ("dlq", "show"), ("dlq", "replay")} <= names
 
