@@ -10,6 +10,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from router import __version__
@@ -130,9 +131,25 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _refresh_reports(settings: Settings, args: argparse.Namespace) -> int:
-    from router.reports.refresher import refresh_now
+    from router.bootstrap import resolve_database
+    from router.db import create_engine, create_sessionmaker
+    from router.inbound.envelope import utcnow
+    from router.reports.refresher import refresh
 
-    return asyncio.run(refresh_now(settings))
+    async def refresh_all() -> int:
+        engine = create_engine(resolve_database(settings).url, pool_size=1)
+        keep = timedelta(days=settings.reports_keep_days)
+        kept = 0
+        try:
+            while computed := await refresh(create_sessionmaker(engine), utcnow(), keep, 60.0):
+                kept += computed
+        finally:
+            await engine.dispose()
+        return kept
+
+    kept = asyncio.run(refresh_all())
+    print(f"router: kept {kept} report days", file=sys.stderr)
+    return 0
 
 
 def _openapi(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ again by that change's note.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -19,14 +18,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router.db import create_engine, create_sessionmaker, in_transaction
-from router.inbound.envelope import utcnow
+from router.db import in_transaction
 from router.reports import histogram, outcomes, queries
 from router.reports.days import LocalDay, local_days
 from router.reports.outcomes import Tallies
 from router.reports.queries import Cells, Histograms
 from router.reports.window import Bucket, Grouping, ReportWindow
-from router.settings import Settings
 
 # One refresher at a time, across every process that sweeps.
 _REFRESH_LOCK = 7_260_003
@@ -196,20 +193,3 @@ def _adjacent_runs(newest_first: Sequence[LocalDay]) -> list[list[LocalDay]]:
         else:
             runs.append([day])
     return runs
-
-
-async def refresh_now(settings: Settings) -> int:
-    """`router refresh-reports`: refresh until no day is missing; print what was kept."""
-    from router.bootstrap import resolve_database  # the composition root imports this module
-
-    database = resolve_database(settings)
-    engine = create_engine(database.url, pool_size=1)
-    keep = timedelta(days=settings.reports_keep_days)
-    kept = 0
-    try:
-        while computed := await refresh(create_sessionmaker(engine), utcnow(), keep, 60.0):
-            kept += computed
-    finally:
-        await engine.dispose()
-    print(f"router: kept {kept} report days", file=sys.stderr)
-    return 0
