@@ -1,7 +1,8 @@
 """The routing engine's customers: each sender found or made, in a handful of statements.
 
 One read finds every sender's identity and every proven number of the batch; a batch with
-new senders adds customers, numbers and identities with one statement each. Two router
+new senders adds customers, numbers and identities with one statement each, and learns
+from the identities' insert which of them are its own. Two router
 processes meeting the same person at once are kept apart by primary keys: the unique
 (kind, value) of an identity and the E.164 number of `customer_numbers`. The loser's insert
 waits for the winner's commit and does nothing; its batch then takes the winner's customer
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from router.customers.linking import Claim, Identity, Plan, Sender, Source, plan_customers
 from router.inbound.envelope import InboundMessage
@@ -50,13 +51,14 @@ RETURNING number
 
 _NUMBER_OWNERS = "SELECT number, customer_id FROM customer_numbers WHERE number = ANY($1::text[])"
 
-# Another router may have added the same identity first: its row wins.
+# Another router may have added the same identity first: its row wins, and is read again.
 _INSERT_IDENTITIES = """
 INSERT INTO customer_identities (id, customer_id, kind, value, display_name, source)
 SELECT gen_random_uuid(), customer, kind, value, name, source
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
     AS u(customer, kind, value, name, source)
 ON CONFLICT (kind, value) DO NOTHING
+RETURNING kind, value, customer_id
 """
 
 _DROP_CUSTOMERS = "DELETE FROM customers WHERE id = ANY($1::uuid[])"
@@ -107,9 +109,18 @@ async def _find(
     return found, owners
 
 
-async def customers_of(
-    connection: Any, messages: Sequence[InboundMessage]
-) -> dict[Identity, uuid.UUID]:
+class BatchCustomers(NamedTuple):
+    """Each identity's customer, and which of those customers this batch made.
+
+    A customer made by the batch is seen by no other transaction until it commits, has no
+    conversation yet and has no attributes: there is nothing to lock or look up for it.
+    """
+
+    of: dict[Identity, uuid.UUID]
+    made: frozenset[uuid.UUID]
+
+
+async def customers_of(connection: Any, messages: Sequence[InboundMessage]) -> BatchCustomers:
     """Each sender's customer, found by identity or proven number, or made; links recorded."""
     senders = _senders(messages)
     claims = [claim for sender in senders for claim in (sender.claim, *sender.verified)]
@@ -118,16 +129,23 @@ async def customers_of(
     found, owners = await _find(connection, identities, numbers)
     plan = plan_customers(senders, found, owners)
     if not (plan.identities or plan.numbers):
-        return found
+        return BatchCustomers(found, frozenset())
     made = list(plan.new_customers)
-    plan = await _write(connection, plan)
-    found, _ = await _find(connection, identities, [])
-    await _drop_unused(connection, made, found)
+    plan, added = await _write(connection, plan)
+    # The identities found first stay share-locked, so they still say the same; the ones
+    # another router added first are read (and share-locked) now.
+    found.update(added)
+    lost = [item.claim.identity for item in plan.identities if item.claim.identity not in found]
+    if lost:
+        again, _ = await _find(connection, list(dict.fromkeys(lost)), [])
+        found.update(again)
+    used = await _drop_unused(connection, made, found)
     await _record_links(connection, plan, found)
-    return found
+    return BatchCustomers(found, frozenset(used))
 
 
-async def _write(connection: Any, plan: Plan) -> Plan:
+async def _write(connection: Any, plan: Plan) -> tuple[Plan, dict[Identity, uuid.UUID]]:
+    """Write the plan; the plan as written and the identities this batch added."""
     if plan.new_customers:
         await connection.execute(
             _INSERT_CUSTOMERS, list(plan.new_customers), list(plan.new_customers.values())
@@ -140,9 +158,10 @@ async def _write(connection: Any, plan: Plan) -> Plan:
         if lost:
             owners = await connection.fetch(_NUMBER_OWNERS, sorted(lost))
             plan = plan.after_lost_numbers({row[0]: row[1] for row in owners})
+    added: dict[Identity, uuid.UUID] = {}
     if plan.identities:
         items = plan.identities
-        await connection.execute(
+        rows = await connection.fetch(
             _INSERT_IDENTITIES,
             [item.customer_id for item in items],
             [item.claim.identity[0] for item in items],
@@ -150,17 +169,21 @@ async def _write(connection: Any, plan: Plan) -> Plan:
             [item.claim.name for item in items],
             [item.source.value for item in items],
         )
-    return plan
+        added = {(kind, value): customer for kind, value, customer in rows}
+    return plan, added
 
 
 async def _drop_unused(
     connection: Any, made: list[uuid.UUID], found: dict[Identity, uuid.UUID]
-) -> None:
-    # Customers made for identities or numbers another router added first are nobody's.
+) -> list[uuid.UUID]:
+    """Drop the customers made for identities or numbers another router added first
+    (they are nobody's); the ones kept."""
     used = set(found.values())
+    kept = [customer for customer in made if customer in used]
     unused = [customer for customer in made if customer not in used]
     if unused:
         await connection.execute(_DROP_CUSTOMERS, unused)
+    return kept
 
 
 async def _record_links(connection: Any, plan: Plan, found: dict[Identity, uuid.UUID]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -141,17 +141,20 @@ class _Intake:
 
     async def apply(self, messages: list[InboundMessage]) -> None:
         connection = await driver_connection(self.session)
-        customers = await self._customers(connection, messages)
-        attributes = await rows.lock_customers(connection, sorted(set(customers.values())))
+        batch = await customers_of(connection, messages)
+        customers = batch.of
+        # Customers this batch made are locked by their insert, have no attributes and no
+        # conversation yet: only the others are locked and looked up.
+        earlier = set(customers.values()) - batch.made
+        attributes = await rows.lock_customers(connection, sorted(earlier))
+        attributes.update(dict.fromkeys(batch.made, rows.NO_ATTRIBUTES))
         # One record per conversation, however it was found; all are written back by the
         # batch's own statements.
         known: rows.Known = {}
         keys = {message.conversation_key for message in messages}
         by_thread = await rows.lock_by_thread(connection, keys, known)
-        open_conversations = OpenConversations(
-            await rows.lock_open(connection, set(customers.values()), known)
-        )
-        owners = await self._last_owners(connection, messages, customers, by_thread)
+        open_conversations = OpenConversations(await rows.lock_open(connection, earlier, known))
+        owners = await self._last_owners(connection, messages, customers, by_thread, earlier)
         # Survey answers are kept on their conversation but never wake it.
         answers = await survey_answers(connection, messages, by_thread, self.now)
 
@@ -259,11 +262,13 @@ class _Intake:
         messages: list[InboundMessage],
         customers: Mapping[rows.Identity, uuid.UUID],
         by_thread: Mapping[str, ConversationRecord],
+        earlier: Collection[uuid.UUID],
     ) -> dict[uuid.UUID, LastOwner]:
         """The last owners of the customers whose messages may open a conversation.
 
-        Only a message whose thread has no open conversation may; a batch of replies on
-        known threads costs no query.
+        Only a message whose thread has no open conversation may, and only a customer known
+        before this batch (`earlier`) can have owned one: a batch of replies on known threads
+        or of first contacts costs no query.
         """
         hours = self.settings.sticky_owner_hours
         if hours <= 0:
@@ -272,7 +277,9 @@ class _Intake:
         for message in messages:
             known = by_thread.get(message.conversation_key)
             if known is None or known.status != ConversationStatus.OPEN:
-                returning.add(customers[(message.customer.kind.value, message.customer.value)])
+                customer = customers[(message.customer.kind.value, message.customer.value)]
+                if customer in earlier:
+                    returning.add(customer)
         return await last_owners(connection, returning, self.now - timedelta(hours=hours))
 
     async def _open(
@@ -463,9 +470,3 @@ class _Intake:
             previous_owner=previous_owner,
             previous_owner_of=self._owned_in.get(conversation.id),
         )
-
-    async def _customers(
-        self, connection: Any, messages: list[InboundMessage]
-    ) -> dict[rows.Identity, uuid.UUID]:
-        """Find each sender by identity or proven number; create the ones never seen."""
-        return await customers_of(connection, messages)

@@ -98,16 +98,18 @@ async def stored_messages(connection: Any, keys: Iterable[tuple[str, str]]) -> s
 
 
 # Most customers have no attributes (every one the router creates starts so).
-_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 
 
 async def lock_customers(
     connection: Any, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Mapping[str, Any]]:
     """Lock the customers in id order; their attributes, for the routing policy."""
+    if not ids:
+        return {}
     rows = await connection.fetch(_LOCK_CUSTOMERS, ids)
     return {
-        customer: _NO_ATTRIBUTES if document == "{}" else json.loads(document)
+        customer: NO_ATTRIBUTES if document == "{}" else json.loads(document)
         for customer, document in rows
     }
 
@@ -201,6 +203,8 @@ async def lock_open(
     connection: Any, customer_ids: Collection[uuid.UUID], known: Known
 ) -> list[ConversationRecord]:
     """The customers' open private conversations, locked (in id order)."""
+    if not customer_ids:
+        return []
     found = await connection.fetch(_LOCK_OPEN, list(customer_ids), list(PUBLIC_KINDS))
     return [_record(row, known) for row in found]
 
