@@ -286,3 +286,22 @@ async def test_a_cursor_out_of_range_is_not_valid(
     assert problem["type"].endswith("/invalid-cursor")
     assert problem["detail"].startswith(f"{parameter}: the cursor is not valid")
     assert problem["field"] == parameter
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "value"),
+    [
+        ("/v1/audit", "subject_id", "ab\x00c"),
+        ("/v1/customers", "identity", "phone:+1415\x00"),
+    ],
+)
+async def test_a_nul_in_a_query_is_refused_by_name(
+    path: str, parameter: str, value: str, api: tuple[FastAPI, httpx.AsyncClient], team: Team
+) -> None:
+    _, client = api
+    response = await client.get(
+        path, params={parameter: value}, headers=bearer(_key(team, "admin"))
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert parameter in response.json()["detail"]

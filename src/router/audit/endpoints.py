@@ -11,6 +11,7 @@ from router.audit import service
 from router.audit.schemas import AuditEntryOut, AuditPage
 from router.auth.dependencies import Admin
 from router.console.runtime import router_state
+from router.console.schemas import Text
 from router.openapi import problems
 from router.state import RouterState
 from router.time_window import check_window
@@ -31,7 +32,7 @@ async def audit_list(
     principal: Admin,
     state: State,
     subject_kind: service.Subject | None = None,
-    subject_id: Annotated[str | None, Query(max_length=200)] = None,
+    subject_id: Annotated[Text | None, Query(max_length=200)] = None,
     since: Annotated[
         datetime | None, Query(description="Changes at or after this moment (with a time zone)")
     ] = None,

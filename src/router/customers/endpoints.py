@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from router.auth.dependencies import CurrentPrincipal
 from router.auth.service import Principal
 from router.console.runtime import router_state
+from router.console.schemas import Text
 from router.customers import merges, queries, service
 from router.customers.schemas import (
     CustomerOut,
@@ -75,7 +76,7 @@ async def find_customer(
     principal: CurrentPrincipal,
     state: State,
     identity: Annotated[
-        str,
+        Text,
         Query(
             min_length=3,
             max_length=340,
