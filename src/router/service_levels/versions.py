@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from router.audit.service import Subject
+from router.console.schemas import Text
 from router.document_versions import VersionedDocument
 from router.errors import ProblemError
 from router.models import Queue, SlaPolicyVersion
@@ -35,7 +36,7 @@ class SlaPolicyDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policies: list[SlaPolicy] = Field(default_factory=list, max_length=200)
-    comment: str | None = Field(default=None, min_length=1, max_length=1000)
+    comment: Text | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class SlaPolicyView(BaseModel):
