@@ -62,7 +62,6 @@ class Assembled:
     )
     week_tallies: dict[Key, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     weeks: histogram.Tally = field(default_factory=histogram.Tally)
-    kept: int = 0
 
     def add_day(self, day: LocalDay, stored: str) -> None:
         """A kept day's measures (its stored form)."""
@@ -171,6 +170,8 @@ async def assemble(
         for day in days
         if day.start >= window.start and day.end <= window.end and day.end <= now
     ]
+    whole_by_start = {day.start: day for day in whole}
+    week_of = {day.start: day.week for day in days}
     pending = [
         row[0]
         for row in await session.execute(text(_PENDING), {"start": window.start, "end": window.end})
@@ -182,7 +183,7 @@ async def assemble(
     kept: set[datetime] = set()
     for row in kept_rows:
         day_start = row[0]
-        day = next(day for day in whole if day.start == day_start)
+        day = whole_by_start[day_start]
         if _touched(day, pending):
             continue
         found.add_day(day, row[1])
@@ -192,7 +193,6 @@ async def assemble(
             triples[:, 0] = slots[triples[:, 0]]
             found.weeks.add(triples)
         kept.add(day_start)
-    found.kept = len(kept)
     for start, end in _runs(
         [
             (max(day.start, window.start), min(day.end, window.end))
@@ -201,7 +201,6 @@ async def assemble(
         ]
     ):
         piece = ReportWindow(start=start, end=end, tz=window.tz, bucket=Bucket.DAY)
-        week_of = {day.start: day.week for day in days}
         found.add_read(
             week_of,
             await queries.aggregates(session, piece, grouping),

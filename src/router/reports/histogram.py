@@ -17,7 +17,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,15 +110,6 @@ def percentiles(histogram: Mapping[int, int], fractions: Sequence[float]) -> lis
     tally = Tally()
     tally.add_bins("one", {index: count for index, count in histogram.items() if count > 0})
     return tally.percentiles(fractions).get("one", [None for _ in fractions])
-
-
-def merged(histograms: Iterable[Mapping[int, int]]) -> Bins:
-    """One histogram of all of them."""
-    total: Bins = {}
-    for histogram in histograms:
-        for index, count in histogram.items():
-            total[index] = total.get(index, 0) + count
-    return total
 
 
 def encode(histograms: Mapping[tuple[str, str], Mapping[int, int]]) -> tuple[list[Any], bytes]:
